@@ -1,0 +1,278 @@
+"""The `faketagger` command line. A thin front end: all work happens in engine.pipeline.
+
+Errors a user can cause (bad file, wrong passphrase, no identity) end with a one-line message and
+exit status 1, never a traceback. With --json, stdout carries exactly one JSON object and
+everything else (progress, notes) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+from engine import __version__
+from engine.errors import FakeTaggerError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CliError(FakeTaggerError):
+    pass
+
+
+def _passphrase(confirm: bool = False) -> str:
+    env = os.environ.get("FAKETAGGER_PASSPHRASE")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise CliError("no passphrase: set FAKETAGGER_PASSPHRASE or run in a terminal")
+    first = getpass.getpass("Passphrase: ")
+    if confirm and getpass.getpass("Repeat passphrase: ") != first:
+        raise CliError("the two passphrases differ")
+    return first
+
+
+def _ledger():
+    from engine.ledger import Ledger
+
+    return Ledger()
+
+
+def _pipeline(ledger, args):
+    from engine.pipeline import Pipeline
+
+    return Pipeline(ledger, device=args.device, threshold=args.threshold, min_face=args.min_face)
+
+
+def _progress(total: int, json_mode: bool, unit: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, file=sys.stderr, disable=total < 2 and not json_mode,
+                leave=False)
+
+
+def cmd_identity_create(args) -> int:
+    with _ledger() as ledger:
+        ident = ledger.create_identity(args.name, _passphrase(confirm=True))
+        print(f"Created identity {ident.name!r}  key ID {ident.key_id_text}")
+        print(f"Fingerprint: {ident.fingerprint}")
+    return 0
+
+
+def cmd_identity_list(args) -> int:
+    with _ledger() as ledger:
+        idents = ledger.list_identities()
+        default = ledger.default_identity()
+        if not idents:
+            print("No identity yet. Create one: faketagger identity create --name NAME")
+        for ident in idents:
+            mark = "*" if default and ident.key_id == default.key_id else " "
+            print(f"{mark} {ident.key_id_text}  {ident.name}  (created {ident.created[:10]})")
+    return 0
+
+
+def cmd_card_export(args) -> int:
+    with _ledger() as ledger:
+        ident = ledger.default_identity()
+        if ident is None:
+            raise CliError("no identity: create one with faketagger identity create --name NAME")
+        data = ledger.export_card(ident.key_id, include_records=not args.no_records)
+    out = Path(args.file)
+    tmp = out.with_name(f".{out.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    print(f"Exported the public card of {ident.name} ({ident.key_id_text}) to {out}")
+    return 0
+
+
+def cmd_card_import(args) -> int:
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CliError(f"{path}: cannot read ({err.strerror})") from None
+    with _ledger() as ledger:
+        contact = ledger.import_card(data)
+    print(f"Imported {contact.name} ({contact.key_id_text}) with {contact.record_count} "
+          f"signed tag records. Fingerprint: {contact.fingerprint}")
+    return 0
+
+
+def cmd_protect(args) -> int:
+    from engine.photos import iter_photos
+    from engine.pipeline import Progress
+    from engine.protect import ProtectOptions
+
+    paths = iter_photos([Path(p) for p in args.inputs])
+    if not paths:
+        raise CliError("no supported photos found in the given inputs")
+    with _ledger() as ledger:
+        ident = ledger.default_identity()
+        if ident is None:
+            raise CliError("no identity: create one with faketagger identity create --name NAME")
+        unlocked = ledger.unlock(ident.key_id, _passphrase())
+        out_dir = Path(args.out) if args.out else Path.cwd() / "tagged"
+        opts = ProtectOptions(out_dir=out_dir, fmt=args.format, jpeg_quality=args.quality,
+                              strength=args.strength)
+        outcomes, bar = [], _progress(len(paths), args.json, "photo")
+        for event in _pipeline(ledger, args).protect(paths, unlocked, opts):
+            if isinstance(event, Progress):
+                bar.n = event.done
+                bar.refresh()
+                continue
+            outcomes.append(event)
+            if not args.json:
+                bar.write(_protect_line(event))
+        bar.close()
+    if args.json:
+        print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.error is None]}))
+    for o in outcomes:
+        if o.error:
+            print(f"error: {o.error}", file=sys.stderr)
+    return EXIT_ERROR if any(o.error for o in outcomes) else 0
+
+
+def _protect_line(o) -> str:
+    if o.error:
+        return f"FAILED  {o.input}: {o.error}"
+    if not o.faces:
+        small = f" ({len(o.small_faces)} too small to tag)" if o.small_faces else ""
+        return f"skipped {o.input}: no face found{small}; nothing written"
+    psnr = min(f.psnr for f in o.faces)
+    serials = ", ".join(str(f.serial) for f in o.faces)
+    return (f"tagged  {o.input} -> {o.output}  {len(o.faces)} face(s), serials {serials}, "
+            f"PSNR >= {psnr:.1f} dB")
+
+
+def cmd_verify(args) -> int:
+    from engine.pipeline import Progress
+
+    paths = [Path(p) for p in args.images]
+    with _ledger() as ledger:
+        outcomes, bar = [], _progress(len(paths), args.json, "image")
+        for event in _pipeline(ledger, args).verify(paths):
+            if isinstance(event, Progress):
+                bar.n = event.done
+                bar.refresh()
+                continue
+            outcomes.append(event)
+            if not args.json:
+                bar.write(_verify_text(event))
+        bar.close()
+    if args.json:
+        print(json.dumps({"results": [o.to_json() for o in outcomes]}))
+    for o in outcomes:
+        if o.error:
+            print(f"error: {o.error}", file=sys.stderr)
+    return EXIT_ERROR if any(o.error for o in outcomes) else 0
+
+
+def _verify_text(o) -> str:
+    if o.error:
+        return f"{o.file}: FAILED: {o.error}"
+    lines = [f"{o.file}: {len(o.faces)} face(s)"]
+    for k, f in enumerate(o.faces, 1):
+        lines.append(f"  face {k} at {f.box}: {f.verdict.upper().replace('_', ' ')}"
+                     f" (confidence {f.confidence:.2f}) - {f.reason}")
+    return "\n".join(lines)
+
+
+def cmd_demo(args) -> int:
+    from engine.demo import run_demo
+
+    return run_demo(device=args.device)
+
+
+def cmd_bench(args) -> int:
+    from engine.bench import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="faketagger",
+        description="Tag the faces in your photos with a signed, invisible owner tag, and "
+                    "verify suspect images offline. Without a command, opens the desktop app.",
+    )
+    p.add_argument("--version", action="version", version=f"FakeTagger {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ident = sub.add_parser("identity", help="create or list your identities").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    c = ident.add_parser("create", help="create a new identity (Ed25519 key pair)")
+    c.add_argument("--name", required=True)
+    c.set_defaults(func=cmd_identity_create)
+    ident.add_parser("list", help="list identities").set_defaults(func=cmd_identity_list)
+
+    card = sub.add_parser("card", help="export your public card, import others'").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    e = card.add_parser("export", help="write your public card (with signed tag records)")
+    e.add_argument("file")
+    e.add_argument("--no-records", action="store_true", help="leave the tag records out")
+    e.set_defaults(func=cmd_card_export)
+    i = card.add_parser("import", help="import a contact's public card")
+    i.add_argument("file")
+    i.set_defaults(func=cmd_card_import)
+
+    def engine_opts(sp):
+        from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD
+
+        sp.add_argument("--json", action="store_true", help="one JSON object on stdout")
+        sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        sp.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help="face detection probability threshold")
+        sp.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE,
+                        help="smallest face side in pixels that gets a tag")
+
+    pr = sub.add_parser("protect", help="tag the faces in photos (files or folders)")
+    pr.add_argument("inputs", nargs="+")
+    pr.add_argument("--out", help="output folder (default: ./tagged)")
+    pr.add_argument("--format", choices=["JPEG", "PNG", "WEBP", "TIFF"], type=str.upper,
+                    help="output format (default: same as the input)")
+    pr.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    pr.add_argument("--strength", type=float, default=1.0,
+                    help="tag strength: higher is more robust and less invisible (default 1.0)")
+    engine_opts(pr)
+    pr.set_defaults(func=cmd_protect)
+
+    v = sub.add_parser("verify", help="read and check the tags in suspect images")
+    v.add_argument("images", nargs="+")
+    engine_opts(v)
+    v.set_defaults(func=cmd_verify)
+
+    d = sub.add_parser("demo", help="tag and verify the bundled sample photo (temporary data)")
+    d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="measure invisibility, robustness and speed",
+                       add_help=False)
+    b.add_argument("bench_args", nargs=argparse.REMAINDER)
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        # The desktop app is a later milestone; until it lands, point people at the demo.
+        build_parser().print_help()
+        print("\nTry: faketagger demo", file=sys.stderr)
+        return 0
+    try:
+        return args.func(args)
+    except FakeTaggerError as err:
+        print(f"faketagger: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("faketagger: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

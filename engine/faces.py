@@ -1,0 +1,137 @@
+"""Face finding and the crop geometry shared by embedding, decoding, training and the bench.
+
+Every stage that touches a face (protect, verify, the training-data cache, the bench) must cut the
+same square around it; otherwise the decoder sees a different framing than it was trained on.
+That geometry lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Side of the square crop relative to the larger side of the MTCNN box. The margin keeps hair,
+#: ears and jaw line in the tagged area, so that a swap of the inner face leaves some tag behind.
+CROP_SCALE = 1.5
+#: Fraction of the crop side over which the residual fades out, so no seam is visible.
+FEATHER = 0.12
+#: Defaults: MTCNN boxes below 0.9 probability include false faces (DESIGN.md).
+DEFAULT_THRESHOLD = 0.92
+DEFAULT_MIN_FACE = 40
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: MTCNN box (x1, y1, x2, y2) in image pixels, probability, 5 landmarks."""
+
+    box: tuple[float, float, float, float]
+    prob: float
+    landmarks: np.ndarray  # (5, 2) float: eyes, nose, mouth corners
+
+    @property
+    def size(self) -> float:
+        x1, y1, x2, y2 = self.box
+        return max(x2 - x1, y2 - y1)
+
+    def int_box(self) -> list[int]:
+        return [int(round(v)) for v in self.box]
+
+
+def crop_square(
+    box: tuple[float, float, float, float], width: int, height: int, scale: float = CROP_SCALE
+) -> tuple[int, int, int]:
+    """Square (x, y, side) around a face box, shifted (not cut) to stay inside the image.
+
+    Shifting rather than clipping keeps the crop square, so its content is never stretched when it
+    is resized to the model's working size; it only shrinks when the image itself is too small.
+    """
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    side = int(round(max(x2 - x1, y2 - y1) * scale))
+    side = max(8, min(side, width, height))
+    x = int(round(cx - side / 2.0))
+    y = int(round(cy - side / 2.0))
+    x = min(max(x, 0), width - side)
+    y = min(max(y, 0), height - side)
+    return x, y, side
+
+
+def feather_mask(side: int, feather: float = FEATHER) -> np.ndarray:
+    """(side, side) float32 mask: 1 inside, raised-cosine fade to 0 at the border."""
+    ramp = max(1, int(round(side * feather)))
+    t = np.ones(side, dtype=np.float32)
+    edge = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, ramp + 2, dtype=np.float32)[1:-1])
+    t[:ramp] = edge
+    t[side - ramp :] = edge[::-1]
+    return np.outer(t, t)
+
+
+def paste_residual(rgb: np.ndarray, residual: np.ndarray, square: tuple[int, int, int]) -> None:
+    """Add a residual (side, side, 3) float, in 0..255 units, into rgb in place, feathered."""
+    x, y, side = square
+    region = rgb[y : y + side, x : x + side].astype(np.float32)
+    region += residual * feather_mask(side)[..., None]
+    rgb[y : y + side, x : x + side] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+
+
+_DETECT_LOCK = threading.Lock()  # shared: detectors share MTCNN instances
+
+
+@lru_cache(maxsize=4)
+def _mtcnn(min_face_size: int, device: str):
+    """One MTCNN per (search size, device), shared by every detector in the process."""
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=True, min_face_size=min_face_size, device=device, post_process=False)
+
+
+class FaceDetector:
+    """MTCNN from facenet-pytorch; its weights ship inside the wheel, so nothing is downloaded.
+
+    Built lazily and guarded by a lock: the GUI loads it on a worker thread while the CLI loads it
+    on first use, and MTCNN itself is not safe to run from two threads at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        min_face: int = DEFAULT_MIN_FACE,
+        device: str = "cpu",
+    ) -> None:
+        self.threshold = threshold
+        self.min_face = min_face
+        self.device = device
+        self._mtcnn = None
+        self._lock = _DETECT_LOCK
+
+    def _load(self):
+        if self._mtcnn is None:
+            # MTCNN's own min_face_size is a search limit; we search a bit below our minimum so
+            # that faces just under it are still reported (as too small) instead of vanishing.
+            self._mtcnn = _mtcnn(max(12, int(self.min_face * 0.6)), self.device)
+        return self._mtcnn
+
+    def detect(self, rgb: np.ndarray, *, include_small: bool = False) -> list[Face]:
+        """Faces sorted left to right; those below min_face only when include_small is set."""
+        import torch
+
+        with self._lock:
+            mtcnn = self._load()
+            with torch.inference_mode():
+                boxes, probs, points = mtcnn.detect(rgb, landmarks=True)
+        if boxes is None:
+            return []
+        faces = []
+        for box, prob, pts in zip(boxes, probs, points, strict=True):
+            if prob is None or prob < self.threshold:
+                continue
+            face = Face(tuple(float(v) for v in box), float(prob), np.asarray(pts, np.float32))
+            if face.size < self.min_face and not include_small:
+                continue
+            faces.append(face)
+        faces.sort(key=lambda f: (f.box[0], f.box[1]))
+        return faces

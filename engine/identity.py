@@ -1,0 +1,410 @@
+"""Owner identities: Ed25519 key pairs, key IDs, the tag-MAC key, encrypted key files and backups.
+
+The image can only carry a short key ID (32 bits); everything that must be unforgeable is anchored
+in Ed25519 signatures made with the private key kept here. See docs/FORMAT.md, "Tag records and
+public cards", for the exact byte-level rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from engine.errors import (
+    IdentityError,
+    KeyIdError,
+    KeyStoreError,
+    PassphraseError,
+    WrongPassphraseError,
+)
+
+KEY_ID_BYTES = 4
+MAC_KEY_INFO = b"faketagger/v1/tag-mac"
+BACKUP_FORMAT = "faketagger-key-backup/1"
+MAX_NAME_CHARS = 100
+# Key-file passphrase stretching (see _stretch): scrypt with these costs, ~0.1 s on a laptop core.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+_KDF_HEADER = "FakeTagger-KDF:"
+_PEM_BEGIN = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
+# Bidirectional overrides let a display name render as something else; refuse them.
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$")
+
+
+# --- small shared helpers ---------------------------------------------------------------------
+
+
+def utc_now_iso() -> str:
+    """Current time as ISO-8601 UTC with a ``Z`` suffix, second precision (the signed form)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_utc_iso(text: object) -> bool:
+    """True if *text* is an ISO-8601 timestamp explicitly in UTC (``Z`` or ``+00:00``)."""
+    if not isinstance(text, str) or not _UTC_RE.match(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def name_problem(name: object) -> str | None:
+    """Why *name* cannot be a display name, or None. Names are shown to other people, so we
+    refuse control and bidi-override characters that could make one name look like another."""
+    if not isinstance(name, str):
+        return "name must be text"
+    if not name.strip():
+        return "name is empty"
+    if name != name.strip():
+        return "name has leading or trailing spaces"
+    if len(name) > MAX_NAME_CHARS:
+        return f"name is longer than {MAX_NAME_CHARS} characters"
+    if any(unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS for c in name):
+        return "name contains control characters"
+    return None
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 with padding, as used in every signed JSON field."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode_strict(text: object) -> bytes | None:
+    """Decode canonical base64 or return None; re-encoding must give the same text, so each byte
+    string has exactly one accepted spelling (no whitespace, no alternative padding)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return None
+    return raw if b64encode(raw) == text else None
+
+
+# --- key IDs and fingerprints -----------------------------------------------------------------
+
+
+def key_id_of(public_raw: bytes) -> bytes:
+    """The 4-byte key ID carried in images: first 4 bytes of SHA-256 of the raw public key."""
+    if len(public_raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return hashlib.sha256(public_raw).digest()[:KEY_ID_BYTES]
+
+
+def format_key_id(key_id: bytes) -> str:
+    """Readable key ID, e.g. ``3F2A-91C0``."""
+    if len(key_id) != KEY_ID_BYTES:
+        raise ValueError("a key ID is 4 bytes")
+    text = key_id.hex().upper()
+    return f"{text[:4]}-{text[4:]}"
+
+
+def parse_key_id(text: str) -> bytes:
+    """Parse ``3F2A-91C0`` / ``3f2a91c0`` (dash and spaces optional, any case) into 4 bytes."""
+    cleaned = text.strip().replace("-", "").replace(" ", "") if isinstance(text, str) else ""
+    if not re.fullmatch(r"[0-9a-fA-F]{8}", cleaned):
+        raise KeyIdError(f"not a key ID: {text!r} (expected 8 hex digits like 3F2A-91C0)")
+    return bytes.fromhex(cleaned)
+
+
+def fingerprint(public_raw: bytes) -> str:
+    """Readable fingerprint for comparing keys out of band: first 20 bytes of SHA-256 of the raw
+    public key, uppercase hex in 10 groups of 4. It starts with the key ID's 8 digits."""
+    digest = hashlib.sha256(public_raw).hexdigest()[:40].upper()
+    return " ".join(digest[i : i + 4] for i in range(0, 40, 4))
+
+
+def derive_mac_key(private_raw: bytes) -> bytes:
+    """Key for the short in-image tag MAC: HKDF-SHA256(ikm=32-byte Ed25519 seed, salt=None,
+    info=b"faketagger/v1/tag-mac", length=32). A one-way derivation, so storing it (the ledger does,
+    to check own tags without the passphrase) reveals nothing about the signing key."""
+    if len(private_raw) != 32:
+        raise ValueError("an Ed25519 private key seed is 32 bytes")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=MAC_KEY_INFO).derive(
+        private_raw
+    )
+
+
+# --- identities -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Public half of an owner identity: what may be shown, stored unencrypted and shared."""
+
+    name: str
+    public_raw: bytes
+    key_id: bytes
+    created: str
+
+    def __post_init__(self) -> None:
+        if len(self.public_raw) != 32 or self.key_id != key_id_of(self.public_raw):
+            raise ValueError("Identity key_id must be key_id_of(public_raw)")
+
+    @property
+    def key_id_text(self) -> str:
+        return format_key_id(self.key_id)
+
+    @property
+    def key_id_hex(self) -> str:
+        """Lowercase 8-hex-digit form used inside records, cards and file names."""
+        return self.key_id.hex()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_raw)
+
+
+def _private_raw(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+def _public_raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+class UnlockedIdentity:
+    """An identity whose private key is in memory: it can sign records and card headers. Keep these
+    short-lived; the GUI should drop them once a protect job is done."""
+
+    def __init__(self, identity: Identity, private_key: Ed25519PrivateKey) -> None:
+        if _public_raw(private_key.public_key()) != identity.public_raw:
+            raise KeyStoreError("private key does not match the identity's public key")
+        self.identity = identity
+        self._key = private_key
+
+    @classmethod
+    def generate(cls, name: str, created: str | None = None) -> UnlockedIdentity:
+        """A fresh key pair with *name*; ``created`` defaults to now (UTC)."""
+        problem = name_problem(name)
+        if problem:
+            raise IdentityError(problem)
+        key = Ed25519PrivateKey.generate()
+        public_raw = _public_raw(key.public_key())
+        ident = Identity(name, public_raw, key_id_of(public_raw), created or utc_now_iso())
+        return cls(ident, key)
+
+    @property
+    def name(self) -> str:
+        return self.identity.name
+
+    @property
+    def public_raw(self) -> bytes:
+        return self.identity.public_raw
+
+    @property
+    def key_id(self) -> bytes:
+        return self.identity.key_id
+
+    @property
+    def created(self) -> str:
+        return self.identity.created
+
+    def sign(self, data: bytes) -> bytes:
+        """Ed25519 signature (64 bytes) over *data*."""
+        return self._key.sign(data)
+
+    @cached_property
+    def mac_key(self) -> bytes:
+        return derive_mac_key(_private_raw(self._key))
+
+    def encrypt(self, passphrase: str) -> bytes:
+        """The key-file bytes for this identity, protected by *passphrase*."""
+        return encrypt_private_key(self._key, passphrase)
+
+    def __repr__(self) -> str:  # never show key material
+        return f"UnlockedIdentity({self.name!r}, {self.identity.key_id_text})"
+
+
+# --- encrypted key files ----------------------------------------------------------------------
+
+
+def check_passphrase(passphrase: str) -> None:
+    """Raise PassphraseError for an unusable passphrase (checked before any slow work)."""
+    _passphrase_bytes(passphrase)
+
+
+def _passphrase_bytes(passphrase: str) -> bytes:
+    if not isinstance(passphrase, str) or not passphrase.strip():
+        raise PassphraseError("passphrase is empty; choose a passphrase to protect your key")
+    # NFC so the same passphrase typed on another OS / keyboard layout gives the same bytes.
+    return unicodedata.normalize("NFC", passphrase).encode("utf-8")
+
+
+def _stretch(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    """Why: BestAvailableEncryption for PKCS8 uses PBKDF2 with only 2048 iterations (measured with
+    cryptography 50), cheap to brute-force if the key file leaks. We first stretch the passphrase
+    with scrypt and hand the result to BestAvailableEncryption as the PEM password."""
+    derived = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
+    return derived.hex().encode("ascii")
+
+
+def encrypt_private_key(key: Ed25519PrivateKey, passphrase: str) -> bytes:
+    """Key-file bytes: one ``FakeTagger-KDF:`` line with the scrypt parameters, then a PKCS8
+    ``ENCRYPTED PRIVATE KEY`` PEM block whose password is the stretched passphrase."""
+    salt = secrets.token_bytes(16)
+    password = _stretch(_passphrase_bytes(passphrase), salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    )
+    header = f"{_KDF_HEADER} scrypt n={SCRYPT_N} r={SCRYPT_R} p={SCRYPT_P} salt={b64encode(salt)}\n"
+    return header.encode("ascii") + pem
+
+
+def decrypt_private_key(data: bytes, passphrase: str) -> Ed25519PrivateKey:
+    """Inverse of :func:`encrypt_private_key`. Wrong passphrase → WrongPassphraseError; anything
+    else unreadable → KeyStoreError. A plain encrypted PKCS8 PEM (no KDF line) is also accepted."""
+    secret = _passphrase_bytes(passphrase)
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise KeyStoreError("key file is damaged (not text)") from None
+    first, _, rest = text.partition("\n")
+    if first.startswith(_KDF_HEADER):
+        match = re.fullmatch(
+            r"scrypt n=(\d{1,8}) r=(\d{1,3}) p=(\d{1,3}) salt=([A-Za-z0-9+/=]{1,64})",
+            first[len(_KDF_HEADER) :].strip(),
+        )
+        salt = b64decode_strict(match.group(4)) if match else None
+        if not match or salt is None:
+            raise KeyStoreError("key file is damaged (bad KDF line)")
+        n, r, p = (int(match.group(i)) for i in (1, 2, 3))
+        # Bounds keep a crafted backup from making us allocate gigabytes.
+        if n < 2 or n & (n - 1) or n > 2**20 or not 1 <= r <= 32 or not 1 <= p <= 16:
+            raise KeyStoreError("key file has unsupported KDF parameters")
+        password, pem = _stretch(secret, salt, n, r, p), rest
+    else:
+        password, pem = secret, text
+    if _PEM_BEGIN not in pem:
+        raise KeyStoreError("key file is damaged or not an encrypted private key")
+    try:
+        key = serialization.load_pem_private_key(pem.encode("ascii"), password=password)
+    except ValueError as exc:
+        if "password" in str(exc).lower():
+            raise WrongPassphraseError("wrong passphrase for this key") from None
+        raise KeyStoreError("key file is damaged and cannot be read") from None
+    except (TypeError, UnsupportedAlgorithm):
+        raise KeyStoreError("key file is damaged or uses an unsupported format") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyStoreError("key file does not hold an Ed25519 key")
+    return key
+
+
+def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
+    """Write *data* atomically with mode 0600: a fresh temp file is created O_EXCL with 0600 (so the
+    secret is never readable by others, not even briefly), fsynced, then renamed into place."""
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise KeyStoreError(f"refusing to overwrite existing key file {path}")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def load_unlocked(identity: Identity, key_file: bytes, passphrase: str) -> UnlockedIdentity:
+    """Decrypt *key_file* and check it belongs to *identity*."""
+    key = decrypt_private_key(key_file, passphrase)
+    if _public_raw(key.public_key()) != identity.public_raw:
+        raise KeyStoreError(f"key file does not belong to identity {identity.key_id_text}")
+    return UnlockedIdentity(identity, key)
+
+
+# --- backups ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyBackup:
+    """A parsed key backup: the identity, its encrypted key file and the serial high-water mark."""
+
+    identity: Identity
+    key_file: bytes
+    next_serial: int
+
+    def unlock(self, passphrase: str) -> UnlockedIdentity:
+        return load_unlocked(self.identity, self.key_file, passphrase)
+
+
+def export_backup(identity: Identity, key_file: bytes, *, next_serial: int = 1) -> bytes:
+    """Backup JSON: name, created, public key, key ID, next serial and the encrypted key file as
+    written on disk (still protected by the identity's passphrase). ``next_serial`` travels along
+    so a restored identity does not hand out serials that were already used in published images."""
+    doc = {
+        "format": BACKUP_FORMAT,
+        "name": identity.name,
+        "created": identity.created,
+        "public_key": b64encode(identity.public_raw),
+        "key_id": identity.key_id_hex,
+        "next_serial": int(next_serial),
+        "encrypted_key": key_file.decode("ascii"),
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def parse_backup(data: bytes) -> KeyBackup:
+    """Validate a backup without decrypting it (KeyStoreError with the reason if unusable)."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise KeyStoreError("not a FakeTagger key backup (not JSON)") from None
+    if not isinstance(doc, dict) or doc.get("format") != BACKUP_FORMAT:
+        raise KeyStoreError("not a FakeTagger key backup (wrong format)")
+    public_raw = b64decode_strict(doc.get("public_key"))
+    if public_raw is None or len(public_raw) != 32:
+        raise KeyStoreError("key backup has a bad public key")
+    if doc.get("key_id") != key_id_of(public_raw).hex():
+        raise KeyStoreError("key backup's key ID does not match its public key")
+    problem = name_problem(doc.get("name"))
+    if problem:
+        raise KeyStoreError(f"key backup: {problem}")
+    if not is_utc_iso(doc.get("created")):
+        raise KeyStoreError("key backup has a bad creation time")
+    serial = doc.get("next_serial")
+    if type(serial) is not int or serial < 1:
+        raise KeyStoreError("key backup has a bad next_serial")
+    key_text = doc.get("encrypted_key")
+    if not isinstance(key_text, str) or _PEM_BEGIN not in key_text or not key_text.isascii():
+        raise KeyStoreError("key backup does not contain an encrypted private key")
+    ident = Identity(doc["name"], public_raw, key_id_of(public_raw), doc["created"])
+    return KeyBackup(ident, key_text.encode("ascii"), serial)
+
+
+def restore_backup(data: bytes, passphrase: str) -> tuple[UnlockedIdentity, KeyBackup]:
+    """Parse and decrypt a backup; proves the passphrase and that the key matches the identity."""
+    backup = parse_backup(data)
+    return backup.unlock(passphrase), backup

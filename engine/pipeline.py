@@ -1,0 +1,169 @@
+"""The one pipeline every front end drives: CLI, GUI workers, bench and batch jobs.
+
+`protect` and `verify` are generators: they yield `Progress` events and per-photo outcomes, and
+check a `CancelToken` between steps, so a front end can show progress, stay responsive and stop a
+batch without any half-written file (writes are atomic, and a cancelled photo is never written).
+Errors in one photo become that photo's outcome; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import FakeTaggerError
+from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, Face, FaceDetector
+from engine.identity import UnlockedIdentity
+from engine.ledger import Ledger
+from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
+from engine.photos import load_photo, sha256_file
+from engine.protect import ProtectOptions, ProtectOutcome, protect_photo
+from engine.verify import FaceVerdict, decode_face, judge
+
+
+class CancelToken:
+    """Set from any thread (the GUI's cancel button); checked by the pipeline between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int  # photos finished
+    total: int
+    path: Path | None
+    stage: str  # "start", "detect", "embed", "write", "decode", "done", "cancelled"
+    faces_done: int = 0
+
+
+@dataclass
+class VerifyOutcome:
+    file: Path
+    faces: list[FaceVerdict] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {"file": str(self.file), "faces": [f.to_json() for f in self.faces]}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+class Pipeline:
+    """Holds the detector, the models and the ledger; loads models lazily, once."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        device: str = "auto",
+        threshold: float = DEFAULT_THRESHOLD,
+        min_face: int = DEFAULT_MIN_FACE,
+    ) -> None:
+        self.ledger = ledger
+        self.device = pick_device(device)
+        self.detector = FaceDetector(threshold=threshold, min_face=min_face, device=self.device)
+
+    # -- building blocks shared by the GUI preview and the bench ---------------------------------
+
+    def warm_up(self) -> None:
+        """Load MTCNN and every bundled model now (the GUI does this on a worker at start)."""
+        self.detector.detect(np.zeros((64, 64, 3), np.uint8))
+        all_watermarkers(self.device)
+
+    @property
+    def model(self) -> Watermarker:
+        """The newest bundled model: what new tags are made with."""
+        return load_watermarker(None, self.device)
+
+    def detect(self, rgb: np.ndarray, include_small: bool = False) -> list[Face]:
+        return self.detector.detect(rgb, include_small=include_small)
+
+    def split_small(self, faces: list[Face]) -> tuple[list[Face], list[Face]]:
+        ok = [f for f in faces if f.size >= self.detector.min_face]
+        return ok, [f for f in faces if f.size < self.detector.min_face]
+
+    def verify_rgb(self, rgb: np.ndarray, file_sha256: str | None = None) -> list[FaceVerdict]:
+        models = all_watermarkers(self.device)
+        verdicts = []
+        for face in self.detect(rgb):
+            res, version, _ = decode_face(rgb, face, models)
+            verdict = judge(face.int_box(), res, self.ledger, file_sha256)
+            verdict.model_version = version
+            verdicts.append(verdict)
+        return verdicts
+
+    # -- batch generators ---------------------------------------------------------------------
+
+    def protect(
+        self,
+        paths: list[Path],
+        identity: UnlockedIdentity,
+        opts: ProtectOptions,
+        *,
+        cancel: CancelToken | None = None,
+        include: dict[Path, list[int]] | None = None,
+    ) -> Iterator[Progress | ProtectOutcome]:
+        """Tag every photo. `include` optionally restricts, per photo, which detected faces
+        (indices into `detect()`'s order) are tagged: the GUI's include/exclude checkboxes."""
+        cancel = cancel or CancelToken()
+        total, faces_done = len(paths), 0
+        for i, path in enumerate(paths):
+            if cancel.cancelled:
+                yield Progress(i, total, None, "cancelled", faces_done)
+                return
+            yield Progress(i, total, path, "detect", faces_done)
+            try:
+                photo = load_photo(path)
+                found = self.detect(photo.rgb, include_small=True)
+                faces, small = self.split_small(found)
+                if include is not None and path in include:
+                    chosen = set(include[path])
+                    faces = [f for k, f in enumerate(found) if k in chosen and f in faces]
+                if cancel.cancelled:
+                    yield Progress(i, total, None, "cancelled", faces_done)
+                    return
+                yield Progress(i, total, path, "embed", faces_done)
+                outcome = protect_photo(photo, faces, identity, self.ledger, self.model, opts)
+                outcome.small_faces = [f.int_box() for f in small]
+                faces_done += len(outcome.faces)
+            except FakeTaggerError as err:
+                outcome = ProtectOutcome(Path(path), error=str(err))
+            yield outcome
+            yield Progress(i + 1, total, path, "done", faces_done)
+
+    def verify(
+        self, paths: list[Path], *, cancel: CancelToken | None = None
+    ) -> Iterator[Progress | VerifyOutcome]:
+        cancel = cancel or CancelToken()
+        total, faces_done = len(paths), 0
+        for i, path in enumerate(paths):
+            if cancel.cancelled:
+                yield Progress(i, total, None, "cancelled", faces_done)
+                return
+            yield Progress(i, total, path, "decode", faces_done)
+            try:
+                photo = load_photo(path)
+                outcome = VerifyOutcome(Path(path), self.verify_rgb(photo.rgb, sha256_file(path)))
+                faces_done += len(outcome.faces)
+            except FakeTaggerError as err:
+                outcome = VerifyOutcome(Path(path), error=str(err))
+            yield outcome
+            yield Progress(i + 1, total, path, "done", faces_done)
+
+
+def run_all(events: Iterator) -> list:
+    """Drain a pipeline generator, keeping only the outcomes (for tests and scripts)."""
+    return [e for e in events if not isinstance(e, Progress)]

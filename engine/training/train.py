@@ -1,0 +1,277 @@
+"""Train the face watermark encoder/decoder from the offline data cache.
+
+    python -m engine.training.train --cache cache --out runs/v1 --minutes 30
+
+Resumable (checkpoint in --out every --ckpt-seconds), seeded, and logs bit accuracy per
+distortion as JSON lines from the first minute. Runs on CUDA when present, else the CPU.
+
+Curriculum (DESIGN.md, "known training traps"): the message is learned first with no distortions
+and a loud residual; a single ``level`` in 0..1 then ramps in distortion strength, lowers the
+residual to its final RMS and raises the image-shaping loss, but only while the running bit
+accuracy under the current level stays above a threshold. So the run adapts to whatever hardware
+and step budget it gets instead of following a fixed schedule that may outrun the decoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.model.nets import ModelConfig, WatermarkNet
+from engine.model.weights import load_weights, save_weights
+from engine.training import noise
+
+def load_cache(cache: Path, device: torch.device) -> dict[str, torch.Tensor]:
+    """The uint8 crop arrays built by engine.training.data, moved to the device once."""
+    out = {}
+    for name in ("faces_train", "natural_train", "faces_eval"):
+        path = cache / f"{name}.npy"
+        if path.exists():
+            arr = np.load(path)
+            out[name] = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous().to(device)
+    if "faces_train" not in out:
+        raise SystemExit(f"no faces_train.npy in {cache}: run python -m engine.training.data")
+    return out
+
+
+def sample_batch(
+    data: dict[str, torch.Tensor], batch: int, size: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Random square crops (70% faces, 30% natural texture), flips and light colour, in -1..1."""
+    dev = data["faces_train"].device
+    n_nat = int(batch * 0.3) if "natural_train" in data else 0
+    parts = []
+    for name, n in (("faces_train", batch - n_nat), ("natural_train", n_nat)):
+        if n == 0:
+            continue
+        src = data[name]
+        idx = torch.randint(0, src.shape[0], (n,), generator=gen, device="cpu").to(dev)
+        parts.append(src[idx])
+    x = torch.cat(parts).float() / 127.5 - 1
+    b, _, h, _ = x.shape
+    scale = 0.72 + 0.28 * torch.rand(b, device=dev)
+    shift = (torch.rand(b, 2, device=dev) * 2 - 1) * (1 - scale)[:, None]
+    flip = torch.where(torch.rand(b, device=dev) < 0.5, -1.0, 1.0)
+    zero = torch.zeros(b, device=dev)
+    theta = torch.stack([
+        torch.stack([scale * flip, zero, shift[:, 0]], 1),
+        torch.stack([zero, scale, shift[:, 1]], 1),
+    ], 1)
+    grid = F.affine_grid(theta, [b, 3, size, size], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return noise.colour(x, 0.5).clamp(-1, 1)
+
+
+def smoothness_weight(x: torch.Tensor) -> torch.Tensor:
+    """High where the image is flat: a residual there is visible, in texture it is masked."""
+    grey = x.mean(1, keepdim=True)
+    mu = F.avg_pool2d(grey, 5, 1, 2, count_include_pad=False)
+    var = F.avg_pool2d((grey - mu) ** 2, 5, 1, 2, count_include_pad=False)
+    w = 1.0 / (var.sqrt() + 0.03)
+    return w / w.mean(dim=(1, 2, 3), keepdim=True)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a - b) / 2).pow(2).mean().item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+class Trainer:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+        self.device = torch.device(
+            args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
+        torch.manual_seed(args.seed)
+        self.rng = random.Random(args.seed)
+        self.gen = torch.Generator().manual_seed(args.seed)
+        self.cfg = ModelConfig(version=args.version, bits=args.bits, rms=args.rms, norm=args.norm)
+        self.net = WatermarkNet(self.cfg).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=args.lr)
+        self.step = 0
+        self.level = args.start_level
+        self.acc_ema = 0.5
+        # Payload growth (DESIGN.md trap (c)): start with few distinct bits, each repeated over
+        # the 120 positions, and double them whenever the decoder keeps up.
+        self.distinct = args.start_bits if args.grow else args.bits
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.ckpt = self.out / "checkpoint.pt"
+        if self.ckpt.exists() and not args.fresh:
+            self._resume()
+        elif args.init:
+            self.net.load_state_dict(load_weights(Path(args.init)).state_dict())
+        self.data = load_cache(Path(args.cache), self.device)
+
+    def _resume(self) -> None:
+        state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.step, self.level, self.acc_ema = state["step"], state["level"], state["acc_ema"]
+        self.distinct = state.get("distinct", self.cfg.bits)
+        print(f"resumed at step {self.step}, level {self.level:.3f}")
+
+    def save(self) -> None:
+        tmp = self.ckpt.with_suffix(".tmp")
+        torch.save({"model": self.net.state_dict(), "opt": self.opt.state_dict(),
+                    "step": self.step, "level": self.level, "acc_ema": self.acc_ema,
+                    "distinct": self.distinct}, tmp)
+        tmp.replace(self.ckpt)
+        name = f"faketagger-v{self.cfg.version}.safetensors"
+        extra = {"step": self.step, "level": round(self.level, 4), "distinct": self.distinct}
+        save_weights(self.net, self.out / name, extra=extra)
+        if self.args.export:
+            # A small copy (weights + log, no optimizer state) for a device run's $OUT.
+            export = Path(self.args.export)
+            export.mkdir(parents=True, exist_ok=True)
+            save_weights(self.net, export / name, extra=extra)
+            (export / "log.jsonl").write_bytes((self.out / "log.jsonl").read_bytes())
+
+    def train_step(self) -> dict:
+        a, cfg = self.args, self.cfg
+        x = sample_batch(self.data, a.batch, cfg.size, self.gen)
+        base = torch.randint(0, 2, (a.batch, self.distinct), device=self.device).float()
+        bits = base[:, torch.arange(cfg.bits, device=self.device) % self.distinct]
+        lvl = self.level
+        rms_scale = a.start_rms_factor - (a.start_rms_factor - 1.0) * lvl
+        unit = self.net.encoder(x, bits)
+        tagged = (x + unit * (2 * cfg.rms * rms_scale)).clamp(-1, 1)
+        y = tagged
+        if lvl > 0:
+            y = noise.box_jitter(y, lvl)
+        chunks, kinds = [], []
+        for part in y.split(max(1, a.batch // 4)):
+            dist, kind = noise.random_distortion(part, lvl, self.rng)
+            chunks.append(dist)
+            kinds.append((kind, part.shape[0]))
+        logits = self.net.decoder(torch.cat(chunks).clamp(-1, 1))
+        bit_loss = F.binary_cross_entropy_with_logits(logits, bits)
+        vis = (unit.pow(2) * smoothness_weight(x)).mean()
+        loss = bit_loss + a.img_weight * lvl * vis
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        correct = ((logits > 0).float() == bits).float().mean(1)
+        acc = correct.mean().item()
+        self.acc_ema = 0.98 * self.acc_ema + 0.02 * acc
+        per_kind, i = {}, 0
+        for kind, n in kinds:
+            per_kind.setdefault(kind, []).append(correct[i:i + n].mean().item())
+            i += n
+        return {"loss": bit_loss.item(), "vis": vis.item(), "acc": acc, "kinds": per_kind,
+                "psnr": psnr(tagged, x)}
+
+    def maybe_advance(self) -> None:
+        """Raise the level a notch while the decoder keeps up; this is the whole curriculum."""
+        if self.step % 20 or self.acc_ema <= self.args.advance_at:
+            return
+        if self.distinct < self.cfg.bits:
+            self.distinct = min(self.cfg.bits, self.distinct * 2)
+            self.acc_ema = 0.75  # must be earned again with the larger payload
+            print(f"step {self.step}: payload grows to {self.distinct} distinct bits", flush=True)
+        elif self.level < 1.0:
+            self.level = min(1.0, self.level + self.args.level_step)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Bit accuracy on held-out faces: clean, and after JPEG 75 + resize 0.75."""
+        if "faces_eval" not in self.data:
+            return {}
+        self.net.eval()
+        src = self.data["faces_eval"].float() / 127.5 - 1
+        x = F.interpolate(src, size=(self.cfg.size,) * 2, mode="bilinear", antialias=True)
+        g = torch.Generator().manual_seed(123)
+        bits = torch.randint(0, 2, (x.shape[0], self.cfg.bits), generator=g).float().to(x.device)
+        tagged = (x + self.net.embed(x, bits)).clamp(-1, 1)
+        tagged = ((tagged + 1) * 127.5).round() / 127.5 - 1
+        res = {"psnr": psnr(tagged, x)}
+        for name, fn in (("clean", lambda t: t),
+                         ("jpeg75_resize75", lambda t: noise.real_jpeg(noise.resize(t, 0.75), 75)),
+                         ("jitter", lambda t: noise.box_jitter(t, 1.0))):
+            logits = self.net.decoder(fn(tagged))
+            res[name] = ((logits > 0).float() == bits).float().mean().item()
+        self.net.train()
+        return res
+
+    def run(self) -> None:
+        a = self.args
+        log = (self.out / "log.jsonl").open("a")
+        t0 = time.time()
+        last_ckpt = t0
+        agg: dict[str, list[float]] = {}
+        while True:
+            elapsed = time.time() - t0
+            if (a.minutes and elapsed > a.minutes * 60) or (a.steps and self.step >= a.steps):
+                break
+            stats = self.train_step()
+            self.step += 1
+            self.maybe_advance()
+            for k, v in stats["kinds"].items():
+                agg.setdefault(k, []).extend(v)
+            if self.step % a.log_every == 0:
+                rec = {"step": self.step, "t": round(elapsed, 1), "level": round(self.level, 3),
+                       "distinct": self.distinct,
+                       "loss": round(stats["loss"], 4), "acc_ema": round(self.acc_ema, 4),
+                       "psnr": round(stats["psnr"], 2), "vis": round(stats["vis"], 3),
+                       "acc_by_kind": {k: round(float(np.mean(v)), 4) for k, v in agg.items()}}
+                agg = {}
+                print(json.dumps(rec), flush=True)
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+            if time.time() - last_ckpt > a.ckpt_seconds:
+                self.save()
+                last_ckpt = time.time()
+        self.save()
+        ev = {"step": self.step, "level": self.level, "eval": self.evaluate()}
+        print(json.dumps(ev), flush=True)
+        log.write(json.dumps(ev) + "\n")
+        log.close()
+        if self.args.export:
+            (Path(self.args.export) / "log.jsonl").write_bytes((self.out / "log.jsonl").read_bytes())
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", default="cache")
+    p.add_argument("--out", default="runs/v1")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--minutes", type=float, default=0)
+    p.add_argument("--steps", type=int, default=0)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--bits", type=int, default=120)
+    p.add_argument("--version", type=int, default=1)
+    p.add_argument("--rms", type=float, default=ModelConfig.rms)
+    p.add_argument("--img-weight", type=float, default=0.3)
+    p.add_argument("--advance-at", type=float, default=0.93)
+    p.add_argument("--level-step", type=float, default=0.01)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--ckpt-seconds", type=float, default=120)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--norm", default="none", choices=["none", "bn"])
+    p.add_argument("--grow", action="store_true", help="grow the payload from --start-bits")
+    p.add_argument("--start-bits", type=int, default=15)
+    p.add_argument("--start-level", type=float, default=0.0)
+    p.add_argument("--start-rms-factor", type=float, default=3.0)
+    p.add_argument("--export", help="also copy weights + log here at each checkpoint")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--init", help="start from this checkpoint's weights (warm start)")
+    args = p.parse_args(argv)
+    if not args.minutes and not args.steps:
+        p.error("give --minutes or --steps")
+    Trainer(args).run()
+
+
+if __name__ == "__main__":
+    main()

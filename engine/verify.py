@@ -1,0 +1,128 @@
+"""Reading a tag back from a face and turning it into a verdict the user can trust.
+
+Decoding soft-combines the decoder's logits over a few jittered crops (the face box found in a
+suspect image never matches the one used when tagging), then lets the Reed-Solomon decoder use
+the least reliable symbols as erasures. Every extra decode attempt is another chance of a false
+tag, so there are exactly two per model: the combined logits, then the plain crop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.faces import Face, crop_square
+from engine.ledger import Ledger
+from engine.model.registry import Watermarker
+from engine.payload import DecodeResult, Payload, decode_logits
+from engine.records import TagRecord, verify_record
+
+VERIFIED = "verified"
+OWNER_KNOWN = "owner_known"
+INVALID = "invalid"
+UNKNOWN_OWNER = "unknown_owner"
+NO_TAG = "no_tag"
+VERDICTS = (VERIFIED, OWNER_KNOWN, INVALID, UNKNOWN_OWNER, NO_TAG)
+
+#: (scale relative to the standard crop, dx, dy as a fraction of the crop side)
+JITTERS = ((1.0, 0.0, 0.0), (0.94, 0.0, 0.0), (1.06, 0.0, 0.0), (1.0, 0.03, 0.03),
+           (1.0, -0.03, -0.03))
+
+
+@dataclass
+class FaceVerdict:
+    """One face of a verified image, with the reason shown to the user next to the verdict."""
+
+    box: list[int]
+    verdict: str
+    reason: str
+    confidence: float = 0.0
+    payload: Payload | None = None
+    owner_name: str | None = None
+    owner_key_id: str | None = None  # readable form, e.g. "3F2A-91C0"
+    own: bool = False
+    record: TagRecord | None = None
+    file_match: bool = False  # the image is byte-identical to the file the record was made for
+    model_version: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def serial(self) -> int | None:
+        return self.payload.serial if self.payload else None
+
+    def to_json(self) -> dict:
+        return {"box": self.box, "verdict": self.verdict, "serial": self.serial,
+                "owner_key_id": self.owner_key_id, "owner_name": self.owner_name,
+                "confidence": round(float(self.confidence), 4)}
+
+
+def jittered_crops(rgb: np.ndarray, face: Face) -> list[np.ndarray]:
+    h, w = rgb.shape[:2]
+    x, y, side = crop_square(face.box, w, h)
+    crops = []
+    for scale, dx, dy in JITTERS:
+        s = max(8, min(int(round(side * scale)), w, h))
+        cx, cy = x + side / 2 + dx * side, y + side / 2 + dy * side
+        x0 = min(max(int(round(cx - s / 2)), 0), w - s)
+        y0 = min(max(int(round(cy - s / 2)), 0), h - s)
+        crops.append(rgb[y0:y0 + s, x0:x0 + s])
+    return crops
+
+
+def decode_face(
+    rgb: np.ndarray, face: Face, models: list[Watermarker]
+) -> tuple[DecodeResult | None, int | None, float]:
+    """Best decode over the bundled model versions; also the mean |logit| (for diagnostics)."""
+    crops = jittered_crops(rgb, face)
+    strength = 0.0
+    for model in models:
+        logits = model.logits(crops)
+        strength = max(strength, float(np.abs(logits).mean()))
+        for attempt in (logits.mean(axis=0), logits[0]):
+            res = decode_logits(attempt, known_versions=frozenset({model.version}))
+            if res is not None:
+                return res, model.version, strength
+    return None, None, strength
+
+
+def judge(
+    face_box: list[int], res: DecodeResult | None, ledger: Ledger, file_sha256: str | None
+) -> FaceVerdict:
+    """Verdict rules (DESIGN.md): decode -> owner lookup -> MAC (own keys) -> signed record."""
+    if res is None:
+        return FaceVerdict(face_box, NO_TAG, "no FakeTagger tag could be read from this face")
+    p = res.payload
+    base = {"box": face_box, "confidence": res.confidence, "payload": p}
+    owner = ledger.lookup_owner(p.key_id)
+    if owner is None:
+        return FaceVerdict(**base, verdict=UNKNOWN_OWNER,
+                           owner_key_id=_key_text(p.key_id),
+                           reason="valid tag from a key you do not know: import the owner's card")
+    who = {"owner_name": owner.name, "owner_key_id": owner.key_id_text, "own": owner.is_own}
+    if owner.is_own:
+        mac_key = ledger.own_mac_key(p.key_id)
+        if mac_key is None or not p.mac_ok(mac_key):
+            return FaceVerdict(**base, **who, verdict=INVALID,
+                               reason="claims your key ID but its MAC does not match your key")
+    records = [r for r in ledger.records_for(p.key_id, p.serial)
+               if r.owner_public_raw == owner.public_raw and verify_record(r)]
+    matching = [r for r in records if r.payload == p.to_hex()]
+    if matching:
+        rec = matching[-1]
+        match = file_sha256 is not None and any(r.file_sha256 == file_sha256 for r in matching)
+        whose = "your own tag" if owner.is_own else f"tag of {owner.name}"
+        return FaceVerdict(**base, **who, verdict=VERIFIED, record=rec, file_match=match,
+                           reason=f"{whose}, serial {p.serial}, signed record checks "
+                                  f"(made {rec.created[:10]})")
+    if records:
+        return FaceVerdict(**base, **who, verdict=INVALID,
+                           reason="the signed record for this serial holds a different tag")
+    return FaceVerdict(**base, **who, verdict=OWNER_KNOWN,
+                       reason=f"tag of {owner.name}, but no signed record for serial {p.serial}")
+
+
+def _key_text(key_id: bytes) -> str:
+    from engine.identity import format_key_id
+
+    return format_key_id(key_id)

@@ -1,0 +1,260 @@
+"""Identities: key IDs, MAC-key derivation, encrypted key files, backups, ledger identity ops.
+
+Real cryptography and real files; each unlock costs one scrypt run (~0.1 s), so unlocks are few.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from engine import paths
+from engine.errors import (
+    FakeTaggerError,
+    IdentityError,
+    KeyIdError,
+    KeyStoreError,
+    LedgerError,
+    PassphraseError,
+    WrongPassphraseError,
+)
+from engine.identity import (
+    Identity,
+    UnlockedIdentity,
+    decrypt_private_key,
+    derive_mac_key,
+    encrypt_private_key,
+    export_backup,
+    fingerprint,
+    format_key_id,
+    key_id_of,
+    parse_backup,
+    parse_key_id,
+    restore_backup,
+    write_private_file,
+)
+from engine.ledger import Ledger
+
+# RFC 8032 section 7.1, test 1: a fixed Ed25519 key so the vectors below are reproducible anywhere.
+SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+POSIX = os.name == "posix"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+# --- key IDs, fingerprints, MAC key (frozen vectors, also in docs/FORMAT.md) ------------------
+
+
+def test_key_id_vector() -> None:
+    assert Ed25519PrivateKey.from_private_bytes(SEED).public_key().public_bytes_raw() == PUBLIC
+    kid = key_id_of(PUBLIC)
+    assert kid == bytes.fromhex("21fe31df") == hashlib.sha256(PUBLIC).digest()[:4]
+    assert format_key_id(kid) == "21FE-31DF"
+    assert fingerprint(PUBLIC) == "21FE 31DF A154 A261 626B F854 046F D227 1B7B ED4B"
+
+
+@pytest.mark.parametrize("text", ["21FE-31DF", "21fe31df", " 21fe-31DF ", "21FE 31DF"])
+def test_parse_key_id_accepts_common_spellings(text: str) -> None:
+    assert parse_key_id(text) == bytes.fromhex("21fe31df")
+
+
+@pytest.mark.parametrize("text", ["", "21FE-31D", "21FE-31DF0", "21FG-31DF", "0x21fe31df"])
+def test_parse_key_id_rejects_garbage(text: str) -> None:
+    with pytest.raises(KeyIdError, match="not a key ID"):
+        parse_key_id(text)
+
+
+def test_mac_key_is_rfc5869_hkdf_sha256() -> None:
+    # Independent HKDF (RFC 5869) from the stdlib: salt None means 32 zero bytes, one block.
+    prk = hmac.new(b"\0" * 32, SEED, hashlib.sha256).digest()
+    okm = hmac.new(prk, b"faketagger/v1/tag-mac" + b"\x01", hashlib.sha256).digest()
+    assert derive_mac_key(SEED) == okm
+    assert okm.hex() == "461263ea7116de6ee5de0e6ee41fa9a96ead5a88e87624ecc93f60f95b39de74"
+
+
+def test_identity_rejects_inconsistent_key_id() -> None:
+    with pytest.raises(ValueError):
+        Identity("x", PUBLIC, b"\0\0\0\0", "2025-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize("name", ["", "  ", " Alice", "A\nB", "evil\u202egnp", "x" * 101])
+def test_bad_names_rejected(name: str) -> None:
+    with pytest.raises(IdentityError):
+        UnlockedIdentity.generate(name)
+
+
+def test_unlocked_identity_signs_and_hides_key() -> None:
+    u = UnlockedIdentity.generate("Zoë Ångström")
+    sig = u.sign(b"hello")
+    Ed25519PublicKey.from_public_bytes(u.public_raw).verify(sig, b"hello")
+    assert len(u.mac_key) == 32
+    assert "PRIVATE" not in repr(u) and u.identity.key_id_text in repr(u)
+
+
+# --- key files ----------------------------------------------------------------------------------
+
+
+def test_key_file_encryption_round_trip_and_errors() -> None:
+    key = Ed25519PrivateKey.from_private_bytes(SEED)
+    data = encrypt_private_key(key, "correct horse")
+    text = data.decode("ascii")
+    assert text.startswith("FakeTagger-KDF: scrypt n=32768 r=8 p=1 salt=")
+    assert "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text
+    assert "BEGIN PRIVATE KEY-----" not in text and SEED.hex() not in text
+    assert decrypt_private_key(data, "correct horse").public_key().public_bytes_raw() == PUBLIC
+    with pytest.raises(WrongPassphraseError, match="wrong passphrase"):
+        decrypt_private_key(data, "correct horsE")
+    with pytest.raises(PassphraseError, match="empty"):
+        decrypt_private_key(data, "")
+    with pytest.raises(KeyStoreError):
+        decrypt_private_key(b"not a key", "x")
+    with pytest.raises(KeyStoreError, match="KDF"):
+        decrypt_private_key(data.replace(b"n=32768", b"n=33333"), "correct horse")
+
+
+def test_passphrase_is_unicode_normalised() -> None:
+    key = Ed25519PrivateKey.generate()
+    data = encrypt_private_key(key, "caf\u00e9")  # precomposed é
+    assert decrypt_private_key(data, "cafe\u0301")  # e + combining accent, as macOS may type it
+
+
+def test_write_private_file_is_0600_atomic_and_no_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "k.pem"
+    write_private_file(target, b"secret")
+    assert target.read_bytes() == b"secret"
+    if POSIX:
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["k.pem"]  # no temp file left behind
+    with pytest.raises(KeyStoreError, match="overwrite"):
+        write_private_file(target, b"other")
+    write_private_file(target, b"other", overwrite=True)
+    assert target.read_bytes() == b"other"
+
+
+def test_backup_round_trip_and_tamper() -> None:
+    u = UnlockedIdentity.generate("Alice")
+    data = export_backup(u.identity, u.encrypt("pw"), next_serial=42)
+    restored, backup = restore_backup(data, "pw")
+    assert restored.identity == u.identity and backup.next_serial == 42
+    with pytest.raises(WrongPassphraseError):
+        restore_backup(data, "nope")
+    other = UnlockedIdentity.generate("Mallory")
+    doc = json.loads(data)
+    doc["encrypted_key"] = other.encrypt("pw").decode()
+    with pytest.raises(KeyStoreError, match="does not belong"):
+        restore_backup(json.dumps(doc).encode(), "pw")
+    doc = json.loads(data)
+    doc["key_id"] = "00000000"
+    with pytest.raises(KeyStoreError, match="key ID"):
+        parse_backup(json.dumps(doc).encode())
+    for junk in (b"", b"{", b"[]", data[: len(data) // 2]):
+        with pytest.raises(KeyStoreError):
+            parse_backup(junk)
+
+
+def test_errors_are_one_line() -> None:
+    err = WrongPassphraseError("wrong\npassphrase  here")
+    assert str(err) == "wrong passphrase here" and isinstance(err, FakeTaggerError)
+
+
+# --- paths -------------------------------------------------------------------------------------
+
+
+def test_paths_follow_faketagger_home(home: Path) -> None:
+    assert paths.data_dir() == home and home.is_dir()
+    assert paths.config_dir() == home / "config" and paths.config_dir().is_dir()
+    assert paths.log_dir() == home / "logs" and paths.log_dir().is_dir()
+    assert paths.ledger_path() == home / "ledger.sqlite3"
+
+
+# --- through the ledger ------------------------------------------------------------------------
+
+
+def test_ledger_identity_lifecycle(home: Path) -> None:
+    with Ledger() as ledger:
+        assert ledger.default_identity() is None
+        with pytest.raises(LedgerError, match="no identity"):
+            ledger.unlock(None, "pw")
+        alice = ledger.create_identity("Alice", "first pass")
+        key_file = home / "keys" / f"{alice.key_id.hex()}.pem"
+        assert key_file.is_file()
+        if POSIX:
+            assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+            assert stat.S_IMODE((home / "keys").stat().st_mode) == 0o700
+            assert stat.S_IMODE((home / "ledger.sqlite3").stat().st_mode) == 0o600
+        assert b"-----BEGIN PRIVATE KEY-----" not in key_file.read_bytes()
+        assert ledger.list_identities() == [alice]
+        assert ledger.get_identity(alice.key_id_text) == alice
+        assert ledger.default_identity() == alice
+
+        unlocked = ledger.unlock(None, "first pass")
+        assert unlocked.identity == alice
+        assert ledger.own_mac_key(alice.key_id) == unlocked.mac_key
+        with pytest.raises(WrongPassphraseError):
+            ledger.unlock(alice.key_id, "second pass")
+
+        with pytest.raises(PassphraseError, match="empty"):
+            ledger.change_passphrase(alice.key_id, "first pass", "")
+        ledger.change_passphrase(alice.key_id, "first pass", "second pass")
+        with pytest.raises(WrongPassphraseError):
+            ledger.unlock(alice.key_id, "first pass")
+        assert ledger.unlock(alice.key_id, "second pass").mac_key == unlocked.mac_key
+        if POSIX:
+            assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+        bob = ledger.create_identity("Bob", "bob pass")
+        assert ledger.default_identity() == alice  # the first identity stays the default
+        ledger.set_default(bob.key_id)
+        assert ledger.default_identity() == bob
+        assert ledger.own_mac_key(b"\0\0\0\0") is None
+
+
+def test_empty_passphrase_creates_nothing(home: Path) -> None:
+    with Ledger() as ledger:
+        with pytest.raises(PassphraseError):
+            ledger.create_identity("Alice", "")
+        with pytest.raises(IdentityError):
+            ledger.create_identity("", "pw")
+        assert ledger.list_identities() == []
+    assert list((home / "keys").iterdir()) == []
+
+
+def test_missing_key_file_is_reported(home: Path) -> None:
+    with Ledger() as ledger:
+        alice = ledger.create_identity("Alice", "pw")
+        (home / "keys" / f"{alice.key_id.hex()}.pem").unlink()
+        with pytest.raises(KeyStoreError, match="missing"):
+            ledger.unlock(alice.key_id, "pw")
+
+
+def test_ledger_backup_restore_keeps_serials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path / "old"))
+    with Ledger() as old:
+        alice = old.create_identity("Alice", "pw")
+        assert old.allocate_serials(alice.key_id, 5) == [1, 2, 3, 4, 5]
+        backup = old.export_backup(alice.key_id)
+        header = old.export_card(alice.key_id, include_records=False)
+    monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path / "new"))
+    with Ledger() as new:
+        with pytest.raises(WrongPassphraseError):
+            new.restore_backup(backup, "wrong")
+        assert new.list_identities() == []
+        assert new.restore_backup(backup, "pw") == alice
+        assert new.allocate_serials(alice.key_id, 1) == [6]  # never reuses published serials
+        assert new.export_card(alice.key_id, include_records=False) == header
+        assert new.restore_backup(backup, "pw") == alice  # idempotent; counter never goes back
+        assert new.allocate_serials(alice.key_id, 1) == [7]
