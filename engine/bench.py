@@ -65,11 +65,8 @@ def run_bench(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     names = list(attacks.QUICK if args.quick else attacks.EVERYDAY)
     paths = iter_photos([Path(p) for p in args.images])
-    if args.quick:
-        paths = paths[: args.quick_photos]
-    results: dict = {"command": "faketagger bench " + " ".join(sys.argv[2:] if len(sys.argv) > 2
-                                                                else []),
-                     "machine": _machine(), "images": len(paths)}
+    results: dict = {"command": " ".join(["faketagger", "bench", *args.argv]),
+                     "machine": _machine()}
     with tempfile.TemporaryDirectory(prefix="ft-bench-") as tmp:
         os.environ["FAKETAGGER_HOME"] = str(Path(tmp) / "home")
         with Ledger() as ledger:
@@ -86,6 +83,9 @@ def run_bench(args: argparse.Namespace) -> dict:
             for p in paths:
                 photo = load_photo(p)
                 photos.append((photo, pipe.detect(photo.rgb)))
+            if args.quick:  # the first few photos that have faces
+                photos = [pf for pf in photos if pf[1]][: args.quick_photos]
+            results["images"] = len(photos)
             n_faces = sum(len(f) for _, f in photos)
             results["faces"] = n_faces
             stats = {n: {"faces": 0, "recovered": 0, "bit_acc": [], "verdicts": {}}
@@ -184,8 +184,8 @@ def _random_crops(pipe, photos, n: int, rng) -> dict:
 
 
 def _timing(pipe, unlocked, photos, rng, load_s: float, tmp: str) -> dict:
-    from engine.pipeline import run_all
     from engine.photos import Photo, save_photo
+    from engine.pipeline import run_all
     from engine.protect import ProtectOptions
 
     canvas = _timing_photo([(p, f) for p, f in photos if f], rng)
@@ -202,7 +202,7 @@ def _timing(pipe, unlocked, photos, rng, load_s: float, tmp: str) -> dict:
         [v] = run_all(pipe.verify([res.output]))
         ver.append(time.perf_counter() - t0)
         faces = len(res.faces)
-    return {"photo": "1920x1280, %d faces" % faces, "load_s": load_s,
+    return {"photo": f"1920x1280, {faces} faces", "load_s": load_s,
             "protect_s": float(np.median(prot)), "verify_s": float(np.median(ver)),
             "protect_with_load_s": load_s + float(np.median(prot)),
             "verify_with_load_s": load_s + float(np.median(ver)),
@@ -214,7 +214,8 @@ def to_markdown(r: dict) -> str:
     lines = [
         f"Command: `{r['command']}`  ",
         f"Machine: {r['machine']}  ",
-        f"Model: v{r['model']['version']} ({r['model']['file']}, {r['model']['meta']})  ",
+        f"Model: v{r['model']['version']} ({r['model']['file']}; "
+        + ", ".join(f"{k} {v}" for k, v in r["model"]["meta"].items()) + ")  ",
         f"Images: {r['images']} photos, {r['faces']} faces",
         "",
         f"- PSNR of tagged vs original face crop: mean {r['psnr']['mean']:.2f} dB, "
@@ -250,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="write all numbers here as JSON")
     p.add_argument("--markdown", help="write the Markdown table here")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[2:] if argv is None else argv)
     if args.quick and args.random_crops == 10000:
         args.random_crops = 500
     results = run_bench(args)

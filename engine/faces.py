@@ -8,8 +8,8 @@ That geometry lives here and nowhere else.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 

@@ -100,9 +100,10 @@ def test_forged_mac_is_invalid(pipeline, identity, tmp_path):
 
 
 def test_exif_icc_kept_and_orientation_handled(pipeline, identity, tmp_path):
-    src = Image.open(SAMPLE).transpose(Image.Transpose.ROTATE_90)  # stored sideways
+    upright = Image.open(SAMPLE)
+    src = upright.transpose(Image.Transpose.ROTATE_90)  # stored sideways (turned left)
     exif = Image.Exif()
-    exif[0x0112] = 8  # display: rotate 90 CW back to upright
+    exif[0x0112] = 6  # viewers turn it right again: upright
     exif[0x010F] = "TestCam"
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     path = tmp_path / "sideways.jpg"
@@ -113,7 +114,7 @@ def test_exif_icc_kept_and_orientation_handled(pipeline, identity, tmp_path):
     assert out.info.get("icc_profile") == icc
     assert out.getexif().get(0x0112, 1) == 1
     assert out.getexif().get(0x010F) == "TestCam"
-    assert out.size == (src.height, src.width)
+    assert out.size == upright.size
 
 
 def test_cancel_leaves_no_partial_files(pipeline, identity, tmp_path):

@@ -29,6 +29,7 @@ from engine.model.nets import ModelConfig, WatermarkNet
 from engine.model.weights import load_weights, save_weights
 from engine.training import noise
 
+
 def load_cache(cache: Path, device: torch.device) -> dict[str, torch.Tensor]:
     """The uint8 crop arrays built by engine.training.data, moved to the device once."""
     out = {}
