@@ -49,11 +49,12 @@ def _pipeline(ledger, args):
     return Pipeline(ledger, device=args.device, threshold=args.threshold, min_face=args.min_face)
 
 
-def _progress(total: int, json_mode: bool, unit: str):
+def _progress(total: int, unit: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, file=sys.stderr, disable=total < 2 and not json_mode,
-                leave=False)
+    # Only on a terminal: in a log file a redrawn bar is noise.
+    return tqdm(total=total, unit=unit, file=sys.stderr, leave=False,
+                disable=total < 2 or not sys.stderr.isatty())
 
 
 def cmd_identity_create(args) -> int:
@@ -119,27 +120,25 @@ def cmd_protect(args) -> int:
         out_dir = Path(args.out) if args.out else Path.cwd() / "tagged"
         opts = ProtectOptions(out_dir=out_dir, fmt=args.format, jpeg_quality=args.quality,
                               strength=args.strength)
-        outcomes, bar = [], _progress(len(paths), args.json, "photo")
+        outcomes, bar = [], _progress(len(paths), "photo")
         for event in _pipeline(ledger, args).protect(paths, unlocked, opts):
             if isinstance(event, Progress):
                 bar.n = event.done
                 bar.refresh()
                 continue
             outcomes.append(event)
-            if not args.json:
+            if not args.json and not event.error:
                 bar.write(_protect_line(event))
         bar.close()
     if args.json:
         print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.error is None]}))
     for o in outcomes:
         if o.error:
-            print(f"error: {o.error}", file=sys.stderr)
+            print(f"faketagger: error: {o.error}", file=sys.stderr)
     return EXIT_ERROR if any(o.error for o in outcomes) else 0
 
 
 def _protect_line(o) -> str:
-    if o.error:
-        return f"FAILED  {o.input}: {o.error}"
     if not o.faces:
         small = f" ({len(o.small_faces)} too small to tag)" if o.small_faces else ""
         return f"skipped {o.input}: no face found{small}; nothing written"
@@ -154,27 +153,25 @@ def cmd_verify(args) -> int:
 
     paths = [Path(p) for p in args.images]
     with _ledger() as ledger:
-        outcomes, bar = [], _progress(len(paths), args.json, "image")
+        outcomes, bar = [], _progress(len(paths), "image")
         for event in _pipeline(ledger, args).verify(paths):
             if isinstance(event, Progress):
                 bar.n = event.done
                 bar.refresh()
                 continue
             outcomes.append(event)
-            if not args.json:
+            if not args.json and not event.error:
                 bar.write(_verify_text(event))
         bar.close()
     if args.json:
         print(json.dumps({"results": [o.to_json() for o in outcomes]}))
     for o in outcomes:
         if o.error:
-            print(f"error: {o.error}", file=sys.stderr)
+            print(f"faketagger: error: {o.error}", file=sys.stderr)
     return EXIT_ERROR if any(o.error for o in outcomes) else 0
 
 
 def _verify_text(o) -> str:
-    if o.error:
-        return f"{o.file}: FAILED: {o.error}"
     lines = [f"{o.file}: {len(o.faces)} face(s)"]
     for k, f in enumerate(o.faces, 1):
         lines.append(f"  face {k} at {f.box}: {f.verdict.upper().replace('_', ' ')}"

@@ -8,12 +8,16 @@ Each identity row stores the HKDF-derived tag-MAC key so verification can recogn
 tags without asking for the passphrase. That is acceptable because HKDF is one-way (the MAC key
 reveals nothing about the Ed25519 private key) and the 8-bit in-image MAC is only a filter against
 random matches: ownership is proven by Ed25519-signed records, which the MAC key cannot forge.
+
+The schema, migrations and file opening live in :mod:`engine.ledger_schema`; contacts and card
+import/export in :mod:`engine.contacts` (mixed into :class:`Ledger`). This module keeps identities,
+serials, records and history, and re-exports the row types so ``engine.ledger`` stays the one
+import callers need.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -23,111 +27,31 @@ from pathlib import Path
 from types import TracebackType
 
 from engine import paths
-from engine.cards import CardHeader, build_card, parse_card, sign_card_header
-from engine.errors import (
-    CardError,
-    KeyIdError,
-    KeyStoreError,
-    LedgerError,
-    RecordError,
-    SerialsExhaustedError,
-)
+from engine.cards import sign_card_header
+from engine.contacts import Contact, ContactsMixin, Owner
+from engine.errors import KeyStoreError, LedgerError, RecordError, SerialsExhaustedError
 from engine.identity import (
     Identity,
     UnlockedIdentity,
     check_passphrase,
     export_backup,
-    fingerprint,
     format_key_id,
     load_unlocked,
-    parse_key_id,
     restore_backup,
     utc_now_iso,
     write_private_file,
 )
+from engine.ledger_schema import (
+    SCHEMA_VERSION,
+    KeyIdLike,
+    immediate,
+    key_hex,
+    key_text,
+    open_ledger_db,
+)
 from engine.records import MAX_SERIAL, TagRecord, verify_record
 
-KeyIdLike = bytes | str
-
-# Append-only: migration i takes user_version i to i + 1. Never edit a released entry.
-_MIGRATIONS: list[tuple[str, ...]] = [
-    (
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)",
-        """CREATE TABLE identities (
-            key_id TEXT PRIMARY KEY CHECK (length(key_id) = 8),
-            name TEXT NOT NULL,
-            public_key BLOB NOT NULL UNIQUE CHECK (length(public_key) = 32),
-            created TEXT NOT NULL,
-            mac_key BLOB NOT NULL CHECK (length(mac_key) = 32),
-            card_header TEXT NOT NULL,
-            is_default INTEGER NOT NULL DEFAULT 0,
-            next_serial INTEGER NOT NULL DEFAULT 1 CHECK (next_serial >= 1))""",
-        """CREATE TABLE contacts (
-            key_id TEXT PRIMARY KEY CHECK (length(key_id) = 8),
-            name TEXT NOT NULL,
-            public_key BLOB NOT NULL UNIQUE CHECK (length(public_key) = 32),
-            created TEXT NOT NULL,
-            card_header TEXT NOT NULL,
-            imported TEXT NOT NULL,
-            updated TEXT NOT NULL)""",
-        """CREATE TABLE records (
-            id INTEGER PRIMARY KEY,
-            key_id TEXT NOT NULL,
-            serial INTEGER NOT NULL,
-            identity_key_id TEXT REFERENCES identities(key_id),
-            contact_key_id TEXT REFERENCES contacts(key_id) ON DELETE CASCADE,
-            created TEXT NOT NULL,
-            file_sha256 TEXT NOT NULL,
-            original_path TEXT NOT NULL DEFAULT '',
-            output_path TEXT NOT NULL DEFAULT '',
-            signature TEXT NOT NULL UNIQUE,
-            record_json TEXT NOT NULL,
-            added TEXT NOT NULL,
-            CHECK ((identity_key_id IS NULL) <> (contact_key_id IS NULL)),
-            CHECK (key_id = coalesce(identity_key_id, contact_key_id)))""",
-        "CREATE INDEX records_by_serial ON records (key_id, serial)",
-        "CREATE INDEX records_by_created ON records (created)",
-    ),
-]
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-
-class _KeyView:
-    """Readable forms shared by rows that carry ``key_id`` and ``public_raw``."""
-
-    key_id: bytes
-    public_raw: bytes
-
-    @property
-    def key_id_text(self) -> str:
-        return format_key_id(self.key_id)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.public_raw)
-
-
-@dataclass(frozen=True)
-class Owner(_KeyView):
-    """Who a key ID belongs to, as far as this ledger knows."""
-
-    name: str
-    public_raw: bytes
-    key_id: bytes
-    is_own: bool
-
-
-@dataclass(frozen=True)
-class Contact(_KeyView):
-    """An imported public card."""
-
-    name: str
-    public_raw: bytes
-    key_id: bytes
-    created: str
-    imported: str
-    updated: str
-    record_count: int
+__all__ = ["SCHEMA_VERSION", "Contact", "HistoryRow", "KeyIdLike", "Ledger", "Owner"]
 
 
 @dataclass(frozen=True)
@@ -148,25 +72,12 @@ class HistoryRow:
         return format_key_id(self.key_id)
 
 
-def _hex(key_id: KeyIdLike) -> str:
-    """Accept 4 raw bytes or any text form of a key ID; return 8 lowercase hex digits."""
-    if isinstance(key_id, bytes | bytearray) and len(key_id) == 4:
-        return bytes(key_id).hex()
-    if isinstance(key_id, str):
-        return parse_key_id(key_id).hex()
-    raise KeyIdError(f"not a key ID: {key_id!r}")
-
-
-def _text(key_hex: str) -> str:
-    return format_key_id(bytes.fromhex(key_hex))
-
-
 def _like(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
-class Ledger:
+class Ledger(ContactsMixin):
     """Open (and create or migrate) the ledger at *path*; keys live in *keys_dir*, by default the
     ``keys`` folder beside the database (data_dir()/keys for the default ledger)."""
 
@@ -176,22 +87,7 @@ class Ledger:
         self.keys_dir = Path(keys_dir) if keys_dir is not None else paths.keys_dir(self.path.parent)
         self.keys_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        if not self.path.exists():  # private from the start: it holds the tag-MAC keys
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._conn = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=10.0
-        )
-        try:
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
-        except BaseException:
-            self._conn.close()
-            raise
+        self._conn = open_ledger_db(self.path)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -212,37 +108,16 @@ class Ledger:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: all of it is stored, or (on any exception) none of it."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        """One IMMEDIATE transaction under the lock: all of it is stored, or none of it."""
+        with self._lock, immediate(self._conn) as c:
+            yield c
 
     def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, args).fetchall()
 
-    def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"ledger {self.path} was written by a newer FakeTagger (schema {version}); update"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self._write() as c:
-                if c.execute("PRAGMA user_version").fetchone()[0] != target - 1:
-                    continue  # another process migrated meanwhile
-                for statement in _MIGRATIONS[target - 1]:
-                    c.execute(statement)
-                c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (target, utc_now_iso()))
-                c.execute(f"PRAGMA user_version = {target:d}")
-
-    def _key_path(self, key_hex: str) -> Path:
-        return self.keys_dir / f"{key_hex}.pem"
+    def _key_path(self, hex_id: str) -> Path:
+        return self.keys_dir / f"{hex_id}.pem"
 
     # --- identities ---------------------------------------------------------------------------
 
@@ -291,7 +166,7 @@ class Ledger:
 
     def get_identity(self, key_id: KeyIdLike) -> Identity | None:
         rows = self._read(
-            f"SELECT {self._ID_COLS} FROM identities WHERE key_id = ?", (_hex(key_id),)
+            f"SELECT {self._ID_COLS} FROM identities WHERE key_id = ?", (key_hex(key_id),)
         )
         return self._identity(rows[0]) if rows else None
 
@@ -308,7 +183,7 @@ class Ledger:
             return ident
         ident = self.get_identity(key_id)
         if ident is None:
-            raise LedgerError(f"no identity of yours has key ID {_text(_hex(key_id))}")
+            raise LedgerError(f"no identity of yours has key ID {key_text(key_hex(key_id))}")
         return ident
 
     def default_identity(self) -> Identity | None:
@@ -342,7 +217,7 @@ class Ledger:
                            overwrite=True)  # fmt: skip
 
     def own_mac_key(self, key_id: KeyIdLike) -> bytes | None:
-        rows = self._read("SELECT mac_key FROM identities WHERE key_id = ?", (_hex(key_id),))
+        rows = self._read("SELECT mac_key FROM identities WHERE key_id = ?", (key_hex(key_id),))
         return bytes(rows[0][0]) if rows else None
 
     def export_backup(self, key_id: KeyIdLike) -> bytes:
@@ -355,50 +230,50 @@ class Ledger:
         """Restore an identity from a backup (passphrase proves it decrypts). If the identity is
         already here, only the serial counter moves forward, never back."""
         unlocked, backup = restore_backup(data, passphrase)
-        key_hex = backup.identity.key_id_hex
+        hex_id = backup.identity.key_id_hex
         with self._lock:
-            existing = self.get_identity(key_hex)
+            existing = self.get_identity(hex_id)
             if existing is not None:
                 with self._write() as c:
                     c.execute(
                         "UPDATE identities SET next_serial = max(next_serial, ?) WHERE key_id = ?",
-                        (backup.next_serial, key_hex),
+                        (backup.next_serial, hex_id),
                     )
                 return existing
-            if self._key_path(key_hex).exists():
-                raise KeyStoreError(f"a key file already exists at {self._key_path(key_hex)}")
+            if self._key_path(hex_id).exists():
+                raise KeyStoreError(f"a key file already exists at {self._key_path(hex_id)}")
             return self._install(unlocked, backup.key_file, backup.next_serial)
 
     # --- serials ------------------------------------------------------------------------------
 
-    def _next_serial(self, key_hex: str) -> int:
-        rows = self._read("SELECT next_serial FROM identities WHERE key_id = ?", (key_hex,))
+    def _next_serial(self, hex_id: str) -> int:
+        rows = self._read("SELECT next_serial FROM identities WHERE key_id = ?", (hex_id,))
         if not rows:
-            raise LedgerError(f"no identity of yours has key ID {_text(key_hex)}")
+            raise LedgerError(f"no identity of yours has key ID {key_text(hex_id)}")
         return int(rows[0][0])
 
     def serials_left(self, key_id: KeyIdLike) -> int:
-        return MAX_SERIAL + 1 - self._next_serial(_hex(key_id))
+        return MAX_SERIAL + 1 - self._next_serial(key_hex(key_id))
 
     def allocate_serials(self, key_id: KeyIdLike, count: int) -> list[int]:
         """Reserve *count* fresh serials (1, 2, ... per identity). Atomic across threads and
         processes; a serial is never handed out twice, even if the caller later fails."""
         if count < 0:
             raise ValueError("count must be >= 0")
-        key_hex = _hex(key_id)
+        hex_id = key_hex(key_id)
         with self._write() as c:
-            row = c.execute("SELECT next_serial FROM identities WHERE key_id = ?", (key_hex,))
+            row = c.execute("SELECT next_serial FROM identities WHERE key_id = ?", (hex_id,))
             first = row.fetchone()
             if first is None:
-                raise LedgerError(f"no identity of yours has key ID {_text(key_hex)}")
+                raise LedgerError(f"no identity of yours has key ID {key_text(hex_id)}")
             start = int(first[0])
             if start + count - 1 > MAX_SERIAL:
                 raise SerialsExhaustedError(
-                    f"identity {_text(key_hex)} has {MAX_SERIAL + 1 - start} tag serials left,"
+                    f"identity {key_text(hex_id)} has {MAX_SERIAL + 1 - start} tag serials left,"
                     f" {count} needed; create a new identity to keep tagging"
                 )
             c.execute(
-                "UPDATE identities SET next_serial = ? WHERE key_id = ?", (start + count, key_hex)
+                "UPDATE identities SET next_serial = ? WHERE key_id = ?", (start + count, hex_id)
             )
         return list(range(start, start + count))
 
@@ -423,7 +298,7 @@ class Ledger:
                 )
             if own and rec.serial >= self._next_serial(rec.key_id):
                 raise LedgerError(
-                    f"serial {rec.serial} was never allocated for {_text(rec.key_id)}"
+                    f"serial {rec.serial} was never allocated for {key_text(rec.key_id)}"
                 )
             self._insert_record(c, rec, own, original_path, output_path)
 
@@ -451,11 +326,11 @@ class Ledger:
     def records_for(self, key_id: KeyIdLike, serial: int) -> list[TagRecord]:
         """Every stored record (own first, then contacts') for this key ID and serial. Callers
         deciding a verdict should still run verify_record on them."""
-        return self._records("key_id = ? AND serial = ?", (_hex(key_id), int(serial)))
+        return self._records("key_id = ? AND serial = ?", (key_hex(key_id), int(serial)))
 
     def records_of(self, key_id: KeyIdLike) -> list[TagRecord]:
         """All records of one key (for card export), ordered by serial."""
-        return self._records("key_id = ?", (_hex(key_id),))
+        return self._records("key_id = ?", (key_hex(key_id),))
 
     def history(self, search: str = "", limit: int = 500) -> list[HistoryRow]:
         """Own tagging history, newest first, one row per output file. *search* matches paths,
@@ -473,97 +348,11 @@ class Ledger:
             (term, _like(term), _like(term), _like(term), key_term, _like(key_term), int(limit)),
         )
         result = []
-        for first_id, created, orig, out, sha, key_hex, serials, name in rows:
+        for first_id, created, orig, out, sha, hex_id, serials, name in rows:
             doc = self._read("SELECT record_json FROM records WHERE id = ?", (first_id,))
             thumb = TagRecord.from_dict(json.loads(doc[0][0])).face_thumb_jpeg
             nums = tuple(sorted(int(s) for s in str(serials).split(",")))
             result.append(
-                HistoryRow(created, orig, out, sha, nums, bytes.fromhex(key_hex), name, thumb)
+                HistoryRow(created, orig, out, sha, nums, bytes.fromhex(hex_id), name, thumb)
             )
         return result
-
-    # --- contacts -----------------------------------------------------------------------------
-
-    def import_card(self, data: bytes) -> Contact:
-        """Validate and store a public card and its records, all or nothing. Re-importing a card of
-        a known contact updates the name and adds new records (records are never dropped)."""
-        card = parse_card(data)
-        key_hex, now = card.header.key_id, utc_now_iso()
-        with self._write() as c:
-            own = c.execute("SELECT public_key FROM identities WHERE key_id = ?", (key_hex,))
-            own_row = own.fetchone()
-            if own_row is not None:
-                if bytes(own_row[0]) == card.public_raw:
-                    raise CardError("this is your own card")
-                raise CardError(f"card's key ID {card.key_id_text} collides with your own key")
-            known = c.execute("SELECT public_key FROM contacts WHERE key_id = ?", (key_hex,))
-            known_row = known.fetchone()
-            if known_row is not None and bytes(known_row[0]) != card.public_raw:
-                raise CardError(
-                    f"another contact already uses key ID {card.key_id_text}; remove it first"
-                )
-            c.execute(
-                "INSERT INTO contacts (key_id, name, public_key, created, card_header, imported,"
-                " updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO UPDATE SET"
-                " name = excluded.name, created = excluded.created,"
-                " card_header = excluded.card_header, updated = excluded.updated",
-                (
-                    key_hex,
-                    card.name,
-                    card.public_raw,
-                    card.created,
-                    card.header.to_json(),
-                    now,
-                    now,
-                ),
-            )
-            for rec in card.records:
-                self._insert_record(c, rec, False, "", "")
-        contact = self.get_contact(key_hex)
-        assert contact is not None
-        return contact
-
-    _CONTACT_SQL = (
-        "SELECT c.name, c.public_key, c.key_id, c.created, c.imported, c.updated,"
-        " (SELECT count(*) FROM records r WHERE r.contact_key_id = c.key_id) FROM contacts c"
-    )
-
-    @staticmethod
-    def _contact(row: tuple) -> Contact:
-        name, pub, key_hex, created, imported, updated, count = row
-        return Contact(name, bytes(pub), bytes.fromhex(key_hex), created, imported, updated, count)
-
-    def list_contacts(self) -> list[Contact]:
-        return [self._contact(r) for r in self._read(f"{self._CONTACT_SQL} ORDER BY c.name")]
-
-    def get_contact(self, key_id: KeyIdLike) -> Contact | None:
-        rows = self._read(f"{self._CONTACT_SQL} WHERE c.key_id = ?", (_hex(key_id),))
-        return self._contact(rows[0]) if rows else None
-
-    def remove_contact(self, key_id: KeyIdLike) -> bool:
-        """Forget a contact and its records; False if there was no such contact."""
-        with self._write() as c:
-            return c.execute("DELETE FROM contacts WHERE key_id = ?", (_hex(key_id),)).rowcount > 0
-
-    def export_card(self, key_id: KeyIdLike, include_records: bool = True) -> bytes:
-        """Card of an own identity (or re-share of a contact's), from the stored self-signed
-        header, so no passphrase is needed."""
-        key_hex = _hex(key_id)
-        rows = self._read(
-            "SELECT card_header FROM identities WHERE key_id = ?"
-            " UNION ALL SELECT card_header FROM contacts WHERE key_id = ?",
-            (key_hex, key_hex),
-        )
-        if not rows:
-            raise LedgerError(f"no identity or contact with key ID {_text(key_hex)}")
-        header = CardHeader.from_json(rows[0][0])
-        return build_card(header, self.records_of(key_hex) if include_records else [])
-
-    def lookup_owner(self, key_id: KeyIdLike) -> Owner | None:
-        """Name and key for a key ID found in an image: own identities first, then contacts."""
-        key_hex = _hex(key_id)
-        for table, is_own in (("identities", True), ("contacts", False)):
-            rows = self._read(f"SELECT name, public_key FROM {table} WHERE key_id = ?", (key_hex,))
-            if rows:
-                return Owner(rows[0][0], bytes(rows[0][1]), bytes.fromhex(key_hex), is_own)
-        return None

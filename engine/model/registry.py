@@ -70,7 +70,7 @@ class Watermarker:
         size = self.cfg.size
         batch = []
         for crop in crops:
-            t = torch.from_numpy(np.ascontiguousarray(crop)).to(self.device)
+            t = torch.from_numpy(np.array(crop, dtype=np.uint8)).to(self.device)  # a copy: views can be read-only
             t = t.permute(2, 0, 1)[None].float() / 127.5 - 1
             if t.shape[-1] != size or t.shape[-2] != size:
                 t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,

@@ -1,0 +1,160 @@
+"""Contacts and public cards: importing other people's cards, exporting cards, and telling whose a
+key ID is.
+
+This is the half of :class:`engine.ledger.Ledger` that deals with *other* people's keys. It is a
+mixin rather than free functions because every method needs the Ledger's lock and transaction
+plumbing, and callers (CLI, verify, tests) expect to find these methods on the Ledger itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.cards import CardHeader, build_card, parse_card
+from engine.errors import CardError, LedgerError
+from engine.identity import fingerprint, format_key_id, utc_now_iso
+from engine.ledger_schema import KeyIdLike, key_hex, key_text
+from engine.records import TagRecord
+
+
+class _KeyView:
+    """Readable forms shared by rows that carry ``key_id`` and ``public_raw``."""
+
+    key_id: bytes
+    public_raw: bytes
+
+    @property
+    def key_id_text(self) -> str:
+        return format_key_id(self.key_id)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_raw)
+
+
+@dataclass(frozen=True)
+class Owner(_KeyView):
+    """Who a key ID belongs to, as far as this ledger knows."""
+
+    name: str
+    public_raw: bytes
+    key_id: bytes
+    is_own: bool
+
+
+@dataclass(frozen=True)
+class Contact(_KeyView):
+    """An imported public card."""
+
+    name: str
+    public_raw: bytes
+    key_id: bytes
+    created: str
+    imported: str
+    updated: str
+    record_count: int
+
+
+class ContactsMixin:
+    """Contact and card methods of :class:`engine.ledger.Ledger`; not usable on its own."""
+
+    if TYPE_CHECKING:  # provided by Ledger; declared so the calls below type-check
+
+        def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]: ...
+
+        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        @staticmethod
+        def _insert_record(
+            c: sqlite3.Connection, rec: TagRecord, own: bool, orig: str, out: str
+        ) -> None: ...
+
+        def records_of(self, key_id: KeyIdLike) -> list[TagRecord]: ...
+
+    def import_card(self, data: bytes) -> Contact:
+        """Validate and store a public card and its records, all or nothing. Re-importing a card of
+        a known contact updates the name and adds new records (records are never dropped)."""
+        card = parse_card(data)
+        card_hex, now = card.header.key_id, utc_now_iso()
+        with self._write() as c:
+            own = c.execute("SELECT public_key FROM identities WHERE key_id = ?", (card_hex,))
+            own_row = own.fetchone()
+            if own_row is not None:
+                if bytes(own_row[0]) == card.public_raw:
+                    raise CardError("this is your own card")
+                raise CardError(f"card's key ID {card.key_id_text} collides with your own key")
+            known = c.execute("SELECT public_key FROM contacts WHERE key_id = ?", (card_hex,))
+            known_row = known.fetchone()
+            if known_row is not None and bytes(known_row[0]) != card.public_raw:
+                raise CardError(
+                    f"another contact already uses key ID {card.key_id_text}; remove it first"
+                )
+            c.execute(
+                "INSERT INTO contacts (key_id, name, public_key, created, card_header, imported,"
+                " updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO UPDATE SET"
+                " name = excluded.name, created = excluded.created,"
+                " card_header = excluded.card_header, updated = excluded.updated",
+                (
+                    card_hex,
+                    card.name,
+                    card.public_raw,
+                    card.created,
+                    card.header.to_json(),
+                    now,
+                    now,
+                ),
+            )
+            for rec in card.records:
+                self._insert_record(c, rec, False, "", "")
+        contact = self.get_contact(card_hex)
+        assert contact is not None
+        return contact
+
+    _CONTACT_SQL = (
+        "SELECT c.name, c.public_key, c.key_id, c.created, c.imported, c.updated,"
+        " (SELECT count(*) FROM records r WHERE r.contact_key_id = c.key_id) FROM contacts c"
+    )
+
+    @staticmethod
+    def _contact(row: tuple) -> Contact:
+        name, pub, hex_id, created, imported, updated, count = row
+        return Contact(name, bytes(pub), bytes.fromhex(hex_id), created, imported, updated, count)
+
+    def list_contacts(self) -> list[Contact]:
+        return [self._contact(r) for r in self._read(f"{self._CONTACT_SQL} ORDER BY c.name")]
+
+    def get_contact(self, key_id: KeyIdLike) -> Contact | None:
+        rows = self._read(f"{self._CONTACT_SQL} WHERE c.key_id = ?", (key_hex(key_id),))
+        return self._contact(rows[0]) if rows else None
+
+    def remove_contact(self, key_id: KeyIdLike) -> bool:
+        """Forget a contact and its records; False if there was no such contact."""
+        with self._write() as c:
+            deleted = c.execute("DELETE FROM contacts WHERE key_id = ?", (key_hex(key_id),))
+            return deleted.rowcount > 0
+
+    def export_card(self, key_id: KeyIdLike, include_records: bool = True) -> bytes:
+        """Card of an own identity (or re-share of a contact's), from the stored self-signed
+        header, so no passphrase is needed."""
+        hex_id = key_hex(key_id)
+        rows = self._read(
+            "SELECT card_header FROM identities WHERE key_id = ?"
+            " UNION ALL SELECT card_header FROM contacts WHERE key_id = ?",
+            (hex_id, hex_id),
+        )
+        if not rows:
+            raise LedgerError(f"no identity or contact with key ID {key_text(hex_id)}")
+        header = CardHeader.from_json(rows[0][0])
+        return build_card(header, self.records_of(hex_id) if include_records else [])
+
+    def lookup_owner(self, key_id: KeyIdLike) -> Owner | None:
+        """Name and key for a key ID found in an image: own identities first, then contacts."""
+        hex_id = key_hex(key_id)
+        for table, is_own in (("identities", True), ("contacts", False)):
+            rows = self._read(f"SELECT name, public_key FROM {table} WHERE key_id = ?", (hex_id,))
+            if rows:
+                return Owner(rows[0][0], bytes(rows[0][1]), bytes.fromhex(hex_id), is_own)
+        return None

@@ -1,0 +1,63 @@
+"""The bundled model: loads without network or pickle, embeds invisibly, reads its own tag."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.model.registry import (
+    ModelError,
+    Watermarker,
+    bundled_versions,
+    load_watermarker,
+    pick_device,
+)
+from engine.model.weights import read_metadata, save_weights
+from engine.payload import Payload, decode_logits, encode_bits
+
+from .conftest import SAMPLE
+
+
+def test_bundled_model_is_safetensors_with_config():
+    versions = bundled_versions()
+    assert 1 in versions
+    meta = read_metadata(versions[1])
+    assert meta["config"]["bits"] == 120 and meta["config"]["version"] == 1
+
+
+def test_round_trip_on_a_crop():
+    m = load_watermarker(1, "cpu")
+    crop = np.asarray(Image.open(SAMPLE).convert("RGB").crop((150, 30, 300, 180)))
+    p = Payload.create(b"k" * 32, b"\x01\x02\x03\x04", 42)
+    [res] = m.residuals([crop], encode_bits(p)[None])
+    assert res.shape == crop.shape
+    tagged = np.clip(np.rint(crop + res), 0, 255).astype(np.uint8)
+    decoded = decode_logits(m.logits([tagged])[0])
+    assert decoded is not None and decoded.payload == p
+    assert decode_logits(m.logits([crop])[0]) is None  # the untouched crop carries no tag
+
+
+def test_pick_device():
+    assert pick_device("cpu") == "cpu"
+    assert pick_device("auto") in ("cpu", "cuda")
+    with pytest.raises(ModelError):
+        pick_device("tpu")
+
+
+def test_not_a_weights_file_is_refused(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "faketagger-v9.safetensors"
+    save_file({"x": torch.zeros(1)}, str(bad))
+    with pytest.raises(ValueError):
+        Watermarker(bad)
+
+
+def test_save_is_atomic_and_half_precision(tmp_path):
+    m = load_watermarker(1, "cpu")
+    out = tmp_path / "w.safetensors"
+    save_weights(m.net, out)
+    assert out.exists() and not list(tmp_path.glob("*.part"))
+    assert out.stat().st_size < 8_000_000
