@@ -45,18 +45,37 @@ def crop_square(
 ) -> tuple[int, int, int]:
     """Square (x, y, side) around a face box, shifted (not cut) to stay inside the image.
 
-    Shifting rather than clipping keeps the crop square, so its content is never stretched when it
-    is resized to the model's working size; it only shrinks when the image itself is too small.
+    Used where a crop must lie inside the image (the training-data cache, thumbnails). Protect
+    and verify use face_square() instead: a shifted square depends on where the image border is,
+    so cropping a photo would move the frame the decoder sees.
     """
+    side = max(8, min(face_square(box, scale)[2], width, height))
     x1, y1, x2, y2 = box
-    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
-    side = int(round(max(x2 - x1, y2 - y1) * scale))
-    side = max(8, min(side, width, height))
-    x = int(round(cx - side / 2.0))
-    y = int(round(cy - side / 2.0))
-    x = min(max(x, 0), width - side)
-    y = min(max(y, 0), height - side)
+    x = min(max(int(round((x1 + x2) / 2.0 - side / 2.0)), 0), width - side)
+    y = min(max(int(round((y1 + y2) / 2.0 - side / 2.0)), 0), height - side)
     return x, y, side
+
+
+def face_square(
+    box: tuple[float, float, float, float], scale: float = CROP_SCALE
+) -> tuple[int, int, int]:
+    """Square (x, y, side) centred on the face box; it may reach past the image border."""
+    x1, y1, x2, y2 = box
+    side = max(8, int(round(max(x2 - x1, y2 - y1) * scale)))
+    x = int(round((x1 + x2) / 2.0 - side / 2.0))
+    y = int(round((y1 + y2) / 2.0 - side / 2.0))
+    return x, y, side
+
+
+def extract_square(rgb: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
+    """The square's pixels; parts outside the image repeat the edge pixels."""
+    x, y, side = square
+    h, w = rgb.shape[:2]
+    if x >= 0 and y >= 0 and x + side <= w and y + side <= h:
+        return rgb[y:y + side, x:x + side]
+    ys = np.clip(np.arange(y, y + side), 0, h - 1)
+    xs = np.clip(np.arange(x, x + side), 0, w - 1)
+    return rgb[ys[:, None], xs[None, :]]
 
 
 def feather_mask(side: int, feather: float = FEATHER) -> np.ndarray:
@@ -70,11 +89,19 @@ def feather_mask(side: int, feather: float = FEATHER) -> np.ndarray:
 
 
 def paste_residual(rgb: np.ndarray, residual: np.ndarray, square: tuple[int, int, int]) -> None:
-    """Add a residual (side, side, 3) float, in 0..255 units, into rgb in place, feathered."""
+    """Add a residual (side, side, 3) float, in 0..255 units, into rgb in place, feathered.
+
+    Only the part of the square inside the image is written.
+    """
     x, y, side = square
-    region = rgb[y : y + side, x : x + side].astype(np.float32)
-    region += residual * feather_mask(side)[..., None]
-    rgb[y : y + side, x : x + side] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + side, w), min(y + side, h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    weighted = residual * feather_mask(side)[..., None]
+    region = rgb[y0:y1, x0:x1].astype(np.float32)
+    region += weighted[y0 - y:y1 - y, x0 - x:x1 - x]
+    rgb[y0:y1, x0:x1] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
 
 
 _DETECT_LOCK = threading.Lock()  # shared: detectors share MTCNN instances

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.faces import Face, crop_square, paste_residual
+from engine.faces import Face, crop_square, extract_square, face_square, paste_residual
 from engine.identity import UnlockedIdentity
 from engine.ledger import Ledger
 from engine.model.registry import Watermarker
@@ -72,14 +72,13 @@ def embed_faces(
 ) -> tuple[np.ndarray, list[float]]:
     """A tagged copy of rgb and the PSNR of each face's crop; the input array is not modified."""
     out = rgb.copy()
-    h, w = rgb.shape[:2]
-    squares = [crop_square(f.box, w, h) for f in faces]
-    crops = [rgb[y:y + s, x:x + s] for x, y, s in squares]
+    squares = [face_square(f.box) for f in faces]
+    crops = [extract_square(rgb, sq) for sq in squares]
     bits = np.stack([encode_bits(p) for p in payloads]) if payloads else None
     for sq, res in zip(squares, model.residuals(crops, bits, strength), strict=True):
         paste_residual(out, res, sq)
-    psnrs = [region_psnr(rgb[y:y + s, x:x + s], out[y:y + s, x:x + s]) for x, y, s in squares]
-    return out, psnrs
+    inside = [(slice(max(y, 0), y + s), slice(max(x, 0), x + s)) for x, y, s in squares]
+    return out, [region_psnr(rgb[r], out[r]) for r in inside]
 
 
 def protect_photo(

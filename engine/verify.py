@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.faces import Face, crop_square
+from engine.faces import Face, extract_square, face_square
 from engine.ledger import Ledger
 from engine.model.registry import Watermarker
 from engine.payload import DecodeResult, Payload, decode_logits
@@ -58,15 +58,14 @@ class FaceVerdict:
 
 
 def jittered_crops(rgb: np.ndarray, face: Face) -> list[np.ndarray]:
-    h, w = rgb.shape[:2]
-    x, y, side = crop_square(face.box, w, h)
+    """The standard face square first, then a few rescaled and shifted ones (edge-padded)."""
+    x, y, side = face_square(face.box)
     crops = []
     for scale, dx, dy in JITTERS:
-        s = max(8, min(int(round(side * scale)), w, h))
+        s = max(8, int(round(side * scale)))
         cx, cy = x + side / 2 + dx * side, y + side / 2 + dy * side
-        x0 = min(max(int(round(cx - s / 2)), 0), w - s)
-        y0 = min(max(int(round(cy - s / 2)), 0), h - s)
-        crops.append(rgb[y0:y0 + s, x0:x0 + s])
+        sq = (int(round(cx - s / 2)), int(round(cy - s / 2)), s)
+        crops.append(extract_square(rgb, sq))
     return crops
 
 

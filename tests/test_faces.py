@@ -1,0 +1,71 @@
+"""Face detection (real MTCNN) and the crop geometry every stage shares."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from engine.faces import (
+    FaceDetector,
+    crop_square,
+    extract_square,
+    face_square,
+    feather_mask,
+    paste_residual,
+)
+
+from .conftest import DATA, SAMPLE
+
+
+def test_detects_real_faces_left_to_right():
+    det = FaceDetector()
+    faces = det.detect(np.asarray(Image.open(DATA / "two_faces.jpg").convert("RGB")))
+    assert len(faces) == 2
+    assert faces[0].box[0] < faces[1].box[0]
+    assert all(f.prob >= det.threshold and f.landmarks.shape == (5, 2) for f in faces)
+
+
+def test_no_faces_in_flat_image():
+    assert FaceDetector().detect(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def test_small_faces_reported_only_on_request():
+    img = Image.open(SAMPLE).convert("RGB")
+    small = np.asarray(img.resize((img.width // 3, img.height // 3)))  # face ~30 px
+    det = FaceDetector(min_face=40)
+    assert det.detect(small) == []
+    found = det.detect(small, include_small=True)
+    assert len(found) == 1 and found[0].size < 40
+
+
+def test_face_square_is_centred_and_may_leave_the_image():
+    x, y, side = face_square((-10.0, 20.0, 90.0, 100.0), scale=1.5)
+    assert side == 150 and x == -35 and y == -15
+    # crop_square keeps the same size but shifts inside a large enough image
+    assert crop_square((-10.0, 20.0, 90.0, 100.0), 400, 400, scale=1.5) == (0, 0, 150)
+
+
+def test_extract_square_pads_with_edge_pixels():
+    rgb = np.arange(5 * 5 * 3, dtype=np.uint8).reshape(5, 5, 3)
+    crop = extract_square(rgb, (-2, -2, 4))
+    assert crop.shape == (4, 4, 3)
+    assert (crop[0, 0] == rgb[0, 0]).all() and (crop[3, 3] == rgb[1, 1]).all()
+    assert extract_square(rgb, (1, 1, 3)).base is not None  # inside: a view, no copy
+
+
+def test_feather_mask_fades_to_zero_at_the_edge():
+    m = feather_mask(100)
+    assert m.shape == (100, 100) and m.max() == 1.0
+    assert m[0, 0] < 0.01 and m[50, 50] == 1.0 and m[0, 50] < 0.05
+
+
+def test_paste_residual_writes_only_inside_the_image_and_leaves_no_seam():
+    rgb = np.full((60, 60, 3), 100, np.uint8)
+    paste_residual(rgb, np.full((40, 40, 3), 8.0, np.float32), (-20, 30, 40))
+    changed = np.argwhere((rgb != 100).any(axis=2))
+    assert changed[:, 0].min() >= 30 and changed[:, 1].max() < 20
+    assert rgb[30:, 20:].max() == 100  # outside the square: untouched
+    # the square's top row and right column (inside the image) step by at most 1 level
+    assert np.abs(rgb[30, :20].astype(int) - 100).max() <= 1
+    assert np.abs(rgb[30:, 19].astype(int) - 100).max() <= 1
+    assert rgb[50, 0, 0] == 108  # the square's centre gets the full residual
