@@ -57,6 +57,30 @@ def _progress(total: int, unit: str):
                 disable=total < 2 or not sys.stderr.isatty())
 
 
+def _drain(events, total: int, unit: str, render) -> list:
+    """Run a pipeline generator under a progress bar; print each good outcome with `render`."""
+    from engine.pipeline import Progress
+
+    outcomes, bar = [], _progress(total, unit)
+    for event in events:
+        if isinstance(event, Progress):
+            bar.n = event.done
+            bar.refresh()
+            continue
+        outcomes.append(event)
+        if render is not None and not event.error:
+            bar.write(render(event))
+    bar.close()
+    return outcomes
+
+
+def _report_errors(outcomes: list) -> int:
+    for o in outcomes:
+        if o.error:
+            print(f"faketagger: error: {o.error}", file=sys.stderr)
+    return EXIT_ERROR if any(o.error for o in outcomes) else 0
+
+
 def cmd_identity_create(args) -> int:
     with _ledger() as ledger:
         ident = ledger.create_identity(args.name, _passphrase(confirm=True))
@@ -106,7 +130,6 @@ def cmd_card_import(args) -> int:
 
 def cmd_protect(args) -> int:
     from engine.photos import iter_photos
-    from engine.pipeline import Progress
     from engine.protect import ProtectOptions
 
     paths = iter_photos([Path(p) for p in args.inputs])
@@ -120,22 +143,15 @@ def cmd_protect(args) -> int:
         out_dir = Path(args.out) if args.out else Path.cwd() / "tagged"
         opts = ProtectOptions(out_dir=out_dir, fmt=args.format, jpeg_quality=args.quality,
                               strength=args.strength)
-        outcomes, bar = [], _progress(len(paths), "photo")
-        for event in _pipeline(ledger, args).protect(paths, unlocked, opts):
-            if isinstance(event, Progress):
-                bar.n = event.done
-                bar.refresh()
-                continue
-            outcomes.append(event)
-            if not args.json and not event.error:
-                bar.write(_protect_line(event))
-        bar.close()
+        events = _pipeline(ledger, args).protect(paths, unlocked, opts)
+        outcomes = _drain(events, len(paths), "photo", None if args.json else _protect_line)
     if args.json:
-        print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.error is None]}))
-    for o in outcomes:
-        if o.error:
-            print(f"faketagger: error: {o.error}", file=sys.stderr)
-    return EXIT_ERROR if any(o.error for o in outcomes) else 0
+        # Exactly the contract: written files only; skipped photos are noted on stderr.
+        print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.output]}))
+        for o in outcomes:
+            if not o.error and not o.output:
+                print(f"faketagger: note: {_protect_line(o)}", file=sys.stderr)
+    return _report_errors(outcomes)
 
 
 def _protect_line(o) -> str:
@@ -149,26 +165,13 @@ def _protect_line(o) -> str:
 
 
 def cmd_verify(args) -> int:
-    from engine.pipeline import Progress
-
     paths = [Path(p) for p in args.images]
     with _ledger() as ledger:
-        outcomes, bar = [], _progress(len(paths), "image")
-        for event in _pipeline(ledger, args).verify(paths):
-            if isinstance(event, Progress):
-                bar.n = event.done
-                bar.refresh()
-                continue
-            outcomes.append(event)
-            if not args.json and not event.error:
-                bar.write(_verify_text(event))
-        bar.close()
+        events = _pipeline(ledger, args).verify(paths)
+        outcomes = _drain(events, len(paths), "image", None if args.json else _verify_text)
     if args.json:
         print(json.dumps({"results": [o.to_json() for o in outcomes]}))
-    for o in outcomes:
-        if o.error:
-            print(f"faketagger: error: {o.error}", file=sys.stderr)
-    return EXIT_ERROR if any(o.error for o in outcomes) else 0
+    return _report_errors(outcomes)
 
 
 def _verify_text(o) -> str:

@@ -9,7 +9,7 @@ Errors in one photo become that photo's outcome; the batch goes on.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,10 +91,6 @@ class Pipeline:
     def detect(self, rgb: np.ndarray, include_small: bool = False) -> list[Face]:
         return self.detector.detect(rgb, include_small=include_small)
 
-    def split_small(self, faces: list[Face]) -> tuple[list[Face], list[Face]]:
-        ok = [f for f in faces if f.size >= self.detector.min_face]
-        return ok, [f for f in faces if f.size < self.detector.min_face]
-
     def verify_rgb(self, rgb: np.ndarray, file_sha256: str | None = None) -> list[FaceVerdict]:
         models = all_watermarkers(self.device)
         verdicts = []
@@ -107,6 +103,34 @@ class Pipeline:
 
     # -- batch generators ---------------------------------------------------------------------
 
+    def _batch(
+        self,
+        paths: list[Path],
+        cancel: CancelToken | None,
+        stage: str,
+        work: Callable[[Path, CancelToken], ProtectOutcome | VerifyOutcome | None],
+        failed: Callable[[Path, str], ProtectOutcome | VerifyOutcome],
+    ) -> Iterator:
+        """The loop both batch jobs share: progress before and after each photo, cancellation
+        between photos (and wherever `work` returns None), one photo's error as its outcome."""
+        cancel = cancel or CancelToken()
+        total, faces_done = len(paths), 0
+        for i, path in enumerate(paths):
+            if cancel.cancelled:
+                yield Progress(i, total, None, "cancelled", faces_done)
+                return
+            yield Progress(i, total, path, stage, faces_done)
+            try:
+                outcome = work(path, cancel)
+            except FakeTaggerError as err:
+                outcome = failed(Path(path), str(err))
+            if outcome is None:
+                yield Progress(i, total, None, "cancelled", faces_done)
+                return
+            faces_done += len(outcome.faces)
+            yield outcome
+            yield Progress(i + 1, total, path, "done", faces_done)
+
     def protect(
         self,
         paths: list[Path],
@@ -117,51 +141,31 @@ class Pipeline:
         include: dict[Path, list[int]] | None = None,
     ) -> Iterator[Progress | ProtectOutcome]:
         """Tag every photo. `include` optionally restricts, per photo, which detected faces
-        (indices into `detect()`'s order) are tagged: the GUI's include/exclude checkboxes."""
-        cancel = cancel or CancelToken()
-        total, faces_done = len(paths), 0
-        for i, path in enumerate(paths):
-            if cancel.cancelled:
-                yield Progress(i, total, None, "cancelled", faces_done)
-                return
-            yield Progress(i, total, path, "detect", faces_done)
-            try:
-                photo = load_photo(path)
-                found = self.detect(photo.rgb, include_small=True)
-                faces, small = self.split_small(found)
-                if include is not None and path in include:
-                    chosen = set(include[path])
-                    faces = [f for k, f in enumerate(found) if k in chosen and f in faces]
-                if cancel.cancelled:
-                    yield Progress(i, total, None, "cancelled", faces_done)
-                    return
-                yield Progress(i, total, path, "embed", faces_done)
-                outcome = protect_photo(photo, faces, identity, self.ledger, self.model, opts)
-                outcome.small_faces = [f.int_box() for f in small]
-                faces_done += len(outcome.faces)
-            except FakeTaggerError as err:
-                outcome = ProtectOutcome(Path(path), error=str(err))
-            yield outcome
-            yield Progress(i + 1, total, path, "done", faces_done)
+        (indices into `detect(include_small=True)` order) are tagged: the GUI's checkboxes."""
+
+        def work(path: Path, token: CancelToken) -> ProtectOutcome | None:
+            photo = load_photo(path)
+            found = self.detect(photo.rgb, include_small=True)
+            chosen = set(include[path]) if include is not None and path in include else None
+            faces = [f for k, f in enumerate(found) if f.size >= self.detector.min_face
+                     and (chosen is None or k in chosen)]
+            if token.cancelled:  # last chance before anything is written
+                return None
+            outcome = protect_photo(photo, faces, identity, self.ledger, self.model, opts)
+            outcome.small_faces = [f.int_box() for f in found if f.size < self.detector.min_face]
+            return outcome
+
+        return self._batch(paths, cancel, "embed", work,
+                           lambda p, e: ProtectOutcome(p, error=e))
 
     def verify(
         self, paths: list[Path], *, cancel: CancelToken | None = None
     ) -> Iterator[Progress | VerifyOutcome]:
-        cancel = cancel or CancelToken()
-        total, faces_done = len(paths), 0
-        for i, path in enumerate(paths):
-            if cancel.cancelled:
-                yield Progress(i, total, None, "cancelled", faces_done)
-                return
-            yield Progress(i, total, path, "decode", faces_done)
-            try:
-                photo = load_photo(path)
-                outcome = VerifyOutcome(Path(path), self.verify_rgb(photo.rgb, sha256_file(path)))
-                faces_done += len(outcome.faces)
-            except FakeTaggerError as err:
-                outcome = VerifyOutcome(Path(path), error=str(err))
-            yield outcome
-            yield Progress(i + 1, total, path, "done", faces_done)
+        def work(path: Path, token: CancelToken) -> VerifyOutcome:
+            photo = load_photo(path)
+            return VerifyOutcome(Path(path), self.verify_rgb(photo.rgb, sha256_file(path)))
+
+        return self._batch(paths, cancel, "decode", work, lambda p, e: VerifyOutcome(p, error=e))
 
 
 def run_all(events: Iterator) -> list:

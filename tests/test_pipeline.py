@@ -165,3 +165,15 @@ def test_strength_knob_changes_psnr(pipeline, identity, tmp_path, strength):
     weak = _protect(pipeline, identity, SAMPLE, tmp_path / "w", strength=strength)
     normal = _protect(pipeline, identity, SAMPLE, tmp_path / "n")
     assert weak.faces[0].psnr > normal.faces[0].psnr + 3
+
+
+def test_include_restricts_tagged_faces(pipeline, identity, tmp_path):
+    from .conftest import DATA
+
+    src = DATA / "two_faces.jpg"
+    opts = ProtectOptions(out_dir=tmp_path / "out")
+    [res] = run_all(pipeline.protect([src], identity, opts, include={src: [1]}))
+    assert len(res.faces) == 1
+    faces = _verify(pipeline, res.output)
+    assert sorted(f.verdict for f in faces) == [NO_TAG, VERIFIED]
+    assert faces[1].verdict == VERIFIED  # the second face from the left was the one chosen
