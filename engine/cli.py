@@ -132,7 +132,10 @@ def cmd_protect(args) -> int:
     from engine.photos import iter_photos
     from engine.protect import ProtectOptions
 
-    paths = iter_photos([Path(p) for p in args.inputs])
+    out_dir = (Path(args.out) if args.out else Path.cwd() / "tagged").resolve()
+    # Never re-tag our own outputs when the output folder sits inside an input folder.
+    paths = [p for p in iter_photos([Path(p) for p in args.inputs])
+             if not p.resolve().is_relative_to(out_dir)]
     if not paths:
         raise CliError("no supported photos found in the given inputs")
     with _ledger() as ledger:
@@ -140,7 +143,6 @@ def cmd_protect(args) -> int:
         if ident is None:
             raise CliError("no identity: create one with faketagger identity create --name NAME")
         unlocked = ledger.unlock(ident.key_id, _passphrase())
-        out_dir = Path(args.out) if args.out else Path.cwd() / "tagged"
         opts = ProtectOptions(out_dir=out_dir, fmt=args.format, jpeg_quality=args.quality,
                               strength=args.strength)
         events = _pipeline(ledger, args).protect(paths, unlocked, opts)

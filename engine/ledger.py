@@ -284,23 +284,32 @@ class Ledger(ContactsMixin):
     ) -> None:
         """Store a signed record (idempotent). Own records must use an allocated serial of one of
         your identities; others must come from an imported contact."""
-        if not verify_record(rec):
-            raise RecordError("tag record signature does not verify; not stored")
+        self.add_records([rec], original_path=original_path, output_path=output_path, own=own)
+
+    def add_records(
+        self, recs: list[TagRecord], *, original_path: str, output_path: str, own: bool = True
+    ) -> None:
+        """Store the records of one tagged file in ONE transaction: all of them or none, so a
+        failure never leaves a photo half-registered."""
+        for rec in recs:
+            if not verify_record(rec):
+                raise RecordError("tag record signature does not verify; not stored")
         table = "identities" if own else "contacts"
         with self._write() as c:
-            row = c.execute(f"SELECT public_key FROM {table} WHERE key_id = ?", (rec.key_id,))
-            found = row.fetchone()
-            if found is None or bytes(found[0]) != rec.owner_public_raw:
-                raise LedgerError(
-                    "record is not from one of your identities"
-                    if own
-                    else "record's owner is not a contact; import their card first"
-                )
-            if own and rec.serial >= self._next_serial(rec.key_id):
-                raise LedgerError(
-                    f"serial {rec.serial} was never allocated for {key_text(rec.key_id)}"
-                )
-            self._insert_record(c, rec, own, original_path, output_path)
+            for rec in recs:
+                row = c.execute(f"SELECT public_key FROM {table} WHERE key_id = ?", (rec.key_id,))
+                found = row.fetchone()
+                if found is None or bytes(found[0]) != rec.owner_public_raw:
+                    raise LedgerError(
+                        "record is not from one of your identities"
+                        if own
+                        else "record's owner is not a contact; import their card first"
+                    )
+                if own and rec.serial >= self._next_serial(rec.key_id):
+                    raise LedgerError(
+                        f"serial {rec.serial} was never allocated for {key_text(rec.key_id)}"
+                    )
+                self._insert_record(c, rec, own, original_path, output_path)
 
     @staticmethod
     def _insert_record(

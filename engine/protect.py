@@ -99,13 +99,15 @@ def protect_photo(
     try:
         digest = sha256_file(out_path)
         h, w = tagged.shape[:2]
+        records = []
         for face, payload, psnr in zip(faces, payloads, psnrs, strict=True):
             x, y, s = crop_square(face.box, w, h, scale=1.0)
-            rec = sign_record(identity, serial=payload.serial, payload_hex=payload.to_hex(),
-                              file_sha256=digest, face_box=face.int_box(),
-                              face_thumb_jpeg=encode_jpeg_thumbnail(tagged[y:y + s, x:x + s]))
-            ledger.add_record(rec, original_path=str(photo.path), output_path=str(out_path))
+            records.append(sign_record(
+                identity, serial=payload.serial, payload_hex=payload.to_hex(),
+                file_sha256=digest, face_box=face.int_box(),
+                face_thumb_jpeg=encode_jpeg_thumbnail(tagged[y:y + s, x:x + s])))
             outcome.faces.append(TaggedFace(face.int_box(), payload.serial, payload.to_hex(), psnr))
+        ledger.add_records(records, original_path=str(photo.path), output_path=str(out_path))
     except BaseException:
         with contextlib.suppress(OSError):
             out_path.unlink()

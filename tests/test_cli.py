@@ -105,3 +105,16 @@ def test_console_script_runs(home, tmp_path):
     proc = subprocess.run([str(exe), "verify", str(tmp_path / "missing.png")], env=env,
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
+def test_protect_folder_never_retags_its_own_outputs(alice, capsys, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(SAMPLE.read_bytes())
+    out = folder / "tagged"
+    for _ in range(2):
+        code, stdout, _ = run(capsys, "protect", str(folder), "--out", str(out), "--json")
+        assert code == 0
+        [entry] = json.loads(stdout)["outputs"]
+        assert entry["input"] == str(folder / "a.jpg")
+    assert sorted(p.name for p in out.iterdir()) == ["a-tagged-2.jpg", "a-tagged.jpg"]

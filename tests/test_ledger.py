@@ -309,3 +309,24 @@ def test_ledger_reopen_persists_everything(home: Path) -> None:
         assert len(led.records_for(bob.key_id, 4)) == 1
         assert led.own_mac_key(alice.key_id) == mac
         assert led.history()[0].output_path == "out.jpg"
+
+
+def test_add_records_is_all_or_nothing(tmp_path, monkeypatch):
+    from engine.ledger import Ledger
+    from engine.records import sign_record
+
+    monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path))
+    with Ledger() as led:
+        ident = led.create_identity("Rita", "pass phrase one")
+        unlocked = led.unlock(ident.key_id, "pass phrase one")
+        [serial] = led.allocate_serials(ident.key_id, 1)
+
+        def rec(s: int):
+            return sign_record(unlocked, serial=s, payload_hex="1" + "0" * 14, file_sha256="a" * 64,
+                               face_box=[1, 2, 3, 4], face_thumb_jpeg=b"\xff\xd8\xff\xd9")
+
+        with pytest.raises(LedgerError):
+            led.add_records([rec(serial), rec(serial + 5)], original_path="o", output_path="x")
+        assert led.records_of(ident.key_id) == []
+        led.add_records([rec(serial)], original_path="o", output_path="x")
+        assert len(led.records_of(ident.key_id)) == 1
