@@ -97,7 +97,7 @@ def run_bench(args: argparse.Namespace) -> dict:
 
         with_faces = [(p, f) for p, f in photos if f]
         bar = tqdm(total=len(with_faces) * len(names) * args.repeats, desc="bench",
-                   file=sys.stderr)
+                   file=sys.stderr, disable=not sys.stderr.isatty())
         for photo, _ in with_faces:  # untagged originals: every verdict must be no_tag
             for v in pipe.verify_rgb(photo.rgb):
                 untagged += 1
@@ -166,7 +166,7 @@ def _random_crops(pipe, photos, n: int, rng) -> dict:
     models = all_watermarkers(pipe.device)
     pool = [p.rgb for p, _ in photos]
     decoded, done = 0, 0
-    bar = tqdm(total=n, desc="random crops", file=sys.stderr)
+    bar = tqdm(total=n, desc="random crops", file=sys.stderr, disable=not sys.stderr.isatty())
     while done < n:
         batch = []
         for _ in range(min(256, n - done)):
