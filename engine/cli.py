@@ -8,39 +8,14 @@ everything else (progress, notes) goes to stderr.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from pathlib import Path
 
 from engine import __version__
+from engine.cli_keys import add_key_commands
+from engine.cli_support import EXIT_ERROR, CliError, ledger_from_env, need_passphrase
 from engine.errors import FakeTaggerError
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-
-
-class CliError(FakeTaggerError):
-    pass
-
-
-def _passphrase(confirm: bool = False) -> str:
-    env = os.environ.get("FAKETAGGER_PASSPHRASE")
-    if env is not None:
-        return env
-    if not sys.stdin.isatty():
-        raise CliError("no passphrase: set FAKETAGGER_PASSPHRASE or run in a terminal")
-    first = getpass.getpass("Passphrase: ")
-    if confirm and getpass.getpass("Repeat passphrase: ") != first:
-        raise CliError("the two passphrases differ")
-    return first
-
-
-def _ledger():
-    from engine.ledger import Ledger
-
-    return Ledger()
 
 
 def _pipeline(ledger, args):
@@ -81,53 +56,6 @@ def _report_errors(outcomes: list) -> int:
     return EXIT_ERROR if any(o.error for o in outcomes) else 0
 
 
-def cmd_identity_create(args) -> int:
-    with _ledger() as ledger:
-        ident = ledger.create_identity(args.name, _passphrase(confirm=True))
-        print(f"Created identity {ident.name!r}  key ID {ident.key_id_text}")
-        print(f"Fingerprint: {ident.fingerprint}")
-    return 0
-
-
-def cmd_identity_list(args) -> int:
-    with _ledger() as ledger:
-        idents = ledger.list_identities()
-        default = ledger.default_identity()
-        if not idents:
-            print("No identity yet. Create one: faketagger identity create --name NAME")
-        for ident in idents:
-            mark = "*" if default and ident.key_id == default.key_id else " "
-            print(f"{mark} {ident.key_id_text}  {ident.name}  (created {ident.created[:10]})")
-    return 0
-
-
-def cmd_card_export(args) -> int:
-    with _ledger() as ledger:
-        ident = ledger.default_identity()
-        if ident is None:
-            raise CliError("no identity: create one with faketagger identity create --name NAME")
-        data = ledger.export_card(ident.key_id, include_records=not args.no_records)
-    out = Path(args.file)
-    tmp = out.with_name(f".{out.name}.part")
-    tmp.write_bytes(data)
-    tmp.replace(out)
-    print(f"Exported the public card of {ident.name} ({ident.key_id_text}) to {out}")
-    return 0
-
-
-def cmd_card_import(args) -> int:
-    path = Path(args.file)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CliError(f"{path}: cannot read ({err.strerror})") from None
-    with _ledger() as ledger:
-        contact = ledger.import_card(data)
-    print(f"Imported {contact.name} ({contact.key_id_text}) with {contact.record_count} "
-          f"signed tag records. Fingerprint: {contact.fingerprint}")
-    return 0
-
-
 def cmd_protect(args) -> int:
     from engine.photos import iter_photos
     from engine.protect import ProtectOptions
@@ -138,11 +66,11 @@ def cmd_protect(args) -> int:
              if not p.resolve().is_relative_to(out_dir)]
     if not paths:
         raise CliError("no supported photos found in the given inputs")
-    with _ledger() as ledger:
+    with ledger_from_env() as ledger:
         ident = ledger.default_identity()
         if ident is None:
             raise CliError("no identity: create one with faketagger identity create --name NAME")
-        unlocked = ledger.unlock(ident.key_id, _passphrase())
+        unlocked = ledger.unlock(ident.key_id, need_passphrase())
         opts = ProtectOptions(out_dir=out_dir, fmt=args.format, jpeg_quality=args.quality,
                               strength=args.strength)
         events = _pipeline(ledger, args).protect(paths, unlocked, opts)
@@ -168,7 +96,7 @@ def _protect_line(o) -> str:
 
 def cmd_verify(args) -> int:
     paths = [Path(p) for p in args.images]
-    with _ledger() as ledger:
+    with ledger_from_env() as ledger:
         events = _pipeline(ledger, args).verify(paths)
         outcomes = _drain(events, len(paths), "image", None if args.json else _verify_text)
     if args.json:
@@ -179,8 +107,9 @@ def cmd_verify(args) -> int:
 def _verify_text(o) -> str:
     lines = [f"{o.file}: {len(o.faces)} face(s)"]
     for k, f in enumerate(o.faces, 1):
+        same = "; this is the exact file the owner tagged" if f.file_match else ""
         lines.append(f"  face {k} at {f.box}: {f.verdict.upper().replace('_', ' ')}"
-                     f" (confidence {f.confidence:.2f}) - {f.reason}")
+                     f" (confidence {f.confidence:.2f}) - {f.reason}{same}")
     return "\n".join(lines)
 
 
@@ -199,22 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"FakeTagger {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    ident = sub.add_parser("identity", help="create or list your identities").add_subparsers(
-        dest="action", metavar="ACTION", required=True)
-    c = ident.add_parser("create", help="create a new identity (Ed25519 key pair)")
-    c.add_argument("--name", required=True)
-    c.set_defaults(func=cmd_identity_create)
-    ident.add_parser("list", help="list identities").set_defaults(func=cmd_identity_list)
-
-    card = sub.add_parser("card", help="export your public card, import others'").add_subparsers(
-        dest="action", metavar="ACTION", required=True)
-    e = card.add_parser("export", help="write your public card (with signed tag records)")
-    e.add_argument("file")
-    e.add_argument("--no-records", action="store_true", help="leave the tag records out")
-    e.set_defaults(func=cmd_card_export)
-    i = card.add_parser("import", help="import a contact's public card")
-    i.add_argument("file")
-    i.set_defaults(func=cmd_card_import)
+    add_key_commands(sub)
 
     def engine_opts(sp):
         from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD

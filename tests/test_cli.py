@@ -118,3 +118,37 @@ def test_protect_folder_never_retags_its_own_outputs(alice, capsys, tmp_path):
         [entry] = json.loads(stdout)["outputs"]
         assert entry["input"] == str(folder / "a.jpg")
     assert sorted(p.name for p in out.iterdir()) == ["a-tagged-2.jpg", "a-tagged.jpg"]
+
+
+def test_backup_restore_and_passphrase_change(alice, capsys, tmp_path, monkeypatch):
+    backup = tmp_path / "alice.key.json"
+    assert run(capsys, "identity", "backup", str(backup))[0] == 0
+    code, _, err = run(capsys, "identity", "backup", str(backup))
+    assert code == 1 and "already exists" in err  # never overwrites a backup
+    monkeypatch.setenv("FAKETAGGER_NEW_PASSPHRASE", "a brand new passphrase")
+    assert run(capsys, "identity", "passphrase")[0] == 0
+    code, _, err = run(capsys, "protect", str(SAMPLE), "--out", str(tmp_path / "o"))
+    assert code == 1 and "passphrase" in err.lower()  # the old one no longer unlocks
+    monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path / "new-machine"))
+    code, out, _ = run(capsys, "identity", "restore", str(backup))  # backup keeps the old one
+    assert code == 0 and "Alice" in out
+    code, out, _ = run(capsys, "identity", "list")
+    assert "Alice" in out and "fingerprint" in out
+
+
+def test_contacts_and_history(alice, capsys, tmp_path, monkeypatch):
+    assert run(capsys, "protect", str(SAMPLE), "--out", str(tmp_path / "o"))[0] == 0
+    code, out, _ = run(capsys, "history")
+    assert code == 0 and str(SAMPLE) in out and "serials 1" in out
+    assert "No match" in run(capsys, "history", "no-such-thing")[1]
+    card = tmp_path / "alice.json"
+    run(capsys, "card", "export", str(card))
+    monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path / "bob"))
+    run(capsys, "card", "import", str(card))
+    code, out, _ = run(capsys, "contacts", "list")
+    assert code == 0 and "Alice" in out and "1 records" in out
+    key_id = out.split()[0]
+    assert run(capsys, "contacts", "remove", key_id)[0] == 0
+    assert "No contacts" in run(capsys, "contacts", "list")[1]
+    code, _, err = run(capsys, "contacts", "remove", key_id)
+    assert code == 1 and "no contact" in err

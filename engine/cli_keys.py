@@ -1,0 +1,167 @@
+"""CLI commands for keys and people: identities, backups, public cards, contacts, history."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.cli_support import (
+    CliError,
+    ledger_from_env,
+    need_passphrase,
+    read_file,
+    write_file,
+)
+
+NO_IDENTITY = "no identity: create one with faketagger identity create --name NAME"
+
+
+def _default(ledger):
+    ident = ledger.default_identity()
+    if ident is None:
+        raise CliError(NO_IDENTITY)
+    return ident
+
+
+def cmd_identity_create(args) -> int:
+    with ledger_from_env() as ledger:
+        ident = ledger.create_identity(args.name, need_passphrase(confirm=True))
+        print(f"Created identity {ident.name!r}  key ID {ident.key_id_text}")
+        print(f"Fingerprint: {ident.fingerprint}")
+        print("Keep your passphrase safe and back the key up: faketagger identity backup FILE")
+    return 0
+
+
+def cmd_identity_list(args) -> int:
+    with ledger_from_env() as ledger:
+        idents = ledger.list_identities()
+        default = ledger.default_identity()
+        if not idents:
+            print(f"No identity yet. {NO_IDENTITY.split(': ', 1)[1].capitalize()}")
+        for ident in idents:
+            mark = "*" if default and ident.key_id == default.key_id else " "
+            left = ledger.serials_left(ident.key_id)
+            print(f"{mark} {ident.key_id_text}  {ident.name}  (created {ident.created[:10]}, "
+                  f"{left} tag serials left)")
+            print(f"    fingerprint {ident.fingerprint}")
+    return 0
+
+
+def cmd_identity_backup(args) -> int:
+    with ledger_from_env() as ledger:
+        ident = _default(ledger)
+        write_file(Path(args.file), ledger.export_backup(ident.key_id), overwrite=False)
+    print(f"Backed up {ident.name} ({ident.key_id_text}) to {args.file}. The key inside stays "
+          "encrypted with your passphrase; you need both to restore it.")
+    return 0
+
+
+def cmd_identity_restore(args) -> int:
+    data = read_file(Path(args.file))
+    with ledger_from_env() as ledger:
+        ident = ledger.restore_backup(data, need_passphrase())
+    print(f"Restored {ident.name} ({ident.key_id_text})")
+    return 0
+
+
+def cmd_identity_passphrase(args) -> int:
+    with ledger_from_env() as ledger:
+        ident = _default(ledger)
+        old = need_passphrase(prompt="Current passphrase: ")
+        new = need_passphrase(confirm=True, env="FAKETAGGER_NEW_PASSPHRASE",
+                              prompt="New passphrase: ")
+        ledger.change_passphrase(ident.key_id, old, new)
+    print(f"Changed the passphrase of {ident.name} ({ident.key_id_text})")
+    return 0
+
+
+def cmd_card_export(args) -> int:
+    with ledger_from_env() as ledger:
+        ident = _default(ledger)
+        data = ledger.export_card(ident.key_id, include_records=not args.no_records)
+    write_file(Path(args.file), data, overwrite=True)
+    print(f"Exported the public card of {ident.name} ({ident.key_id_text}) to {args.file}")
+    return 0
+
+
+def cmd_card_import(args) -> int:
+    data = read_file(Path(args.file))
+    with ledger_from_env() as ledger:
+        contact = ledger.import_card(data)
+    print(f"Imported {contact.name} ({contact.key_id_text}) with {contact.record_count} "
+          f"signed tag records. Fingerprint: {contact.fingerprint}")
+    print("Compare the fingerprint with the owner over a channel you trust.")
+    return 0
+
+
+def cmd_contacts_list(args) -> int:
+    with ledger_from_env() as ledger:
+        contacts = ledger.list_contacts()
+    if not contacts:
+        print("No contacts yet. Import a card: faketagger card import FILE")
+    for c in contacts:
+        print(f"{c.key_id_text}  {c.name}  ({c.record_count} records, imported "
+              f"{c.imported[:10]})\n    fingerprint {c.fingerprint}")
+    return 0
+
+
+def cmd_contacts_remove(args) -> int:
+    from engine.identity import parse_key_id
+
+    with ledger_from_env() as ledger:
+        if not ledger.remove_contact(parse_key_id(args.key_id)):
+            raise CliError(f"no contact with key ID {args.key_id}")
+    print(f"Removed contact {args.key_id} and its records")
+    return 0
+
+
+def cmd_history(args) -> int:
+    with ledger_from_env() as ledger:
+        rows = ledger.history(args.search or "", limit=args.limit)
+    if not rows:
+        print("Nothing tagged yet." if not args.search else "No match.")
+    for r in rows:
+        serials = ", ".join(str(s) for s in r.serials)
+        print(f"{r.created[:19].replace('T', ' ')}  {r.original_path} -> {r.output_path}  "
+              f"serials {serials}")
+    return 0
+
+
+def add_key_commands(sub: argparse._SubParsersAction) -> None:
+    """Register the identity, card, contacts and history commands on the main parser."""
+    ident = sub.add_parser("identity", help="create, list, back up your identities").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    c = ident.add_parser("create", help="create a new identity (Ed25519 key pair)")
+    c.add_argument("--name", required=True)
+    c.set_defaults(func=cmd_identity_create)
+    ident.add_parser("list", help="list identities").set_defaults(func=cmd_identity_list)
+    b = ident.add_parser("backup", help="write an encrypted backup of your key")
+    b.add_argument("file")
+    b.set_defaults(func=cmd_identity_backup)
+    r = ident.add_parser("restore", help="restore an identity from a backup")
+    r.add_argument("file")
+    r.set_defaults(func=cmd_identity_restore)
+    ident.add_parser("passphrase", help="change your passphrase (new one from a prompt or "
+                     "FAKETAGGER_NEW_PASSPHRASE)").set_defaults(func=cmd_identity_passphrase)
+
+    card = sub.add_parser("card", help="export your public card, import others'").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    e = card.add_parser("export", help="write your public card (with signed tag records)")
+    e.add_argument("file")
+    e.add_argument("--no-records", action="store_true", help="leave the tag records out")
+    e.set_defaults(func=cmd_card_export)
+    i = card.add_parser("import", help="import a contact's public card")
+    i.add_argument("file")
+    i.set_defaults(func=cmd_card_import)
+
+    con = sub.add_parser("contacts", help="list or remove imported contacts").add_subparsers(
+        dest="action", metavar="ACTION", required=True)
+    con.add_parser("list", help="list contacts").set_defaults(func=cmd_contacts_list)
+    rm = con.add_parser("remove", help="forget a contact and their records")
+    rm.add_argument("key_id", help="e.g. 3F2A-91C0")
+    rm.set_defaults(func=cmd_contacts_remove)
+
+    h = sub.add_parser("history", help="what you have tagged (from the local ledger)")
+    h.add_argument("search", nargs="?", help="filter by path, name or key ID")
+    h.add_argument("--limit", type=int, default=200)
+    h.set_defaults(func=cmd_history)

@@ -1,0 +1,58 @@
+"""Small pieces the CLI modules share: errors, passphrase prompts, the user's ledger."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from engine.errors import FakeTaggerError
+
+EXIT_ERROR = 1
+
+
+class CliError(FakeTaggerError):
+    pass
+
+
+def need_passphrase(
+    confirm: bool = False, env: str = "FAKETAGGER_PASSPHRASE", prompt: str = "Passphrase: "
+) -> str:
+    """From the environment (scripts, CI) or a no-echo prompt; never from a command-line flag,
+    which would end up in the shell history and the process list."""
+    value = os.environ.get(env)
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise CliError(f"no passphrase: set {env} or run in a terminal")
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Repeat: ") != first:
+        raise CliError("the two passphrases differ")
+    return first
+
+
+def ledger_from_env():
+    from engine.ledger import Ledger
+
+    return Ledger()
+
+
+def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Atomic write; with overwrite=False an existing file is never replaced (key backups)."""
+    if path.exists() and not overwrite:
+        raise CliError(f"{path} already exists; choose another name")
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CliError(f"{path}: cannot write ({err.strerror})") from None
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise CliError(f"{path}: cannot read ({err.strerror})") from None
