@@ -69,3 +69,16 @@ def test_paste_residual_writes_only_inside_the_image_and_leaves_no_seam():
     assert np.abs(rgb[30, :20].astype(int) - 100).max() <= 1
     assert np.abs(rgb[30:, 19].astype(int) - 100).max() <= 1
     assert rgb[50, 0, 0] == 108  # the square's centre gets the full residual
+
+
+def test_large_photos_are_searched_downscaled_with_full_size_boxes():
+    img = Image.open(DATA / "two_faces.jpg").convert("RGB")
+    det = FaceDetector()
+    ref = det.detect(np.asarray(img))
+    big = img.resize((img.width * 6, img.height * 6), Image.Resampling.BICUBIC)
+    assert max(big.size) > 2048
+    found = det.detect(np.asarray(big))
+    assert len(found) == len(ref) == 2
+    for a, b in zip(found, ref, strict=True):
+        assert np.allclose(np.array(a.box) / 6, b.box, atol=6)
+        assert np.allclose(a.landmarks / 6, b.landmarks, atol=6)
