@@ -95,7 +95,7 @@ class Pipeline:
         models = all_watermarkers(self.device)
         verdicts = []
         for face in self.detect(rgb):
-            res, version, _ = decode_face(rgb, face, models)
+            res, version = decode_face(rgb, face, models)
             verdict = judge(face.int_box(), res, self.ledger, file_sha256)
             verdict.model_version = version
             verdicts.append(verdict)

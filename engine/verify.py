@@ -8,11 +8,12 @@ tag, so there are exactly two per model: the combined logits, then the plain cro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.faces import Face, extract_square, face_square
+from engine.identity import format_key_id
 from engine.ledger import Ledger
 from engine.model.registry import Watermarker
 from engine.payload import DecodeResult, Payload, decode_logits
@@ -48,7 +49,6 @@ class FaceVerdict:
     record: TagRecord | None = None
     file_match: bool = False  # the image is byte-identical to the file the record was made for
     model_version: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def serial(self) -> int | None:
@@ -74,18 +74,16 @@ def jittered_crops(rgb: np.ndarray, face: Face) -> list[np.ndarray]:
 
 def decode_face(
     rgb: np.ndarray, face: Face, models: list[Watermarker]
-) -> tuple[DecodeResult | None, int | None, float]:
-    """Best decode over the bundled model versions; also the mean |logit| (for diagnostics)."""
+) -> tuple[DecodeResult | None, int | None]:
+    """The first decode over the bundled model versions, and the version that read it."""
     crops = jittered_crops(rgb, face)
-    strength = 0.0
     for model in models:
         logits = model.logits(crops)
-        strength = max(strength, float(np.abs(logits).mean()))
         for attempt in (logits.mean(axis=0), logits[0]):
             res = decode_logits(attempt, known_versions=frozenset({model.version}))
             if res is not None:
-                return res, model.version, strength
-    return None, None, strength
+                return res, model.version
+    return None, None
 
 
 def judge(
@@ -99,7 +97,7 @@ def judge(
     owner = ledger.lookup_owner(p.key_id)
     if owner is None:
         return FaceVerdict(**base, verdict=UNKNOWN_OWNER,
-                           owner_key_id=_key_text(p.key_id),
+                           owner_key_id=format_key_id(p.key_id),
                            reason="valid tag from a key you do not know: import the owner's card")
     who = {"owner_name": owner.name, "owner_key_id": owner.key_id_text, "own": owner.is_own}
     if owner.is_own:
@@ -122,9 +120,3 @@ def judge(
                            reason="the signed record for this serial holds a different tag")
     return FaceVerdict(**base, **who, verdict=OWNER_KNOWN,
                        reason=f"tag of {owner.name}, but no signed record for serial {p.serial}")
-
-
-def _key_text(key_id: bytes) -> str:
-    from engine.identity import format_key_id
-
-    return format_key_id(key_id)
