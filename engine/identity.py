@@ -1,8 +1,8 @@
-"""Owner identities: Ed25519 key pairs, key IDs, the tag-MAC key, encrypted key files and backups.
+"""Owner identities: Ed25519 key pairs, key IDs, the tag-MAC key and encrypted key files.
 
 The image can only carry a short key ID (32 bits); everything that must be unforgeable is anchored
 in Ed25519 signatures made with the private key kept here. See docs/FORMAT.md, "Tag records and
-public cards", for the exact byte-level rules.
+public cards", for the exact byte-level rules. Key backups are in :mod:`engine.backup`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from engine.atomic import fsync_dir, publish
 from engine.errors import (
     IdentityError,
     KeyIdError,
@@ -36,14 +36,23 @@ from engine.errors import (
 
 KEY_ID_BYTES = 4
 MAC_KEY_INFO = b"faketagger/v1/tag-mac"
-BACKUP_FORMAT = "faketagger-key-backup/1"
 MAX_NAME_CHARS = 100
 # Key-file passphrase stretching (see _stretch): scrypt with these costs, ~0.1 s on a laptop core.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _KDF_HEADER = "FakeTagger-KDF:"
-_PEM_BEGIN = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
-# Bidirectional overrides let a display name render as something else; refuse them.
-_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+PEM_BEGIN = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
+# Largest scrypt cost a key file may ask for: scrypt needs 128 * n * r bytes, and a crafted
+# backup must not make us allocate more than this (ours: 128 * 2**15 * 8 = 32 MiB); p multiplies
+# the run time, so it is capped too.
+_SCRYPT_MAX_BYTES, _SCRYPT_MAX_P = 256 * 2**20, 4
+# Bidirectional marks and overrides let a display name render as something else; refuse them.
+_BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Invisible format characters (Cf) are refused too, except the joiners that some scripts (Indic,
+# Persian, emoji sequences) need to spell names correctly.
+_JOINERS = {"\u200c", "\u200d"}
+# Cc: controls; Cs: lone surrogates (not encodable, SQLite would fail on them); Zl/Zp: line and
+# paragraph separators, which break one-line display.
+_BAD_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 _UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$")
 
 
@@ -68,7 +77,8 @@ def is_utc_iso(text: object) -> bool:
 
 def name_problem(name: object) -> str | None:
     """Why *name* cannot be a display name, or None. Names are shown to other people, so we
-    refuse control and bidi-override characters that could make one name look like another."""
+    refuse control, bidi, invisible-format and unencodable characters that could make one name
+    look like another or break storage and display."""
     if not isinstance(name, str):
         return "name must be text"
     if not name.strip():
@@ -77,9 +87,18 @@ def name_problem(name: object) -> str | None:
         return "name has leading or trailing spaces"
     if len(name) > MAX_NAME_CHARS:
         return f"name is longer than {MAX_NAME_CHARS} characters"
-    if any(unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS for c in name):
-        return "name contains control characters"
+    if any(_bad_name_char(c) for c in name):
+        return "name contains control or invisible characters"
     return None
+
+
+def _bad_name_char(c: str) -> bool:
+    category = unicodedata.category(c)
+    return (
+        c in _BIDI_CONTROLS
+        or category in _BAD_CATEGORIES
+        or (category == "Cf" and c not in _JOINERS)
+    )
 
 
 def b64encode(data: bytes) -> str:
@@ -291,13 +310,15 @@ def decrypt_private_key(data: bytes, passphrase: str) -> Ed25519PrivateKey:
         if not match or salt is None:
             raise KeyStoreError("key file is damaged (bad KDF line)")
         n, r, p = (int(match.group(i)) for i in (1, 2, 3))
-        # Bounds keep a crafted backup from making us allocate gigabytes.
-        if n < 2 or n & (n - 1) or n > 2**20 or not 1 <= r <= 32 or not 1 <= p <= 16:
+        # Refused before any scrypt work: a crafted key file or backup must not be able to make
+        # us allocate more than _SCRYPT_MAX_BYTES (scrypt needs 128 * n * r) or run for long.
+        if n < 2 or n & (n - 1) or r < 1 or 128 * n * r > _SCRYPT_MAX_BYTES \
+                or not 1 <= p <= _SCRYPT_MAX_P:
             raise KeyStoreError("key file has unsupported KDF parameters")
         password, pem = _stretch(secret, salt, n, r, p), rest
     else:
         password, pem = secret, text
-    if _PEM_BEGIN not in pem:
+    if PEM_BEGIN not in pem:
         raise KeyStoreError("key file is damaged or not an encrypted private key")
     try:
         key = serialization.load_pem_private_key(pem.encode("ascii"), password=password)
@@ -314,9 +335,11 @@ def decrypt_private_key(data: bytes, passphrase: str) -> Ed25519PrivateKey:
 
 def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
     """Write *data* atomically with mode 0600: a fresh temp file is created O_EXCL with 0600 (so the
-    secret is never readable by others, not even briefly), fsynced, then renamed into place."""
+    secret is never readable by others, not even briefly), fsynced, then put in place. Without
+    *overwrite* the final step cannot replace a key file that another process wrote meanwhile
+    (:func:`engine.atomic.publish`)."""
     path = Path(path)
-    if not overwrite and path.exists():
+    if not overwrite and os.path.lexists(path):  # early, friendly refusal; publish() is the guard
         raise KeyStoreError(f"refusing to overwrite existing key file {path}")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
@@ -325,16 +348,14 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> N
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path, overwrite=overwrite)
+    except FileExistsError:
+        tmp.unlink(missing_ok=True)
+        raise KeyStoreError(f"refusing to overwrite existing key file {path}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if os.name == "posix":  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    fsync_dir(path.parent)  # make the new name itself durable
 
 
 def load_unlocked(identity: Identity, key_file: bytes, passphrase: str) -> UnlockedIdentity:
@@ -343,68 +364,3 @@ def load_unlocked(identity: Identity, key_file: bytes, passphrase: str) -> Unloc
     if _public_raw(key.public_key()) != identity.public_raw:
         raise KeyStoreError(f"key file does not belong to identity {identity.key_id_text}")
     return UnlockedIdentity(identity, key)
-
-
-# --- backups ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KeyBackup:
-    """A parsed key backup: the identity, its encrypted key file and the serial high-water mark."""
-
-    identity: Identity
-    key_file: bytes
-    next_serial: int
-
-    def unlock(self, passphrase: str) -> UnlockedIdentity:
-        return load_unlocked(self.identity, self.key_file, passphrase)
-
-
-def export_backup(identity: Identity, key_file: bytes, *, next_serial: int = 1) -> bytes:
-    """Backup JSON: name, created, public key, key ID, next serial and the encrypted key file as
-    written on disk (still protected by the identity's passphrase). ``next_serial`` travels along
-    so a restored identity does not hand out serials that were already used in published images."""
-    doc = {
-        "format": BACKUP_FORMAT,
-        "name": identity.name,
-        "created": identity.created,
-        "public_key": b64encode(identity.public_raw),
-        "key_id": identity.key_id_hex,
-        "next_serial": int(next_serial),
-        "encrypted_key": key_file.decode("ascii"),
-    }
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def parse_backup(data: bytes) -> KeyBackup:
-    """Validate a backup without decrypting it (KeyStoreError with the reason if unusable)."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise KeyStoreError("not a FakeTagger key backup (not JSON)") from None
-    if not isinstance(doc, dict) or doc.get("format") != BACKUP_FORMAT:
-        raise KeyStoreError("not a FakeTagger key backup (wrong format)")
-    public_raw = b64decode_strict(doc.get("public_key"))
-    if public_raw is None or len(public_raw) != 32:
-        raise KeyStoreError("key backup has a bad public key")
-    if doc.get("key_id") != key_id_of(public_raw).hex():
-        raise KeyStoreError("key backup's key ID does not match its public key")
-    problem = name_problem(doc.get("name"))
-    if problem:
-        raise KeyStoreError(f"key backup: {problem}")
-    if not is_utc_iso(doc.get("created")):
-        raise KeyStoreError("key backup has a bad creation time")
-    serial = doc.get("next_serial")
-    if type(serial) is not int or serial < 1:
-        raise KeyStoreError("key backup has a bad next_serial")
-    key_text = doc.get("encrypted_key")
-    if not isinstance(key_text, str) or _PEM_BEGIN not in key_text or not key_text.isascii():
-        raise KeyStoreError("key backup does not contain an encrypted private key")
-    ident = Identity(doc["name"], public_raw, key_id_of(public_raw), doc["created"])
-    return KeyBackup(ident, key_text.encode("ascii"), serial)
-
-
-def restore_backup(data: bytes, passphrase: str) -> tuple[UnlockedIdentity, KeyBackup]:
-    """Parse and decrypt a backup; proves the passphrase and that the key matches the identity."""
-    backup = parse_backup(data)
-    return backup.unlock(passphrase), backup

@@ -18,6 +18,7 @@ import callers need.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -27,17 +28,24 @@ from pathlib import Path
 from types import TracebackType
 
 from engine import paths
+from engine.atomic import remove_if_same
+from engine.backup import export_backup, restore_backup
 from engine.cards import sign_card_header
 from engine.contacts import Contact, ContactsMixin, Owner
-from engine.errors import KeyStoreError, LedgerError, RecordError, SerialsExhaustedError
+from engine.errors import (
+    KeyStoreError,
+    LedgerError,
+    PassphraseError,
+    RecordError,
+    SerialsExhaustedError,
+)
 from engine.identity import (
     Identity,
     UnlockedIdentity,
+    b64decode_strict,
     check_passphrase,
-    export_backup,
     format_key_id,
     load_unlocked,
-    restore_backup,
     utc_now_iso,
     write_private_file,
 )
@@ -119,6 +127,19 @@ class Ledger(ContactsMixin):
     def _key_path(self, hex_id: str) -> Path:
         return self.keys_dir / f"{hex_id}.pem"
 
+    def _read_key_file(self, ident: Identity) -> bytes:
+        """The identity's encrypted key file; KeyStoreError (not a bare OSError) when it is missing
+        or unreadable, so unlock and backup export report it the same way."""
+        key_path = self._key_path(ident.key_id_hex)
+        try:
+            return key_path.read_bytes()
+        except FileNotFoundError:
+            raise KeyStoreError(f"key file of {ident.key_id_text} is missing: {key_path}") from None
+        except OSError as exc:
+            raise KeyStoreError(
+                f"key file of {ident.key_id_text} cannot be read: {key_path} ({exc.strerror})"
+            ) from None
+
     # --- identities ---------------------------------------------------------------------------
 
     _ID_COLS = "name, public_key, key_id, created"
@@ -141,7 +162,8 @@ class Ledger(ContactsMixin):
         ident = unlocked.identity
         header = sign_card_header(unlocked)
         key_path = self._key_path(ident.key_id_hex)
-        write_private_file(key_path, key_file)
+        write_private_file(key_path, key_file)  # refuses, race-free, if the name is taken
+        ours = os.stat(key_path)
         try:
             with self._write() as c:
                 if c.execute(
@@ -156,7 +178,7 @@ class Ledger(ContactsMixin):
                      unlocked.mac_key, header.to_json(), 0 if has_default else 1, next_serial),
                 )  # fmt: skip
         except BaseException:
-            key_path.unlink(missing_ok=True)
+            remove_if_same(key_path, ours)  # only the file this call created
             raise
         return ident
 
@@ -202,12 +224,7 @@ class Ledger(ContactsMixin):
     def unlock(self, key_id: KeyIdLike | None, passphrase: str) -> UnlockedIdentity:
         """Decrypt the identity's key (default identity if key_id is None)."""
         ident = self._require_identity(key_id)
-        key_path = self._key_path(ident.key_id_hex)
-        try:
-            key_file = key_path.read_bytes()
-        except FileNotFoundError:
-            raise KeyStoreError(f"key file of {ident.key_id_text} is missing: {key_path}") from None
-        return load_unlocked(ident, key_file, passphrase)
+        return load_unlocked(ident, self._read_key_file(ident), passphrase)
 
     def change_passphrase(self, key_id: KeyIdLike, old: str, new: str) -> None:
         """Re-encrypt the key file under *new*; the old file is replaced atomically."""
@@ -223,17 +240,21 @@ class Ledger(ContactsMixin):
     def export_backup(self, key_id: KeyIdLike) -> bytes:
         """Backup JSON of an identity (key stays encrypted with its passphrase; none needed here)."""
         ident = self._require_identity(key_id)
-        key_file = self._key_path(ident.key_id_hex).read_bytes()
+        key_file = self._read_key_file(ident)
         return export_backup(ident, key_file, next_serial=self._next_serial(ident.key_id_hex))
 
     def restore_backup(self, data: bytes, passphrase: str) -> Identity:
         """Restore an identity from a backup (passphrase proves it decrypts). If the identity is
-        already here, only the serial counter moves forward, never back."""
+        already here, its key file is put back when missing or unreadable, and the serial counter
+        moves forward, never back."""
         unlocked, backup = restore_backup(data, passphrase)
         hex_id = backup.identity.key_id_hex
         with self._lock:
             existing = self.get_identity(hex_id)
             if existing is not None:
+                if existing.public_raw != backup.identity.public_raw:
+                    raise KeyStoreError(f"key ID {existing.key_id_text} is used by a different key")
+                self._repair_key_file(existing, backup.key_file, passphrase)
                 with self._write() as c:
                     c.execute(
                         "UPDATE identities SET next_serial = max(next_serial, ?) WHERE key_id = ?",
@@ -243,6 +264,17 @@ class Ledger(ContactsMixin):
             if self._key_path(hex_id).exists():
                 raise KeyStoreError(f"a key file already exists at {self._key_path(hex_id)}")
             return self._install(unlocked, backup.key_file, backup.next_serial)
+
+    def _repair_key_file(self, ident: Identity, key_file: bytes, passphrase: str) -> None:
+        """Write the backup's key file back if the stored one is missing, unreadable or damaged.
+        One that is fine but under another passphrase (changed after the backup) is kept."""
+        key_path = self._key_path(ident.key_id_hex)
+        try:
+            load_unlocked(ident, self._read_key_file(ident), passphrase)
+        except PassphraseError:
+            return  # readable and ours, just a newer passphrase: leave it alone
+        except KeyStoreError:  # missing, unreadable, damaged or another key's
+            write_private_file(key_path, key_file, overwrite=os.path.lexists(key_path))
 
     # --- serials ------------------------------------------------------------------------------
 
@@ -346,20 +378,24 @@ class Ledger(ContactsMixin):
         identity name or key ID (case-insensitive substring)."""
         term = search.strip()
         key_term = term.replace("-", "").replace(" ", "").lower()
+        # One query: the thumbnail comes from the group's first record, joined in by id, and only
+        # its face_thumb field is pulled out of the stored JSON.
         rows = self._read(
-            "SELECT min(r.id), min(r.created), r.original_path, r.output_path, r.file_sha256,"
-            " r.key_id, group_concat(r.serial), i.name"
-            " FROM records r JOIN identities i ON i.key_id = r.identity_key_id"
+            "SELECT g.created, g.orig, g.out, g.sha, g.key_id, g.serials, g.name,"
+            " json_extract(f.record_json, '$.face_thumb') FROM ("
+            " SELECT min(r.id) AS first_id, min(r.created) AS created, r.original_path AS orig,"
+            " r.output_path AS out, r.file_sha256 AS sha, r.key_id, group_concat(r.serial) AS"
+            " serials, i.name FROM records r JOIN identities i ON i.key_id = r.identity_key_id"
             " WHERE ? = '' OR r.original_path LIKE ? ESCAPE '\\' OR r.output_path LIKE ? ESCAPE '\\'"
             " OR i.name LIKE ? ESCAPE '\\' OR (? <> '' AND r.key_id LIKE ? ESCAPE '\\')"
             " GROUP BY r.output_path, r.file_sha256, r.key_id, r.original_path"
-            " ORDER BY min(r.created) DESC, min(r.id) DESC LIMIT ?",
+            " ORDER BY min(r.created) DESC, min(r.id) DESC LIMIT ?"
+            ") g JOIN records f ON f.id = g.first_id ORDER BY g.created DESC, g.first_id DESC",
             (term, _like(term), _like(term), _like(term), key_term, _like(key_term), int(limit)),
         )
         result = []
-        for first_id, created, orig, out, sha, hex_id, serials, name in rows:
-            doc = self._read("SELECT record_json FROM records WHERE id = ?", (first_id,))
-            thumb = TagRecord.from_dict(json.loads(doc[0][0])).face_thumb_jpeg
+        for created, orig, out, sha, hex_id, serials, name, thumb_b64 in rows:
+            thumb = b64decode_strict(thumb_b64) or b""
             nums = tuple(sorted(int(s) for s in str(serials).split(",")))
             result.append(
                 HistoryRow(created, orig, out, sha, nums, bytes.fromhex(hex_id), name, thumb)

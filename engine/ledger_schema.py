@@ -88,10 +88,13 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        # Inside the try: a COMMIT that fails (busy reader on a rollback journal, deferred
+        # constraint) must not leave the transaction open for the next caller to inherit.
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may already have rolled back by itself
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def open_ledger_db(path: Path) -> sqlite3.Connection:
@@ -105,8 +108,13 @@ def open_ledger_db(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        # WAL lets readers proceed during a write. Where SQLite cannot use it (some network shares
+        # and FUSE mounts) it keeps a rollback journal and says so in the result: still correct,
+        # as IMMEDIATE plus the busy timeout serialise writers, but synchronous=NORMAL is only
+        # corruption-safe with WAL, so the rollback journal gets FULL.
+        row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        wal = bool(row) and str(row[0]).lower() == "wal"
+        conn.execute(f"PRAGMA synchronous = {'NORMAL' if wal else 'FULL'}")
         _migrate(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()

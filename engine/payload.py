@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import reedsolo
 
+from engine.identity import KEY_ID_BYTES
+
 FORMAT_VERSION = 1
-VERSION_BITS, KEY_ID_BYTES, SERIAL_BITS, MAC_BITS = 4, 4, 16, 8
+VERSION_BITS, SERIAL_BITS, MAC_BITS = 4, 16, 8  # key ID: KEY_ID_BYTES (4) bytes, from identity
 DATA_BITS = 60
 SYMBOL_BITS = 5  # GF(2^5)
 RS_PRIM = 0x25  # x^5 + x^2 + 1, primitive for GF(32)

@@ -7,7 +7,6 @@ touches the original and is atomic, so a crash or a full disk never leaves a hal
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms
 
+from engine.atomic import fsync_dir, publish
 from engine.errors import FakeTaggerError
 
 SUPPORTED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
@@ -139,8 +139,7 @@ def load_photo(path: Path | str) -> Photo:
             if w * h > MAX_PIXELS:
                 raise PhotoError(f"{path}: image is {w}x{h} ({w * h / 1e6:.0f} MP), "
                                  f"over the {MAX_PIXELS // 1_000_000} MP limit")
-            if getattr(im, "n_frames", 1) > 1:
-                im.seek(0)  # animated / multi-page: tag the first (primary) frame only
+            # Animated / multi-page files open on their first (primary) frame: that one is tagged.
             im.load()  # force a full decode now so truncation surfaces here, not mid-pipeline
             fmt = _normalize_format(im.format or "")
             exif, orientation = _read_exif(im, fmt)
@@ -251,38 +250,17 @@ def save_photo(photo: Photo, rgb: np.ndarray, out_path: Path, *, fmt: str | None
         if isinstance(exc, Exception) and not isinstance(exc, PhotoError):
             raise PhotoError(f"{out_path}: cannot write {fmt} ({exc})") from exc
         raise
-    _fsync_dir(parent)
+    fsync_dir(parent)
     return out_path
 
 
 def _publish(tmp: Path, out_path: Path) -> None:
-    """Move the finished temp into place without ever clobbering a file that appeared meanwhile.
-
-    A hard link fails atomically if the name is taken; where links are unsupported (FAT, some
-    shares) fall back to check-then-os.replace, which has only a tiny race window.
-    """
+    """Move the finished temp into place without ever clobbering a file that appeared meanwhile
+    (see :func:`engine.atomic.publish`)."""
     try:
-        os.link(tmp, out_path)
+        publish(tmp, out_path, overwrite=False)
     except FileExistsError:
         raise PhotoError(f"{out_path}: already exists; choose another name") from None
-    except OSError:
-        if os.path.lexists(out_path):
-            raise PhotoError(f"{out_path}: already exists; choose another name") from None
-        os.replace(tmp, out_path)
-    else:
-        with contextlib.suppress(OSError):  # the photo is in place; a stray temp is harmless
-            tmp.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the new name itself durable (POSIX); Windows cannot open folders, so skip there."""
-    if os.name == "posix":
-        with contextlib.suppress(OSError):
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
 
 
 def unique_output_path(out_dir: Path, src: Path, *, suffix: str = "-tagged",
@@ -311,9 +289,17 @@ def unique_output_path(out_dir: Path, src: Path, *, suffix: str = "-tagged",
 
 
 def _is_hidden(entry: os.DirEntry[str]) -> bool:
+    """Dot-names everywhere, plus the hidden attribute on Windows. Only Windows needs the stat
+    (there it comes cached with the listing); a file that vanished mid-scan is simply not hidden,
+    and loading it later reports it like any other missing file."""
     if entry.name.startswith("."):  # also our own ".<name>.<hex>.part" temps
         return True
-    attrs = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)  # Windows only
+    if os.name != "nt":
+        return False
+    try:
+        attrs = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+    except OSError:
+        return False
     return bool(attrs & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
 
 
@@ -336,7 +322,7 @@ def _walk(folder: Path) -> list[Path]:
 def iter_photos(inputs: list[Path]) -> list[Path]:
     """Expand files and folders (recursively) into photo paths, de-duplicated, order kept."""
     out: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[object] = set()
     for item in map(Path, inputs):
         if item.is_dir():
             candidates = _walk(item)
@@ -348,11 +334,22 @@ def iter_photos(inputs: list[Path]) -> list[Path]:
         else:
             candidates = [item]
         for p in candidates:
-            key = p.resolve()
+            key = _file_key(p)
             if key not in seen:
                 seen.add(key)
                 out.append(p)
     return out
+
+
+def _file_key(path: Path) -> object:
+    """What makes two paths the same file: (device, inode), so "A.jpg" and "a.jpg" on a
+    case-insensitive disk, hard links and symlinks count once, which resolve() does not catch.
+    Falls back to the resolved path where there is no inode number or the file just vanished."""
+    try:
+        st = path.stat()
+    except OSError:
+        return path.resolve()
+    return (st.st_dev, st.st_ino) if st.st_ino else path.resolve()
 
 
 def sha256_file(path: Path) -> str:

@@ -26,9 +26,10 @@ from engine.identity import (
     key_id_of,
     utc_now_iso,
 )
+from engine.payload import SERIAL_BITS, Payload
 
 RECORD_FORMAT = "faketagger-record/1"
-MAX_SERIAL = 0xFFFF  # the payload carries a 16-bit serial; 0 is never allocated
+MAX_SERIAL = (1 << SERIAL_BITS) - 1  # largest serial the payload can carry; 0 is never allocated
 MAX_THUMB_BYTES = 8 * 1024
 _PAYLOAD_RE = re.compile(r"^[0-9a-f]{15}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -142,6 +143,11 @@ def _check_fields(doc: object) -> None:
         raise RecordError(f"tag record serial must be an integer 1..{MAX_SERIAL}")
     if not isinstance(doc["payload"], str) or not _PAYLOAD_RE.match(doc["payload"]):
         raise RecordError("tag record payload must be 15 lowercase hex digits")
+    # The payload is what sits in the image; a record whose key_id/serial say something else
+    # would let a verifier match it to a tag it never described.
+    carried = Payload.from_hex(doc["payload"])
+    if carried.key_id.hex() != doc["key_id"] or carried.serial != serial:
+        raise RecordError("tag record payload does not carry the record's key_id and serial")
     if not isinstance(doc["file_sha256"], str) or not _SHA256_RE.match(doc["file_sha256"]):
         raise RecordError("tag record file_sha256 must be 64 lowercase hex digits")
     _check_box(doc["face_box"])
@@ -194,8 +200,9 @@ def sign_record(
     face_thumb_jpeg: bytes,
     created: str | None = None,
 ) -> TagRecord:
-    """Make and sign a record for one tagged face. Inputs are validated with the same rules as
-    :meth:`TagRecord.from_dict`, so we never sign something a verifier would reject."""
+    """Make and sign a record for one tagged face. Inputs are validated by
+    :meth:`TagRecord.from_dict` before signing, so we never sign something a verifier would
+    reject."""
     doc: dict[str, Any] = {
         "format": RECORD_FORMAT,
         "owner_public": b64encode(identity.public_raw),
@@ -208,7 +215,6 @@ def sign_record(
         "created": created or utc_now_iso(),
         "signature": b64encode(b"\0" * 64),  # placeholder so validation sees a complete record
     }
-    _check_fields(doc)
     unsigned = TagRecord.from_dict(doc)
     signature = identity.sign(unsigned.signing_bytes())
     return TagRecord.from_dict({**unsigned.to_dict(), "signature": b64encode(signature)})

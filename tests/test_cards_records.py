@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from engine.cards import CARD_FORMAT, MAX_CARD_BYTES, make_card, parse_card, sign_card_header
 from engine.errors import CardError, RecordError
 from engine.identity import Identity, UnlockedIdentity, key_id_of
+from engine.payload import Payload
 from engine.records import TagRecord, canonical_json, sign_record, verify_record
 
 SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
@@ -26,10 +27,16 @@ def fixed_identity(name: str = "Alice Example") -> UnlockedIdentity:
     return UnlockedIdentity(Identity(name, public, key_id_of(public), "2025-01-01T00:00:00Z"), key)
 
 
+def payload_hex(u: UnlockedIdentity, serial: int) -> str:
+    """The real data word for this key and serial (records must carry their own key ID/serial)."""
+    return Payload.create(u.mac_key, u.key_id, int(serial)).to_hex()
+
+
 def make_record(u: UnlockedIdentity, serial: int = 7, **kw: Any) -> TagRecord:
     args: dict[str, Any] = {
         "serial": serial,
-        "payload_hex": "121fe31df0007bd",  # engine.payload word for key 21fe31df, serial 7
+        # For the fixed identity and serial 7 this is the frozen vector's "121fe31df0007bd".
+        "payload_hex": payload_hex(u, serial),
         "file_sha256": "ab" * 32,
         "face_box": [10, 20, 110, 140],
         "face_thumb_jpeg": THUMB,
@@ -93,6 +100,7 @@ def test_record_signed_by_other_key_does_not_verify() -> None:
         rec,
         owner_public=base64.b64encode(other.public_raw).decode(),
         key_id=other.key_id.hex(),
+        payload=payload_hex(other, rec.serial),
     )
     assert not verify_record(forged)  # old signature, new key
     re_signed = dataclasses.replace(
@@ -211,8 +219,15 @@ def tamper_cases() -> list[tuple[str, Any]]:
     case("missing field", lambda d: d.pop("records"))
     case("records must be a list", lambda d: d.update(records={}))
     case("record #1: .*serial", lambda d: d["records"][0].update(serial="7"))
-    case("record #1 .*invalid signature", lambda d: d["records"][0].update(serial=8))
-    case("record #1 .*invalid signature", lambda d: d["records"][0].update(payload="f" * 15))
+    # Consistent tampering (payload still carries key ID and serial) is caught by the signature...
+    case("record #1 .*invalid signature",
+         lambda d: d["records"][0].update(serial=8, payload=payload_hex(u, 8)))
+    case("record #1 .*invalid signature",
+         lambda d: d["records"][0].update(payload="121fe31df0007be"))
+    # ... and a payload that disagrees with the record's key ID or serial already by parsing.
+    case("record #1: .*payload does not carry", lambda d: d["records"][0].update(serial=8))
+    case("record #1: .*payload does not carry",
+         lambda d: d["records"][0].update(payload="f" * 15))
     # A record validly signed by another key, smuggled into Alice's card.
     mallory_rec = make_record(other).to_dict()
     case("different key", lambda d: d["records"].append(mallory_rec))
@@ -244,6 +259,20 @@ def test_make_card_refuses_foreign_records() -> None:
     with pytest.raises(CardError, match="different key"):
         make_card(u, [make_record(other)])
     assert CARD_FORMAT == "faketagger-card/1"
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [("121fe31df0008bd", "serial 8, record says 7"), ("121fe31de0007bd", "key ID 21fe31de")],
+)
+def test_record_payload_must_carry_its_key_id_and_serial(payload: str, why: str) -> None:
+    """A record must describe the tag it claims: the payload's key ID and serial are its own."""
+    doc = make_record(fixed_identity()).to_dict()
+    doc["payload"] = payload
+    with pytest.raises(RecordError, match="payload does not carry"):
+        TagRecord.from_dict(doc)
+    with pytest.raises(RecordError, match="payload does not carry"):
+        make_record(fixed_identity(), payload_hex=payload)
 
 
 def test_record_vector_payload_matches_payload_codec() -> None:

@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engine import paths
+from engine.backup import export_backup, parse_backup, restore_backup
 from engine.errors import (
     FakeTaggerError,
     IdentityError,
@@ -31,13 +32,10 @@ from engine.identity import (
     decrypt_private_key,
     derive_mac_key,
     encrypt_private_key,
-    export_backup,
     fingerprint,
     format_key_id,
     key_id_of,
-    parse_backup,
     parse_key_id,
-    restore_backup,
     write_private_file,
 )
 from engine.ledger import Ledger
@@ -95,6 +93,22 @@ def test_bad_names_rejected(name: str) -> None:
         UnlockedIdentity.generate(name)
 
 
+# Lone surrogate (cannot even be stored); line/paragraph separators; LRM, RLM and Arabic letter
+# mark; other invisible format characters: zero-width space, word joiner, byte-order mark.
+@pytest.mark.parametrize("name", ["\ud800bob", "Al\u2028ice", "Al\u2029ice", "Alice\u200e",
+                                  "Alice\u200f", "Alice\u061c", "Al\u200bice", "Al\u2060ice",
+                                  "\ufeffAlice"])
+def test_invisible_and_unencodable_names_rejected(name: str) -> None:
+    with pytest.raises(IdentityError, match="control or invisible"):
+        UnlockedIdentity.generate(name)
+
+
+@pytest.mark.parametrize("name", ["\u0928\u093f\u0924\u0940\u0936\u200d", "\u0645\u06cc\u200c\u0631"])
+def test_names_may_use_joiners(name: str) -> None:
+    """ZWJ/ZWNJ are needed to spell some names (Indic conjuncts, Persian half-spaces)."""
+    assert UnlockedIdentity.generate(name).name == name
+
+
 def test_unlocked_identity_signs_and_hides_key() -> None:
     u = UnlockedIdentity.generate("Zoë Ångström")
     sig = u.sign(b"hello")
@@ -124,6 +138,18 @@ def test_key_file_encryption_round_trip_and_errors() -> None:
         decrypt_private_key(data.replace(b"n=32768", b"n=33333"), "correct horse")
 
 
+# 1 GiB (the old limit let it through); 512 MiB three ways; too many passes; degenerate values.
+@pytest.mark.parametrize("params", ["n=1048576 r=8 p=1", "n=524288 r=8 p=1", "n=2097152 r=2 p=1",
+                                    "n=16384 r=256 p=1", "n=32768 r=8 p=5", "n=32768 r=0 p=1",
+                                    "n=32768 r=8 p=0", "n=1 r=8 p=1"])
+def test_crafted_kdf_costs_are_refused_before_any_work(params: str) -> None:
+    """A backup is untrusted input: its KDF line must not make us allocate more than 256 MiB."""
+    data = encrypt_private_key(Ed25519PrivateKey.from_private_bytes(SEED), "pw")
+    crafted = data.replace(b"n=32768 r=8 p=1", params.encode(), 1)
+    with pytest.raises(KeyStoreError, match="unsupported KDF"):
+        decrypt_private_key(crafted, "pw")
+
+
 def test_passphrase_is_unicode_normalised() -> None:
     key = Ed25519PrivateKey.generate()
     data = encrypt_private_key(key, "caf\u00e9")  # precomposed é
@@ -141,6 +167,45 @@ def test_write_private_file_is_0600_atomic_and_no_overwrite(tmp_path: Path) -> N
         write_private_file(target, b"other")
     write_private_file(target, b"other", overwrite=True)
     assert target.read_bytes() == b"other"
+
+
+def test_write_private_file_never_replaces_a_file_that_appears_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process may create the key file after our exists-check, while the temp file is
+    being synced; putting ours in place must then refuse instead of replacing theirs."""
+    target = tmp_path / "k.pem"
+    real_fsync = os.fsync
+
+    def fsync_while_another_process_writes(fd: int) -> None:
+        if not target.exists():
+            target.write_bytes(b"theirs")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_while_another_process_writes)
+    with pytest.raises(KeyStoreError, match="overwrite"):
+        write_private_file(target, b"ours")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["k.pem"]  # temp cleaned up
+
+
+def test_write_private_file_without_hard_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where links are unsupported (FAT, some shares) the write still works and still refuses."""
+
+    def no_link(*_args: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    target = tmp_path / "k.pem"
+    write_private_file(target, b"secret")
+    assert target.read_bytes() == b"secret"
+    with pytest.raises(KeyStoreError, match="overwrite"):
+        write_private_file(target, b"other")
+    assert target.read_bytes() == b"secret"
+    assert [p.name for p in tmp_path.iterdir()] == ["k.pem"]
 
 
 def test_backup_round_trip_and_tamper() -> None:
@@ -258,3 +323,80 @@ def test_ledger_backup_restore_keeps_serials(
         assert new.export_card(alice.key_id, include_records=False) == header
         assert new.restore_backup(backup, "pw") == alice  # idempotent; counter never goes back
         assert new.allocate_serials(alice.key_id, 1) == [7]
+
+
+def test_restore_puts_back_a_missing_key_file(home: Path) -> None:
+    with Ledger() as ledger:
+        alice = ledger.create_identity("Alice", "pw")
+        ledger.allocate_serials(alice.key_id, 3)
+        backup = ledger.export_backup(alice.key_id)
+        key_file = home / "keys" / f"{alice.key_id.hex()}.pem"
+        key_file.unlink()
+        with pytest.raises(KeyStoreError, match="missing"):
+            ledger.export_backup(alice.key_id)  # a KeyStoreError, not a bare FileNotFoundError
+        assert ledger.restore_backup(backup, "pw") == alice
+        assert ledger.unlock(alice.key_id, "pw").identity == alice
+        if POSIX:
+            assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        key_file.write_bytes(b"garbage")  # damaged: restored too
+        ledger.restore_backup(backup, "pw")
+        assert ledger.unlock(alice.key_id, "pw").identity == alice
+        ledger.change_passphrase(alice.key_id, "pw", "newer pw")
+        ledger.restore_backup(backup, "pw")  # a good key file under a newer passphrase is kept
+        assert ledger.unlock(alice.key_id, "newer pw").identity == alice
+        assert ledger.allocate_serials(alice.key_id, 1) == [4]
+
+
+def test_restore_refuses_a_key_id_collision(home: Path) -> None:
+    """Another key with the same 32-bit key ID must not be taken for the stored identity."""
+    # Two seeds whose public keys share key ID 148a2d86, found by a birthday search over
+    # sha256(b"faketagger-collision-%d"), i = 16831 and 39454.
+    keys = [
+        Ed25519PrivateKey.from_private_bytes(bytes.fromhex(h))
+        for h in (
+            "48c7dfe87050948e764b5d4b3de0172e75ad5ea9d20126fa92d2300d9e9ed43b",
+            "469d558a895dc7847f635feb9eeecb534cb9e20e6f910bad61856c39847a805f",
+        )
+    ]
+    backups = []
+    for name, key in zip(("Alice", "Mallory"), keys, strict=True):
+        public = key.public_key().public_bytes_raw()
+        ident = Identity(name, public, key_id_of(public), "2025-01-01T00:00:00Z")
+        backups.append(export_backup(ident, encrypt_private_key(key, "pw")))
+    assert key_id_of(keys[0].public_key().public_bytes_raw()).hex() == "148a2d86"
+    with Ledger() as ledger:
+        alice = ledger.restore_backup(backups[0], "pw")
+        key_file = home / "keys" / "148a2d86.pem"
+        before = key_file.read_bytes()
+        with pytest.raises(KeyStoreError, match="different key"):
+            ledger.restore_backup(backups[1], "pw")
+        assert key_file.read_bytes() == before and ledger.list_identities() == [alice]
+
+
+def test_failed_install_keeps_a_key_file_it_did_not_create(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the ledger row cannot be written, only the key file this call created is removed."""
+    from contextlib import contextmanager
+
+    keys = home / "keys"
+
+    @contextmanager
+    def failing_write(replace: bool):  # type: ignore[no-untyped-def]
+        if replace:  # another process replaced the new key file before the insert failed
+            for pem in keys.glob("*.pem"):
+                other = pem.with_name("other.tmp")
+                other.write_bytes(b"someone else's")
+                os.replace(other, pem)
+        raise LedgerError("insert failed")
+        yield  # pragma: no cover
+
+    with Ledger() as ledger:
+        monkeypatch.setattr(ledger, "_write", lambda: failing_write(False))
+        with pytest.raises(LedgerError, match="insert failed"):
+            ledger.create_identity("Alice", "pw")
+        assert list(keys.iterdir()) == []  # ours: removed
+        monkeypatch.setattr(ledger, "_write", lambda: failing_write(True))
+        with pytest.raises(LedgerError, match="insert failed"):
+            ledger.create_identity("Alice", "pw")
+        assert [p.read_bytes() for p in keys.iterdir()] == [b"someone else's"]  # not ours: kept

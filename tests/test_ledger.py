@@ -19,6 +19,7 @@ from engine.errors import (
 )
 from engine.identity import Identity, UnlockedIdentity
 from engine.ledger import SCHEMA_VERSION, Ledger
+from engine.payload import Payload
 from engine.records import MAX_SERIAL, TagRecord, sign_record
 
 THUMB = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
@@ -47,7 +48,7 @@ def record(u: UnlockedIdentity, serial: int, sha: str = "ab" * 32, **kw: Any) ->
     return sign_record(
         u,
         serial=serial,
-        payload_hex=kw.pop("payload_hex", f"{serial:015x}"),
+        payload_hex=kw.pop("payload_hex", Payload.create(u.mac_key, u.key_id, serial).to_hex()),
         file_sha256=sha,
         face_box=kw.pop("face_box", [0, 0, 64, 64]),
         face_thumb_jpeg=THUMB,
@@ -82,6 +83,47 @@ def test_newer_schema_and_garbage_file_refused(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not a database" * 100)
     with pytest.raises(LedgerError, match="cannot open ledger"):
         Ledger(junk)
+
+
+def test_failed_commit_leaves_no_transaction_open() -> None:
+    """A COMMIT that fails (here: a deferred foreign key) must roll back, not leave the
+    connection inside a transaction that the next BEGIN IMMEDIATE would trip over."""
+    from engine.ledger_schema import immediate
+
+    con = sqlite3.connect(":memory:", isolation_level=None)
+    con.execute("PRAGMA foreign_keys = ON")
+    con.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    con.execute("CREATE TABLE child (parent_id INTEGER REFERENCES parent(id)"
+                " DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError), immediate(con) as c:
+        c.execute("INSERT INTO child VALUES (42)")  # only checked at COMMIT
+    assert not con.in_transaction
+    assert con.execute("SELECT count(*) FROM child").fetchone()[0] == 0
+    with immediate(con) as c:  # the connection is usable again
+        c.execute("INSERT INTO parent VALUES (1)")
+    assert con.execute("SELECT count(*) FROM parent").fetchone()[0] == 1
+
+
+def test_ledger_works_where_wal_is_unavailable(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some file systems cannot do WAL; SQLite then keeps a rollback journal, which must work
+    (with full syncing, as NORMAL is only corruption-safe under WAL)."""
+
+    class NoWal(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+            if sql.strip().upper().startswith("PRAGMA JOURNAL_MODE"):
+                sql = "PRAGMA journal_mode = DELETE"
+            return super().execute(sql, *args)
+
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: real_connect(*a, factory=NoWal, **kw))
+    with Ledger() as led:
+        assert led._conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert led._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        kid = led.create_identity("Alice", PW).key_id
+        assert led.allocate_serials(kid, 2) == [1, 2]
+    monkeypatch.setattr(sqlite3, "connect", real_connect)
+    with Ledger() as led:  # and the file is an ordinary ledger for the next opener
+        assert led.allocate_serials(kid, 1) == [3]
 
 
 # --- serials --------------------------------------------------------------------------------------
@@ -172,7 +214,8 @@ def test_add_and_find_own_records(ledger: Ledger, alice: UnlockedIdentity) -> No
 def test_add_record_refusals(ledger: Ledger, alice: UnlockedIdentity) -> None:
     (serial,) = ledger.allocate_serials(alice.key_id, 1)
     good = record(alice, serial)
-    forged = TagRecord.from_dict({**good.to_dict(), "serial": serial + 1})
+    forged = TagRecord.from_dict({**good.to_dict(), "serial": serial + 1,
+                                  "payload": record(alice, serial + 1).payload})
     with pytest.raises(RecordError, match="does not verify"):
         ledger.add_record(forged, original_path="a", output_path="b")
     with pytest.raises(LedgerError, match="never allocated"):
@@ -241,6 +284,16 @@ def test_bad_cards_store_nothing(ledger: Ledger) -> None:
             ledger.import_card(bad)
         assert row_counts(ledger) == (0, 0)
         assert ledger.lookup_owner(bob.key_id) is None
+
+
+def test_card_with_unencodable_name_is_refused(ledger: Ledger) -> None:
+    """A lone surrogate in a card's name used to reach SQLite and fail there with a bare
+    UnicodeEncodeError; it must be an ordinary CardError, with nothing stored."""
+    bob = UnlockedIdentity.generate("Bob")
+    evil = UnlockedIdentity(Identity("\ud800bob", bob.public_raw, bob.key_id, bob.created), bob._key)
+    with pytest.raises(CardError, match="name"):
+        ledger.import_card(make_card(evil, [record(bob, 1)]))
+    assert row_counts(ledger) == (0, 0) and ledger.lookup_owner(bob.key_id) is None
 
 
 def test_own_card_refused(ledger: Ledger, alice: UnlockedIdentity) -> None:
@@ -322,7 +375,8 @@ def test_add_records_is_all_or_nothing(tmp_path, monkeypatch):
         [serial] = led.allocate_serials(ident.key_id, 1)
 
         def rec(s: int):
-            return sign_record(unlocked, serial=s, payload_hex="1" + "0" * 14, file_sha256="a" * 64,
+            payload_hex = Payload.create(unlocked.mac_key, unlocked.key_id, s).to_hex()
+            return sign_record(unlocked, serial=s, payload_hex=payload_hex, file_sha256="a" * 64,
                                face_box=[1, 2, 3, 4], face_thumb_jpeg=b"\xff\xd8\xff\xd9")
 
         with pytest.raises(LedgerError):

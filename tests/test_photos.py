@@ -1,5 +1,7 @@
 """Tests for engine.photos on real files written by real Pillow (no mocks): every image is built
-in tmp_path at run time, so no binary fixtures live in the repository."""
+in tmp_path at run time, so no binary fixtures live in the repository. A few tests wrap one real
+os call to play another program racing us (a file appearing or vanishing) or a file system
+without hard links."""
 
 from __future__ import annotations
 
@@ -309,6 +311,78 @@ def test_iter_photos_nested(tmp_path: Path) -> None:
     with pytest.raises(PhotoError, match="not found"):
         iter_photos([root / "nope.jpg"])
     assert {".jpg", ".png"} <= SUPPORTED_SUFFIXES
+
+
+def test_iter_photos_counts_one_file_once(tmp_path: Path) -> None:
+    """Same file under two names (hard link here; "A.jpg"/"a.jpg" on a case-insensitive disk is
+    the same (device, inode) case) is listed once; resolve() alone did not see that."""
+    root = tmp_path / "album"
+    root.mkdir()
+    write(root / "a.jpg", landscape())
+    try:
+        os.link(root / "a.jpg", root / "b.jpg")
+    except OSError:
+        pytest.skip("no hard links on this file system")
+    assert iter_photos([root]) == [root / "a.jpg"]
+    assert iter_photos([root / "b.jpg", root / "a.jpg"]) == [root / "b.jpg"]
+
+
+def test_iter_photos_survives_a_file_vanishing_mid_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program deleting a photo while we list the folder must not raise a bare OSError;
+    the file is listed and later loading reports it as missing, like any other bad input."""
+    root = tmp_path / "album"
+    root.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        write(root / name, landscape())
+    real_scandir = os.scandir
+
+    def scandir_then_delete(path):  # type: ignore[no-untyped-def]
+        entries = list(real_scandir(path))
+        (root / "a.jpg").unlink(missing_ok=True)  # gone after listing, before we look closer
+        return entries
+
+    monkeypatch.setattr(os, "scandir", scandir_then_delete)
+    found = iter_photos([root])
+    monkeypatch.undo()
+    assert root / "b.jpg" in found
+    with pytest.raises(PhotoError, match="not found"):
+        load_photo(root / "a.jpg")
+
+
+def test_save_never_replaces_a_file_that_appears_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program may create the output name after our exists-check, while the temp file
+    is being synced; publishing must then refuse instead of replacing that file."""
+    photo = load_photo(write(tmp_path / "a.png", landscape()))
+    real_fsync = os.fsync
+
+    def fsync_while_another_program_writes(fd: int) -> None:
+        if not (tmp_path / "b.png").exists():
+            (tmp_path / "b.png").write_bytes(b"theirs")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_while_another_program_writes)
+    with pytest.raises(PhotoError, match="exists"):
+        save_photo(photo, photo.rgb, tmp_path / "b.png")
+    monkeypatch.undo()
+    assert (tmp_path / "b.png").read_bytes() == b"theirs"
+    assert files_in(tmp_path) == ["a.png", "b.png"]  # no temp left behind
+
+
+def test_save_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where links are unsupported (FAT, some shares) the fallback still writes the photo."""
+
+    def no_link(*_args: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    photo = load_photo(write(tmp_path / "a.png", landscape()))
+    monkeypatch.setattr(os, "link", no_link)
+    out = save_photo(photo, photo.rgb, tmp_path / "b.png")
+    assert np.array_equal(load_photo(out).rgb, photo.rgb)
+    assert files_in(tmp_path) == ["a.png", "b.png"]
 
 
 def test_sha256_and_thumbnail(tmp_path: Path) -> None:

