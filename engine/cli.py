@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="faketagger",
         description="Tag the faces in your photos with a signed, invisible owner tag, and "
-                    "verify suspect images offline. Without a command, opens the desktop app.",
+                    "verify suspect images offline. Start with: faketagger demo",
     )
     p.add_argument("--version", action="version", version=f"FakeTagger {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
