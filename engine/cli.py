@@ -173,9 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command is None:
-        # The desktop app is a later milestone; until it lands, point people at the demo.
+        # The desktop app is a later milestone; until it lands, the help points at the demo.
         build_parser().print_help()
-        print("\nTry: faketagger demo", file=sys.stderr)
         return 0
     try:
         return args.func(args)
