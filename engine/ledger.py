@@ -369,6 +369,12 @@ class Ledger(ContactsMixin):
         deciding a verdict should still run verify_record on them."""
         return self._records("key_id = ? AND serial = ?", (key_hex(key_id), int(serial)))
 
+    def known_payloads(self) -> tuple[str, ...]:
+        """Every payload (hex) with a stored record, own or a contact's: the candidates for
+        record-informed decoding (engine.match). Signatures are checked later, by the verdict."""
+        rows = self._read("SELECT DISTINCT json_extract(record_json, '$.payload') FROM records")
+        return tuple(sorted(r[0] for r in rows if r[0]))
+
     def records_of(self, key_id: KeyIdLike) -> list[TagRecord]:
         """All records of one key (for card export), ordered by serial."""
         return self._records("key_id = ?", (key_hex(key_id),))

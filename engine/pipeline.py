@@ -93,9 +93,10 @@ class Pipeline:
 
     def verify_rgb(self, rgb: np.ndarray, file_sha256: str | None = None) -> list[FaceVerdict]:
         models = all_watermarkers(self.device)
+        known = self.ledger.known_payloads()
         verdicts = []
         for face in self.detect(rgb):
-            res, version = decode_face(rgb, face, models)
+            res, version = decode_face(rgb, face, models, known)
             verdict = judge(face.int_box(), res, self.ledger, file_sha256)
             verdict.model_version = version
             verdicts.append(verdict)

@@ -15,6 +15,7 @@ import numpy as np
 from engine.faces import Face, extract_square, face_square
 from engine.identity import format_key_id
 from engine.ledger import Ledger
+from engine.match import match_logits
 from engine.model.registry import Watermarker
 from engine.payload import DecodeResult, Payload, decode_logits
 from engine.records import TagRecord, verify_record
@@ -49,6 +50,7 @@ class FaceVerdict:
     record: TagRecord | None = None
     file_match: bool = False  # the image is byte-identical to the file the record was made for
     model_version: int | None = None
+    read_by: str | None = None  # "blind" RS decode or "records" match (engine.match)
 
     @property
     def serial(self) -> int | None:
@@ -73,16 +75,24 @@ def jittered_crops(rgb: np.ndarray, face: Face) -> list[np.ndarray]:
 
 
 def decode_face(
-    rgb: np.ndarray, face: Face, models: list[Watermarker]
+    rgb: np.ndarray, face: Face, models: list[Watermarker], known: tuple[str, ...] = ()
 ) -> tuple[DecodeResult | None, int | None]:
-    """The first decode over the bundled model versions, and the version that read it."""
+    """The first decode over the bundled model versions, and the version that read it.
+    Blind RS decoding first (any owner); only if no model reads the face blind, a match
+    against the ``known`` payloads of stored records (engine.match)."""
     crops = jittered_crops(rgb, face)
+    combined = []
     for model in models:
         logits = model.logits(crops)
+        combined.append((model.version, logits.mean(axis=0)))
         for attempt in (logits.mean(axis=0), logits[0]):
             res = decode_logits(attempt, known_versions=frozenset({model.version}))
             if res is not None:
                 return res, model.version
+    for version, logits in combined if known else ():
+        res = match_logits(logits, known, version)
+        if res is not None:
+            return res, version
     return None, None
 
 
@@ -93,7 +103,7 @@ def judge(
     if res is None:
         return FaceVerdict(face_box, NO_TAG, "no FakeTagger tag could be read from this face")
     p = res.payload
-    base = {"box": face_box, "confidence": res.confidence, "payload": p}
+    base = {"box": face_box, "confidence": res.confidence, "payload": p, "read_by": res.method}
     owner = ledger.lookup_owner(p.key_id)
     if owner is None:
         return FaceVerdict(**base, verdict=UNKNOWN_OWNER,
@@ -112,9 +122,11 @@ def judge(
         rec = matching[-1]
         match = file_sha256 is not None and any(r.file_sha256 == file_sha256 for r in matching)
         whose = "your own tag" if owner.is_own else f"tag of {owner.name}"
+        how = (f"; damaged tag matched to a stored record ({res.bit_errors} of 120 bits off)"
+               if res.method == "records" else "")
         return FaceVerdict(**base, **who, verdict=VERIFIED, record=rec, file_match=match,
                            reason=f"{whose}, serial {p.serial}, signed record checks "
-                                  f"(made {rec.created[:10]})")
+                                  f"(made {rec.created[:10]}){how}")
     if records:
         return FaceVerdict(**base, **who, verdict=INVALID,
                            reason="the signed record for this serial holds a different tag")
