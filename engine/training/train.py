@@ -114,6 +114,17 @@ class Trainer:
         elif args.init:
             self.net.load_state_dict(load_weights(Path(args.init)).state_dict())
         self.data = load_cache(Path(args.cache), self.device)
+        self.np_rng = np.random.default_rng(args.seed)
+        self.faceops: list[str] = []
+        if args.deepfake > 0:
+            from engine.attacks import faceops  # needs the `attacks` extra (dlib, OpenCV)
+            from engine.attacks.donors import donor_pool
+
+            self.faceops = args.faceops.split(",") if args.faceops else list(faceops.TRAIN_FACEOPS)
+            donors = torch.from_numpy(donor_pool()).permute(0, 3, 1, 2).float()
+            donors = F.interpolate(donors, size=(self.cfg.size,) * 2, mode="bilinear",
+                                   antialias=True)
+            self.donors = donors.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
 
     def _resume(self) -> None:
         state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
@@ -152,8 +163,14 @@ class Trainer:
         if lvl > 0:
             y = noise.box_jitter(y, lvl)
         chunks, kinds = [], []
+        n_faces = a.batch - int(a.batch * 0.3)
+        start = 0
         for part in y.split(max(1, a.batch // 4)):
-            dist, kind = noise.random_distortion(part, lvl, self.rng)
+            start += part.shape[0]
+            if self.faceops and start <= n_faces and self.rng.random() < a.deepfake:
+                dist, kind = self.deepfake(part)
+            else:
+                dist, kind = noise.random_distortion(part, lvl, self.rng)
             chunks.append(dist)
             kinds.append((kind, part.shape[0]))
         logits = self.net.decoder(torch.cat(chunks).clamp(-1, 1))
@@ -172,6 +189,18 @@ class Trainer:
             i += n
         return {"loss": bit_loss.item(), "vis": vis.item(), "acc": acc, "kinds": per_kind,
                 "psnr": psnr(tagged, x)}
+
+    def deepfake(self, part: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """A DeepFake proxy from engine.attacks as a straight-through noise layer (SepMark):
+        the real, non-differentiable edit is applied and the gradient passes as identity. Half
+        the time an everyday distortion follows, as a re-posted DeepFake is re-compressed."""
+        from engine.attacks import faceops
+
+        name = self.rng.choice(self.faceops)
+        out = faceops.straight_through(part, [name], self.np_rng, self.donors)
+        if self.rng.random() < 0.5:
+            out, _ = noise.random_distortion(out, self.level * 0.6, self.rng)
+        return out, f"df:{name}"
 
     def maybe_advance(self) -> None:
         """Raise the level a notch while the decoder keeps up; this is the whole curriculum."""
@@ -197,9 +226,17 @@ class Trainer:
         tagged = (x + self.net.embed(x, bits)).clamp(-1, 1)
         tagged = ((tagged + 1) * 127.5).round() / 127.5 - 1
         res = {"psnr": psnr(tagged, x)}
-        for name, fn in (("clean", lambda t: t),
-                         ("jpeg75_resize75", lambda t: noise.real_jpeg(noise.resize(t, 0.75), 75)),
-                         ("jitter", lambda t: noise.box_jitter(t, 1.0))):
+        checks = [("clean", lambda t: t),
+                  ("jpeg75_resize75", lambda t: noise.real_jpeg(noise.resize(t, 0.75), 75)),
+                  ("jitter", lambda t: noise.box_jitter(t, 1.0))]
+        if self.faceops:
+            from engine.attacks import faceops
+
+            for name in self.faceops:
+                rng = np.random.default_rng(7)
+                checks.append((f"df:{name}", lambda t, n=name, r=rng: faceops.straight_through(
+                    t, [n], r, self.donors)))
+        for name, fn in checks:
             logits = self.net.decoder(fn(tagged))
             res[name] = ((logits > 0).float() == bits).float().mean().item()
         self.net.train()
@@ -268,6 +305,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--export", help="also copy weights + log here at each checkpoint")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--init", help="start from this checkpoint's weights (warm start)")
+    p.add_argument("--deepfake", type=float, default=0.0,
+                   help="chance per face chunk of a DeepFake proxy (engine.attacks.faceops)")
+    p.add_argument("--faceops", default="", help="comma list; default faceops.TRAIN_FACEOPS")
     args = p.parse_args(argv)
     if not args.minutes and not args.steps:
         p.error("give --minutes or --steps")

@@ -1,4 +1,4 @@
-"""Real image manipulations used by the bench (whole photos, uint8 RGB in and out).
+"""Everyday processing attacks on whole photos (uint8 RGB in and out).
 
 These are the real operations (libjpeg through Pillow, Pillow resampling), not the training
 surrogates in engine.training.noise: a bench number means what happens to a real file.
@@ -55,6 +55,15 @@ def social(rgb: np.ndarray, quality: int = 80) -> np.ndarray:
     return jpeg(np.asarray(im), quality)
 
 
+def screenshot(rgb: np.ndarray, scale: float = 0.63) -> np.ndarray:
+    """Screenshot-like copy: shown at a non-integer zoom, grabbed, scaled back to the original
+    size (bilinear both ways, as browsers and screen grabbers do)."""
+    im = Image.fromarray(rgb)
+    small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                      Image.Resampling.BILINEAR)
+    return np.asarray(small.resize(im.size, Image.Resampling.BILINEAR))
+
+
 def colour(rgb: np.ndarray, gain: float, gamma: float) -> np.ndarray:
     x = (rgb.astype(np.float32) / 255.0 * gain).clip(0, 1) ** gamma
     return (x * 255 + 0.5).astype(np.uint8)
@@ -65,8 +74,11 @@ EVERYDAY: dict[str, Attack] = {
     "jpeg95": lambda x, r: jpeg(x, 95),
     "jpeg75": lambda x, r: jpeg(x, 75),
     "jpeg50": lambda x, r: jpeg(x, 50),
+    "jpeg30": lambda x, r: jpeg(x, 30),
     "resize0.75": lambda x, r: resize(x, 0.75),
     "resize0.5": lambda x, r: resize(x, 0.5),
+    "resize0.3": lambda x, r: resize(x, 0.3),
+    "screenshot": lambda x, r: screenshot(x),
     "jpeg75+resize0.75": lambda x, r: jpeg(resize(x, 0.75), 75),
     "blur1": lambda x, r: blur(x, 1.0),
     "noise4": lambda x, r: noise(x, 4.0, r),
@@ -75,6 +87,3 @@ EVERYDAY: dict[str, Attack] = {
     "social1080": lambda x, r: social(x, 80),
     "double-jpeg": lambda x, r: jpeg(jpeg(x, 85), 70),
 }
-
-#: The subset a quick CI bench runs.
-QUICK = ("clean", "jpeg75+resize0.75", "jpeg50")
