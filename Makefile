@@ -1,4 +1,5 @@
-# Two commands on a fresh machine with Python 3.11: `make run` and `make test`.
+# Two commands on a fresh machine with Python 3.11: `make run` (opens the desktop app) and
+# `make test`; `make demo` is the command-line demo.
 # Each creates .venv/ in the checkout on first use (torch from the pinned local build,
 # facenet-pytorch without its stale pins), then runs.
 PY ?= python3.11
@@ -6,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-torch.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test demo bench bench-quick lint setup clean-venv
+.PHONY: run test demo screenshots bench bench-quick lint setup clean-venv
 
 $(STAMP): pyproject.toml requirements-torch.txt
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH (or: make PY=python3)"; exit 1; }
@@ -14,14 +15,20 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-torch.txt
 	$(BIN)/python -m pip install -q --no-deps facenet-pytorch==2.6.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,attacks]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/faketagger
+
+demo: $(STAMP)
 	$(BIN)/faketagger demo
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app.screenshots docs/screenshots
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q

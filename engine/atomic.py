@@ -57,3 +57,17 @@ def remove_if_same(path: Path, created: os.stat_result) -> None:
         now = os.stat(path)
         if (now.st_dev, now.st_ino) == (created.st_dev, created.st_ino):
             os.unlink(path)
+
+
+def write_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
+    """Write *data* to a temp file beside *path*, then publish it under that name: a reader (or
+    a crash) never meets a half-written file. Raises OSError (FileExistsError when *path* is
+    taken and *overwrite* is False), with the temp file already removed. Shared by the CLI's
+    card/backup files and the verification reports, which need exactly this and nothing more."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_bytes(data)
+        publish(tmp, path, overwrite=overwrite)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -99,6 +99,12 @@ def cmd_verify(args) -> int:
     with ledger_from_env() as ledger:
         events = _pipeline(ledger, args).verify(paths)
         outcomes = _drain(events, len(paths), "image", None if args.json else _verify_text)
+    if args.report:
+        from engine.report import image_report, write_report
+
+        report = Path(args.report)
+        write_report(report, [image_report(o.file, o.faces, o.error) for o in outcomes])
+        print(f"faketagger: report written to {report}", file=sys.stderr)
     if args.json:
         print(json.dumps({"results": [o.to_json() for o in outcomes]}))
     return _report_errors(outcomes)
@@ -123,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="faketagger",
         description="Tag the faces in your photos with a signed, invisible owner tag, and "
-                    "verify suspect images offline. Start with: faketagger demo",
+                    "verify suspect images offline. Start with: faketagger demo. Run "
+                    "faketagger without arguments to open the desktop app.",
     )
     p.add_argument("--version", action="version", version=f"FakeTagger {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -153,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="read and check the tags in suspect images")
     v.add_argument("images", nargs="+")
+    v.add_argument("--report", metavar="FILE",
+                   help="also write a verification report: FILE.html (self-contained page) "
+                        "or FILE.json")
     engine_opts(v)
     v.set_defaults(func=cmd_verify)
 
@@ -173,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command is None:
-        # The desktop app is a later milestone; until it lands, the help points at the demo.
+        # `faketagger` with no arguments opens the desktop app (app.launch, which calls this
+        # only with arguments); reaching here means `python -m engine.cli` alone: show help.
         build_parser().print_help()
         return 0
     try:

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from engine.atomic import write_atomic
 from engine.errors import FakeTaggerError
 
 EXIT_ERROR = 1
@@ -40,14 +41,11 @@ def ledger_from_env():
 
 def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:
     """Atomic write; with overwrite=False an existing file is never replaced (key backups)."""
-    if path.exists() and not overwrite:
-        raise CliError(f"{path} already exists; choose another name")
-    tmp = path.with_name(f".{path.name}.part")
     try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        write_atomic(path, data, overwrite=overwrite)
+    except FileExistsError:
+        raise CliError(f"{path} already exists; choose another name") from None
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise CliError(f"{path}: cannot write ({err.strerror})") from None
 
 

@@ -152,3 +152,21 @@ def test_contacts_and_history(alice, capsys, tmp_path, monkeypatch):
     assert "No contacts" in run(capsys, "contacts", "list")[1]
     code, _, err = run(capsys, "contacts", "remove", key_id)
     assert code == 1 and "no contact" in err
+
+
+def test_entry_point_with_arguments_is_the_cli_and_never_loads_qt(home):
+    """`faketagger ARGS` (app.launch.main) runs the command line without importing Qt, so no
+    window can open; fresh interpreter, because other tests may have imported Qt already."""
+    code = ("import sys\nfrom app.launch import main\nrc = main(['identity', 'list'])\n"
+            "print('qt loaded:', any(m.startswith('PySide6') for m in sys.modules))\n"
+            "sys.exit(rc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "No identity yet" in proc.stdout and "qt loaded: False" in proc.stdout
+
+
+def test_engine_cli_alone_prints_help(capsys):
+    assert main([]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the description
+    assert "usage: faketagger" in out and "without arguments to open the desktop app" in out

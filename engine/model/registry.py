@@ -42,6 +42,18 @@ def gpu_name() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
+def available_devices() -> list[tuple[str, str]]:
+    """(device, label) pairs a front end can offer, in pick_device's vocabulary: "auto" (saying
+    what it resolves to), "cpu", and "cuda" (labelled with the GPU's name) only when one is usable,
+    so the settings screen never offers a choice that pick_device would refuse."""
+    gpu = gpu_name()
+    auto = f"Auto (GPU: {gpu})" if gpu else "Auto (CPU, no usable GPU found)"
+    devices = [("auto", auto), ("cpu", "CPU")]
+    if gpu:
+        devices.append(("cuda", f"CUDA: {gpu}"))
+    return devices
+
+
 def bundled_versions(folder: Path = ASSETS) -> dict[int, Path]:
     found = {}
     for path in sorted(folder.glob("faketagger-v*.safetensors")):

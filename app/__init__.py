@@ -1,0 +1,1 @@
+"""FakeTagger desktop GUI (PySide6). Qt glue only: every real operation is an engine call."""

@@ -1,0 +1,37 @@
+"""Start the desktop app: Qt application, logging, crash hook, context, first-start welcome."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from PySide6.QtWidgets import QApplication
+
+from app.crash import install_excepthook, setup_logging
+from engine import __version__
+
+log = logging.getLogger(__name__)
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    log_file = setup_logging()
+    log.info("FakeTagger %s starting", __version__)
+    app = QApplication.instance() or QApplication(argv or ["faketagger"])
+    app.setApplicationName("FakeTagger")
+    app.setOrganizationName("FakeTagger")
+    app.setApplicationVersion(__version__)
+    install_excepthook(log_file)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl+C in the terminal still quits
+
+    from app.context import AppContext
+    from app.icons import icon
+    from app.main_window import MainWindow
+
+    app.setWindowIcon(icon("app"))
+    ctx = AppContext()
+    window = MainWindow(ctx, log_file=log_file)
+    window.show()
+    window.start()  # warm-up on a worker; welcome dialog on first start
+    code = app.exec()
+    ctx.shutdown()
+    return code

@@ -1,0 +1,82 @@
+"""The app's own settings (device, threshold, output defaults) as a small JSON file.
+
+A JSON file in the platformdirs config folder rather than QSettings: it lives next to the rest of
+the user's FakeTagger state, honours ``FAKETAGGER_HOME`` (tests, portable installs), and is
+readable by a person. Unknown keys are ignored and bad values fall back to the defaults, so an
+old or hand-edited file never stops the app from starting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from engine import paths
+from engine.faces import DEFAULT_THRESHOLD
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+FORMATS = ("keep", "jpeg", "png")
+FILE_NAME = "settings.json"
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / FILE_NAME
+
+
+@dataclass
+class AppSettings:
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    threshold: float = DEFAULT_THRESHOLD
+    output_dir: str = ""  # "" = a "tagged" folder next to the photos
+    output_format: str = "keep"  # "keep" | "jpeg" | "png"
+    jpeg_quality: int = 95
+    strength: float = 1.0  # ProtectOptions.strength
+
+    def normalized(self) -> AppSettings:
+        """A copy with every out-of-range value replaced by its default."""
+        d = AppSettings()
+        return AppSettings(
+            device=self.device if self.device in DEVICES else d.device,
+            threshold=self.threshold if 0.5 <= self.threshold <= 0.999 else d.threshold,
+            output_dir=self.output_dir,
+            output_format=self.output_format if self.output_format in FORMATS
+            else d.output_format,
+            jpeg_quality=self.jpeg_quality if 1 <= self.jpeg_quality <= 100 else d.jpeg_quality,
+            strength=self.strength if 0.25 <= self.strength <= 4.0 else d.strength,
+        )
+
+    @classmethod
+    def load(cls) -> AppSettings:
+        """Settings from the config file; defaults when it is missing or unreadable."""
+        path = settings_path()
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as err:
+            log.warning("ignoring unreadable settings file %s: %s", path, err)
+            return cls()
+        if not isinstance(doc, dict):
+            return cls()
+        defaults = cls()
+        values = {}
+        for f in fields(cls):
+            want = type(getattr(defaults, f.name))
+            value = doc.get(f.name, getattr(defaults, f.name))
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is want:
+                values[f.name] = value
+        return cls(**values).normalized()
+
+    def save(self) -> None:
+        """Write atomically (temp file + replace): a crash never leaves half a settings file."""
+        path = settings_path()
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
