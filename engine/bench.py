@@ -2,74 +2,234 @@
 
 Runs the same Pipeline as the app: protect (throw-away identity in a temporary home) -> attack
 -> verify, per attack, on an image folder (default: the data cache's eval split, never trained
-on). Writes a Markdown table (docs/BENCHMARKS.md by default) and a JSON file with every number,
-stamped with the machine, the model version and the exact command.
+on). Every attack is also applied to the untagged photos (false tags), and optionally to the same
+faces tagged by peer watermarkers (`--peers`). Prints a Markdown report and writes it into
+docs/BENCHMARKS.md (`--markdown`), with every number as JSON (`--json`) and a chart (`--chart`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from engine import attacks
-from engine.faces import Face, crop_square
+from engine import bench_report, bench_speed, bench_suite
+from engine.bench_metrics import match_faces, region_quality
+from engine.errors import FakeTaggerError
+from engine.faces import Face
 from engine.ledger import Ledger
-from engine.model.registry import all_watermarkers
-from engine.payload import Payload, decode_logits, encode_bits
-from engine.photos import Photo, iter_photos, load_photo, save_photo
-from engine.pipeline import Pipeline, run_all
-from engine.protect import ProtectOptions, embed_faces
+from engine.payload import Payload, data_bits, encode_bits
+from engine.photos import iter_photos, load_photo
+from engine.pipeline import Pipeline
+from engine.protect import embed_faces
 from engine.records import sign_record
-from engine.verify import NO_TAG, VERIFIED, jittered_crops
+from engine.verify import VERIFIED, jittered_crops
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = ROOT / "cache" / "eval_photos"
+NOT_DETECTED = "not_detected"
+OURS = "FakeTagger"
 
 
-def _machine() -> str:
-    import torch
+@dataclass
+class Tally:
+    """Counts for one (system, attack). A tagged face that is not re-detected is a miss: it
+    counts as not recovered and, in `bit_acc`, as chance (0.5): a verifier gets no bits."""
 
-    cpu = platform.processor() or platform.machine()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.system()} {cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+    faces: int = 0
+    exact: int = 0
+    bit_acc: list[float] = field(default_factory=list)  # every tagged face, misses at 0.5
+    bit_acc_detected: list[float] = field(default_factory=list)  # re-detected faces only
+    data_acc: list[float] = field(default_factory=list)  # ours: 60 data bits, decoded faces only
+    verdicts: Counter = field(default_factory=Counter)
+    read_by: Counter = field(default_factory=Counter)  # ours: how exact recoveries were read
+    extra_faces: int = 0  # detections matching no tagged face
+    untagged_faces: int = 0
+    untagged_decoded: int = 0
+    untagged_verified: int = 0
+
+    @property
+    def detected(self) -> int:
+        return len(self.bit_acc_detected)
+
+    def miss(self) -> None:
+        self.faces += 1
+        self.bit_acc.append(0.5)
+        self.verdicts[NOT_DETECTED] += 1
+
+    def hit(self, bit_acc: float, exact: bool) -> None:
+        self.faces += 1
+        self.exact += exact
+        self.bit_acc.append(bit_acc)
+        self.bit_acc_detected.append(bit_acc)
+
+    @classmethod
+    def pooled(cls, tallies: list[Tally]) -> Tally:
+        return cls(faces=sum(t.faces for t in tallies), exact=sum(t.exact for t in tallies),
+                   bit_acc=[x for t in tallies for x in t.bit_acc],
+                   bit_acc_detected=[x for t in tallies for x in t.bit_acc_detected])
+
+    def summary(self, ours: bool = True) -> dict:
+        """Rates and counts; `ours` adds what only FakeTagger has (verdicts, RS-decoded bits)."""
+        out = {"faces": self.faces, "detected": self.detected,
+               "detection_rate": self.detected / max(1, self.faces),
+               "exact_recovery": self.exact / max(1, self.faces),
+               "bit_accuracy": _mean(self.bit_acc),
+               "bit_accuracy_detected": _mean(self.bit_acc_detected),
+               "extra_faces": self.extra_faces}
+        if ours:
+            out["verdicts"] = dict(sorted(self.verdicts.items()))
+            out["data_bit_accuracy"] = _mean(self.data_acc)
+            out["decoded"] = len(self.data_acc)
+            out["exact_read_by"] = dict(sorted(self.read_by.items()))
+            out["untagged"] = {"faces": self.untagged_faces, "decoded": self.untagged_decoded,
+                               "verified": self.untagged_verified}
+        return out
 
 
-def _timing_photo(photos: list, rng: np.random.Generator) -> np.ndarray:
-    """A ~1920x1280 canvas with 3 real faces (eval crops, upscaled), for the speed targets."""
-    canvas = np.full((1280, 1920, 3), 0, np.uint8)
-    canvas[:] = rng.integers(60, 200, 3, dtype=np.uint8)
-    slots = [(120, 200), (760, 260), (1400, 180)]
-    k = 0
-    for photo, faces in photos:
-        for face in faces:
-            if k == 3:
-                return canvas
-            x, y, s = crop_square(face.box, photo.rgb.shape[1], photo.rgb.shape[0], scale=2.2)
-            from PIL import Image
+def _mean(xs: list[float]) -> float | None:
+    return float(np.mean(xs)) if xs else None
 
-            tile = Image.fromarray(photo.rgb[y:y + s, x:x + s]).resize((420, 420))
-            sx, sy = slots[k]
-            canvas[sy:sy + 420, sx:sx + 420] = np.asarray(tile)
-            k += 1
-    return canvas
+
+def _face(box) -> Face:
+    return Face(tuple(float(c) for c in box), 1.0, np.zeros((5, 2), np.float32))
+
+
+def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list[Face],
+                payloads: list[Payload], orig_shape: tuple[int, ...]) -> None:
+    truth = {p.to_hex(): i for i, p in enumerate(payloads)}
+    fixed = {truth[v.payload.to_hex()]: j for j, v in enumerate(found)
+             if v.payload is not None and v.payload.to_hex() in truth}
+    match = match_faces([f.box for f in faces], orig_shape, [v.box for v in found],
+                        attacked.shape, fixed)
+    for i, j in enumerate(match):
+        if j is None:
+            st.miss()
+            continue
+        v, p = found[j], payloads[i]
+        st.verdicts[v.verdict] += 1
+        # Raw accuracy of the 120 coded bits: the soft-combined logits verify hands to RS first.
+        logits = model.logits(jittered_crops(attacked, _face(v.box))).mean(axis=0)
+        exact = v.verdict == VERIFIED and v.payload == p
+        st.hit(float(np.mean((logits > 0) == (encode_bits(p) == 1))), exact)
+        if v.payload is not None:
+            st.data_acc.append(float(np.mean(data_bits(v.payload) == data_bits(p))))
+        if exact:
+            st.read_by[getattr(v, "read_by", None) or "blind"] += 1
+    st.extra_faces += len(found) - sum(j is not None for j in match)
+
+
+def _score_peer(st: Tally, peer, pipe: Pipeline, attacked: np.ndarray, faces: list[Face],
+                bits: list[np.ndarray], orig_shape: tuple[int, ...]) -> None:
+    found = pipe.detect(attacked)
+    match = match_faces([f.box for f in faces], orig_shape, [f.box for f in found],
+                        attacked.shape)
+    for i, j in enumerate(match):
+        if j is None:
+            st.miss()
+            continue
+        got, want = peer.decode(attacked, found[j]), bits[i][: peer.bits]
+        st.hit(float(np.mean(got == want)), bool(np.array_equal(got, want)))
+    st.extra_faces += len(found) - sum(j is not None for j in match)
+
+
+def _register(ledger: Ledger, unlocked, payloads: list[Payload], faces: list[Face]) -> None:
+    """Sign records for bench tags so verify can reach `verified` (file hash: not a real file)."""
+    recs = [sign_record(unlocked, serial=p.serial, payload_hex=p.to_hex(), file_sha256="0" * 64,
+                        face_box=f.int_box(), face_thumb_jpeg=b"\xff\xd8\xff\xd9")
+            for p, f in zip(payloads, faces, strict=True)]
+    ledger.add_records(recs, original_path="bench", output_path="bench")
+
+
+def _load_photos(pipe: Pipeline, paths: list[Path], quick: bool,
+                 n_quick: int) -> tuple[list, list]:
+    """(photo, faces, detect seconds) for the photos with faces, and every photo read (the
+    random-crop false-tag probe also samples the photos without faces)."""
+    tagged, every = [], []
+    for p in paths:
+        photo = load_photo(p)
+        every.append(photo)
+        t0 = time.perf_counter()
+        faces = pipe.detect(photo.rgb)
+        if faces:
+            tagged.append((photo, faces, time.perf_counter() - t0))
+        if quick and len(tagged) == n_quick:
+            break
+    return tagged, every
+
+
+class _Run:
+    """The per-photo loop: tag with ours and each peer, then per attack score the tagged copies
+    and the untagged photo, all with the same attack randomness."""
+
+    def __init__(self, pipe: Pipeline, ledger: Ledger, unlocked, specs: list, peers: list,
+                 seed: int) -> None:
+        self.pipe, self.ledger, self.unlocked = pipe, ledger, unlocked
+        self.model = pipe.model
+        self.specs, self.peers, self.seed = specs, peers, seed
+        systems = [OURS, *(p.name for p in peers)]
+        self.tally = {s: {a.name: Tally() for a in specs} for s in systems}
+        self.quality: dict[str, list[tuple[float, float]]] = {s: [] for s in systems}
+        self.clock: Counter = Counter()  # seconds of ours protect/verify, and faces covered
+
+    def photo(self, rep: int, k: int, rgb: np.ndarray, faces: list[Face], detect_s: float,
+              bar) -> None:
+        model, key_id = self.model, self.unlocked.key_id
+        payloads = [Payload.create(self.unlocked.mac_key, key_id, s, model.version)
+                    for s in self.ledger.allocate_serials(key_id, len(faces))]
+        t0 = time.perf_counter()
+        tagged = {OURS: embed_faces(rgb, faces, payloads, model)[0]}
+        self.clock["protect_s"] += detect_s + time.perf_counter() - t0
+        self.clock["protect_faces"] += len(faces)
+        _register(self.ledger, self.unlocked, payloads, faces)
+        bits = [data_bits(p) for p in payloads]  # peers carry our 60 data bits
+        for peer in self.peers:
+            tagged[peer.name] = peer.embed(rgb, faces, bits)
+        for s, img in tagged.items():
+            self.quality[s] += [region_quality(rgb, img, f.box) for f in faces]
+        for a, spec in enumerate(self.specs):
+            seed = (self.seed, rep, k, a)  # the same attack randomness for every system
+
+            def attack(img: np.ndarray, spec=spec, seed=seed) -> np.ndarray:
+                return spec.fn(img, np.random.default_rng(seed))
+
+            st = self.tally[OURS][spec.name]
+            attacked = attack(tagged[OURS])
+            t0 = time.perf_counter()
+            found = self.pipe.verify_rgb(attacked)
+            self.clock["verify_s"] += time.perf_counter() - t0
+            self.clock["verify_faces"] += len(found)
+            _score_ours(st, model, attacked, found, faces, payloads, rgb.shape)
+            for v in self.pipe.verify_rgb(attack(rgb)):  # untagged: nothing may decode
+                st.untagged_faces += 1
+                st.untagged_decoded += v.payload is not None
+                st.untagged_verified += v.verdict == VERIFIED
+            for peer in self.peers:
+                _score_peer(self.tally[peer.name][spec.name], peer, self.pipe,
+                            attack(tagged[peer.name]), faces, bits, rgb.shape)
+            bar.update(1)
 
 
 def run_bench(args: argparse.Namespace) -> dict:
+    specs = bench_suite.select(args.attacks, args.quick)
+    specs += [bench_suite.external(c) for c in args.attack_cmd]
+    peers = []
+    if args.peers:
+        from engine.peers import load_peers
 
-    rng = np.random.default_rng(args.seed)
-    names = list(attacks.QUICK if args.quick else attacks.EVERYDAY)
+        peers = load_peers()
     paths = iter_photos([Path(p) for p in args.images])
     results: dict = {"command": " ".join(["faketagger", "bench", *args.argv]),
-                     "machine": _machine()}
+                     "machine": bench_speed.machine(), "seed": args.seed,
+                     "repeats": args.repeats}
     with (tempfile.TemporaryDirectory(prefix="ft-bench-") as tmp,
           Ledger(Path(tmp) / "ledger.sqlite3") as ledger):
         ident = ledger.create_identity("Bench", "bench-passphrase")
@@ -81,231 +241,138 @@ def run_bench(args: argparse.Namespace) -> dict:
         model = pipe.model
         results["model"] = {"version": model.version, "file": model.path.name,
                             "meta": model.meta.get("extra", {})}
-        photos = []
-        for p in paths:
-            photo = load_photo(p)
-            photos.append((photo, pipe.detect(photo.rgb)))
-        if args.quick:  # the first few photos that have faces
-            photos = [pf for pf in photos if pf[1]][: args.quick_photos]
-        results["images"] = sum(1 for _, f in photos if f)
-        results["repeats"] = args.repeats
-        n_faces = sum(len(f) for _, f in photos)
-        results["faces"] = n_faces
-        stats = {n: {"faces": 0, "recovered": 0, "bit_acc": [], "verdicts": {}}
-                 for n in names}
-        psnrs, false_tags, untagged = [], 0, 0
-
-        with_faces = [(p, f) for p, f in photos if f]
-        bar = tqdm(total=len(with_faces) * len(names) * args.repeats, desc="bench",
+        photos, every_photo = _load_photos(pipe, paths, args.quick, args.quick_photos)
+        if not photos:
+            raise FakeTaggerError(f"no faces found in {', '.join(args.images)}")
+        results["images"] = len(photos)
+        results["images_read"] = len(every_photo)
+        results["faces"] = sum(len(f) for _, f, _ in photos)
+        run = _Run(pipe, ledger, unlocked, specs, peers, args.seed)
+        bar = tqdm(total=len(photos) * len(specs) * args.repeats, desc="bench",
                    file=sys.stderr, disable=not sys.stderr.isatty())
-        for photo, _ in with_faces:  # untagged originals: every verdict must be no_tag
-            for v in pipe.verify_rgb(photo.rgb):
-                untagged += 1
-                false_tags += v.verdict != NO_TAG
-        # Each repeat tags every face with fresh serials and redraws the attacks' randomness:
-        # more face-trials from the same small eval split, reported as such.
-        for _ in range(args.repeats):
-            for photo, faces in with_faces:
-                serials = ledger.allocate_serials(unlocked.key_id, len(faces))
-                payloads = [Payload.create(unlocked.mac_key, unlocked.key_id, s, model.version)
-                            for s in serials]
-                tagged, ps = embed_faces(photo.rgb, faces, payloads, model)
-                psnrs += ps
-                _register(ledger, unlocked, payloads, faces)
-                for name in names:
-                    attacked = attacks.EVERYDAY[name](tagged, rng)
-                    _score(stats[name], pipe.verify_rgb(attacked), payloads, model, attacked)
-                    bar.update(1)
+        for rep in range(args.repeats):  # fresh payloads and attack randomness per repeat
+            for k, (photo, faces, detect_s) in enumerate(photos):
+                run.photo(rep, k, photo.rgb, faces, detect_s, bar)
         bar.close()
-        results["psnr"] = {"mean": float(np.mean(psnrs)), "min": float(np.min(psnrs))}
+        tally, quality, clock = run.tally, run.quality, run.clock
         results["attacks"] = {
-            n: {"faces": s["faces"], "exact_recovery": s["recovered"] / max(1, s["faces"]),
-                "bit_accuracy": float(np.mean(s["bit_acc"])) if s["bit_acc"] else None,
-                "verdicts": s["verdicts"]} for n, s in stats.items()}
-        results["false_tags"] = {"untagged_faces": untagged, "tagged_verdicts": false_tags}
-        results["random_crops"] = _random_crops(pipe, photos, args.random_crops, rng)
-        results["timing"] = _timing(pipe, unlocked, photos, rng, load_s, tmp)
+            s.name: {"family": s.family, "trained_on": bool(s.trained_on),
+                     "description": s.description, **tally[OURS][s.name].summary()}
+            for s in specs}
+        results["families"] = _families(specs, tally[OURS])
+        results["invisibility"] = _quality(quality[OURS])
+        results["false_tags"] = _false_tags(tally[OURS])
+        results["random_crops"] = bench_speed.random_crops(
+            pipe, every_photo, args.random_crops, np.random.default_rng(args.seed))
+        results["speed"] = {
+            "protect_s_per_face": clock["protect_s"] / max(1, clock["protect_faces"]),
+            "verify_s_per_face": clock["verify_s"] / max(1, clock["verify_faces"]),
+            "photo": None if args.no_speed else bench_speed.timing(
+                pipe, unlocked, photos, load_s, Path(tmp), runs=1 if args.quick else 3),
+            "gpu": bench_speed.gpu_throughput(model, photos)}
+        if peers:
+            results["peers"] = {
+                p.name: {"bits": p.bits, "note": p.note, "invisibility": _quality(quality[p.name]),
+                         "attacks": {s.name: tally[p.name][s.name].summary(ours=False)
+                                     for s in specs},
+                         "families": _families(specs, tally[p.name])}
+                for p in peers}
+            results["peer_speed"] = bench_speed.compare_peers(model, peers, photos)
+    results["targets"] = bench_report.targets(results)
     return results
 
 
-def _score(st: dict, found: list, payloads: list, model, attacked: np.ndarray) -> None:
-    """A tagged face counts as recovered only if its exact payload comes back `verified`."""
-
-    st["faces"] += len(payloads)
-    for p in payloads:
-        hit = [v for v in found if v.payload is not None and v.payload.to_hex() == p.to_hex()]
-        st["recovered"] += bool(hit and hit[0].verdict == VERIFIED)
-    for v in found:
-        st["verdicts"][v.verdict] = st["verdicts"].get(v.verdict, 0) + 1
-    st["bit_acc"] += _bit_accuracy(model, attacked, found, payloads)
+def _quality(q: list[tuple[float, float]]) -> dict:
+    psnr, ssim = np.array([a for a, _ in q]), np.array([b for _, b in q])
+    return {"faces": len(q), "psnr": {"mean": float(psnr.mean()), "min": float(psnr.min())},
+            "ssim": {"mean": float(ssim.mean()), "min": float(ssim.min())}}
 
 
-def _register(ledger, unlocked, payloads, faces) -> None:
-    """Sign records for bench tags so verify can reach `verified` (file hash: not a real file)."""
-    for p, f in zip(payloads, faces, strict=True):
-        rec = sign_record(unlocked, serial=p.serial, payload_hex=p.to_hex(), file_sha256="0" * 64,
-                          face_box=f.int_box(), face_thumb_jpeg=b"\xff\xd8\xff\xd9")
-        ledger.add_record(rec, original_path="bench", output_path="bench")
+def _pool(tallies: list[Tally]) -> dict:
+    s = Tally.pooled(tallies).summary(ours=False)
+    return {k: s[k] for k in ("faces", "detection_rate", "exact_recovery", "bit_accuracy",
+                              "bit_accuracy_detected")}
 
 
-def _bit_accuracy(model, rgb, found, payloads) -> list[float]:
-    """Raw bit accuracy of the plain crop of each re-detected face against the nearest payload."""
-
-    out = []
-    truths = [encode_bits(p) for p in payloads]
-    for v in found:
-        face = Face(tuple(float(c) for c in v.box), 1.0, np.zeros((5, 2), np.float32))
-        bits = (model.logits(jittered_crops(rgb, face)[:1])[0] > 0).astype(np.uint8)
-        out.append(max(float(np.mean(bits == t)) for t in truths))
+def _families(specs: list, tally: dict[str, Tally]) -> dict:
+    """Per DeepFake family (bench_suite.FAMILY_GROUPS pools both swap directions) and per
+    attack-library family: face-trials pooled over the family's attacks."""
+    out: dict = {"groups": {}, "families": {}}
+    for group, fams in bench_suite.FAMILY_GROUPS.items():
+        members = [tally[s.name] for s in specs if s.family in fams]
+        if members:
+            out["groups"][group] = {**_pool(members), "attacks": sum(
+                1 for s in specs if s.family in fams)}
+    for fam in dict.fromkeys(s.family for s in specs):
+        out["families"][fam] = _pool([tally[s.name] for s in specs if s.family == fam])
+    accs = [g["bit_accuracy"] for g in out["groups"].values() if g["bit_accuracy"] is not None]
+    out["deepfake_bit_accuracy"] = float(np.mean(accs)) if accs else None
+    out["deepfake_groups_measured"] = list(out["groups"])
     return out
 
 
-def _random_crops(pipe, photos, n: int, rng) -> dict:
-    """Decode n random square crops of untagged images: every decoded payload is a false tag."""
-
-    models = all_watermarkers(pipe.device)
-    pool = [p.rgb for p, _ in photos]
-    decoded, done = 0, 0
-    bar = tqdm(total=n, desc="random crops", file=sys.stderr, disable=not sys.stderr.isatty())
-    while done < n:
-        batch = []
-        for _ in range(min(256, n - done)):
-            img = pool[rng.integers(len(pool))]
-            h, w = img.shape[:2]
-            s = int(rng.integers(32, min(h, w) + 1))
-            y, x = rng.integers(0, h - s + 1), rng.integers(0, w - s + 1)
-            batch.append(img[y:y + s, x:x + s])
-        for m in models:
-            for row in m.logits(batch):
-                decoded += decode_logits(row, known_versions=frozenset({m.version})) is not None
-        done += len(batch)
-        bar.update(len(batch))
-    bar.close()
-    return {"crops": n, "decoded": decoded, "rate": decoded / max(1, n)}
+def _false_tags(tally: dict[str, Tally]) -> dict:
+    faces = sum(t.untagged_faces for t in tally.values())
+    decoded = sum(t.untagged_decoded for t in tally.values())
+    return {"untagged_faces": faces, "decoded": decoded,
+            "verified": sum(t.untagged_verified for t in tally.values()),
+            "rate": decoded / max(1, faces)}
 
 
-def _timing(pipe, unlocked, photos, rng, load_s: float, tmp: str) -> dict:
-
-    canvas = _timing_photo([(p, f) for p, f in photos if f], rng)
-    src = Path(tmp) / "timing-1920x1280.jpg"
-    save_photo(Photo(canvas, Path(tmp) / "x.jpg", "JPEG", None, None, None, False, None), canvas,
-               src)
-    opts = ProtectOptions(out_dir=Path(tmp) / "timing-out")
-    prot, ver, faces = [], [], 0
-    for _ in range(3):
-        t0 = time.perf_counter()
-        [res] = run_all(pipe.protect([src], unlocked, opts))
-        prot.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        [v] = run_all(pipe.verify([res.output]))
-        ver.append(time.perf_counter() - t0)
-        faces = len(res.faces)
-    return {"photo": f"1920x1280, {faces} faces", "load_s": load_s,
-            "protect_s": float(np.median(prot)), "verify_s": float(np.median(ver)),
-            "protect_with_load_s": load_s + float(np.median(prot)),
-            "verify_with_load_s": load_s + float(np.median(ver)),
-            "verified": [f.verdict for f in v.faces]}
-
-
-def _targets(r: dict) -> list[tuple[str, str, str, bool]]:
-    """(target, required, measured, met) rows for the foundation targets (issue #2)."""
-    a, t = r["attacks"], r["timing"]
-    rows = [("PSNR of tagged face crops", ">= 36 dB (min)", f"{r['psnr']['min']:.2f} dB",
-             r["psnr"]["min"] >= 36.0)]
-    for name, need in (("clean", 1.0), ("jpeg75+resize0.75", 0.95)):
-        if name in a:
-            got = a[name]["exact_recovery"]
-            rows.append((f"exact payload recovery, {name}", f">= {100 * need:.0f}%",
-                         f"{100 * got:.1f}% of {a[name]['faces']}", got >= need))
-    ft, rc = r["false_tags"], r["random_crops"]
-    rows.append(("tags on untagged faces", "0", f"{ft['tagged_verdicts']} of "
-                 f"{ft['untagged_faces']}", ft["tagged_verdicts"] == 0))
-    rows.append(("decoded payloads on random crops", "0 of >= 10,000",
-                 f"{rc['decoded']} of {rc['crops']}", rc["decoded"] == 0 and rc["crops"] >= 10000))
-    rows.append(("protect / verify time, model loaded", "measured",
-                 f"{t['protect_s']:.2f} s / {t['verify_s']:.2f} s", True))
-    return rows
-
-
-def to_markdown(r: dict) -> str:
-    t = r["timing"]
-    meta = ", ".join(f"{k} {v}" for k, v in r["model"]["meta"].items())
-    lines = [
-        f"Command: `{r['command']}`  ",
-        f"Machine: {r['machine']}  ",
-        f"Model: v{r['model']['version']} ({r['model']['file']}; {meta})  ",
-        f"Images: {r['images']} photos with faces, {r['faces']} faces; each tagged and attacked "
-        f"{r['repeats']} time(s) with fresh payloads and attack randomness",
-        "",
-        "| target | required | measured | met |",
-        "|---|---|---|---|",
-        *(f"| {name} | {need} | {got} | {'yes' if ok else '**no**'} |"
-          for name, need, got, ok in _targets(r)),
-        "",
-        f"- PSNR of tagged vs original face crop: mean {r['psnr']['mean']:.2f} dB, "
-        f"min {r['psnr']['min']:.2f} dB",
-        f"- False tags: {r['false_tags']['tagged_verdicts']} of "
-        f"{r['false_tags']['untagged_faces']} untagged faces got a verdict other than no_tag; "
-        f"{r['random_crops']['decoded']} of {r['random_crops']['crops']} random crops of "
-        f"untagged images decoded to any payload (rate {r['random_crops']['rate']:.2e})",
-        f"- Speed ({t['photo']}): protect {t['protect_s']:.2f} s, verify {t['verify_s']:.2f} s "
-        f"with models loaded; loading MTCNN + model takes {t['load_s']:.2f} s, so "
-        f"{t['protect_with_load_s']:.2f} s / {t['verify_with_load_s']:.2f} s including it",
-        "",
-        "| attack | faces | exact payload recovery | bit accuracy | verdicts |",
-        "|---|---|---|---|---|",
-    ]
-    for name, a in r["attacks"].items():
-        acc = "-" if a["bit_accuracy"] is None else f"{100 * a['bit_accuracy']:.1f}%"
-        verdicts = ", ".join(f"{k} {v}" for k, v in sorted(a["verdicts"].items()))
-        lines.append(f"| {name} | {a['faces']} | {100 * a['exact_recovery']:.1f}% | {acc} | "
-                     f"{verdicts} |")
-    return "\n".join(lines) + "\n"
-
-
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-
-
-def write_markdown(path: Path, md: str) -> None:
-    """Replace the generated block between the markers, keeping the hand-written text around it,
-    so rerunning the bench regenerates exactly the numbers the document shows."""
-    block = f"{START}\n{md}{END}\n"
-    text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text + ("\n" if text else "") + block
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="faketagger bench", description=__doc__.splitlines()[0])
     p.add_argument("--images", nargs="+", default=[str(DEFAULT_IMAGES)],
                    help="photos or folders (default: the data cache's eval split)")
-    p.add_argument("--quick", action="store_true", help="a few photos and attacks (CI)")
-    p.add_argument("--quick-photos", type=int, default=2)
-    p.add_argument("--random-crops", type=int, default=10000)
+    p.add_argument("--attacks", type=lambda s: [a.strip() for a in s.split(",") if a.strip()],
+                   help="comma-separated attack names (default: the whole suite)")
+    p.add_argument("--attack-cmd", action="append", default=[], metavar='"TOOL {in} {out}"',
+                   help="run an external tool as an attack ({in}: the photo as PNG, {out}: "
+                        "where the tool writes its result); repeatable. Without --attacks "
+                        "or --quick, runs only 'clean' plus these tools")
+    p.add_argument("--quick", action="store_true",
+                   help="the QUICK attacks on a few photos, fewer random crops (CI)")
+    p.add_argument("--quick-photos", type=int, default=2, help="photos with faces in --quick")
+    p.add_argument("--peers", action="store_true",
+                   help="also run invisible-watermark (dwtDct, dwtDctSvd, rivaGan) and "
+                        "blind-watermark on the same faces and attacks (needs `make bench-deps`)")
+    p.add_argument("--random-crops", type=int, default=None,
+                   help="random crops of untagged photos to decode (default 10000; quick 500)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=3,
-                   help="tag and attack every face this many times (fresh payloads)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="tag and attack every face this many times with fresh payloads and "
+                        "attack randomness (default 3; quick 1)")
+    p.add_argument("--no-speed", action="store_true",
+                   help="skip the 1920x1280 speed photo (its targets then read 'not measured')")
     p.add_argument("--json", help="write all numbers here as JSON")
-    p.add_argument("--markdown", help="write the tables into this Markdown file (between the "
-                   "bench markers, e.g. docs/BENCHMARKS.md)")
-    args = p.parse_args(argv)
+    p.add_argument("--markdown", help="write the report into this Markdown file between the "
+                   "bench markers (e.g. docs/BENCHMARKS.md)")
+    p.add_argument("--chart", help="write a PNG bar chart here (needs matplotlib: the bench extra)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[2:] if argv is None else argv)
-    if args.quick:
-        args.repeats = 1
-        if args.random_crops == 10000:
-            args.random_crops = 500
-    results = run_bench(args)
-    md = to_markdown(results)
+    if args.attack_cmd and not args.attacks and not args.quick:
+        args.attacks = ["clean"]
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.random_crops is None:
+        args.random_crops = 500 if args.quick else 10000
+    try:
+        if args.chart:
+            bench_report.require_matplotlib()  # fail before the long run, not after it
+        results = run_bench(args)
+    except FakeTaggerError as err:
+        print(f"faketagger bench: error: {err}", file=sys.stderr)
+        return 2
+    md = bench_report.to_markdown(results)
     print(md)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if args.markdown:
-        write_markdown(Path(args.markdown), md)
+        bench_report.write_markdown(Path(args.markdown), md)
+    if args.chart:
+        bench_report.write_chart(results, Path(args.chart))
     return 0

@@ -1,28 +1,122 @@
-"""The quick bench runs end to end on the test photos and reports honest, checkable numbers."""
+"""The quick bench runs end to end on the test photos (real MTCNN, real model, real attacks,
+real files) and reports honest, checkable numbers; external tools run as attacks."""
 
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
+
+from engine.attacks import QUICK
 from engine.bench import main as bench_main
+from engine.bench_report import END, START, TARGET_IDS
 
 from .conftest import DATA
 
 
-def test_quick_bench(tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv("FAKETAGGER_HOME", raising=False)
-    out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
-    code = bench_main(["--quick", "--images", str(DATA), "--random-crops", "200",
-                       "--device", "cpu", "--json", str(out_json), "--markdown", str(out_md)])
-    assert code == 0
-    r = json.loads(out_json.read_text())
-    assert r["images"] >= 1 and r["faces"] >= 1
-    assert r["psnr"]["min"] >= 36.0
-    assert r["attacks"]["clean"]["exact_recovery"] == 1.0
-    assert r["false_tags"]["tagged_verdicts"] == 0
-    assert r["random_crops"] == {"crops": 200, "decoded": r["random_crops"]["decoded"],
-                                 "rate": r["random_crops"]["decoded"] / 200}
-    assert r["random_crops"]["decoded"] == 0
-    assert r["timing"]["protect_s"] > 0 and r["timing"]["verify_s"] > 0
-    md = out_md.read_text()
-    assert "| clean |" in md and "faketagger bench --quick" in md
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One quick bench run shared by the checks below (it is the expensive part)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    md = tmp / "BENCHMARKS.md"
+    md.write_text(f"# Hand-written intro\n\n{START}\nold numbers\n{END}\n\nHand-written tail\n")
+    # One photo with two faces (one of them small) keeps the run short on a 2-core machine.
+    args = ["--quick", "--images", str(DATA / "two_faces.jpg"), "--random-crops", "200",
+            "--device", "cpu", "--json", str(tmp / "bench.json"), "--markdown", str(md)]
+    assert bench_main(args) == 0
+    return json.loads((tmp / "bench.json").read_text()), md.read_text()
+
+
+def test_quick_bench_runs_every_quick_attack_on_real_faces(quick):
+    r, _ = quick
+    assert list(r["attacks"]) == list(QUICK)
+    assert r["images"] == 1 and r["faces"] == 2 and r["repeats"] == 1
+    for name, a in r["attacks"].items():
+        assert a["faces"] == r["faces"], name
+        assert sum(a["verdicts"].values()) == a["faces"], name  # one verdict or miss per face
+        assert 0.0 <= a["exact_recovery"] <= a["detection_rate"] <= 1.0, name
+        if a["detected"]:
+            assert 0.3 <= a["bit_accuracy_detected"] <= 1.0, name
+
+
+def test_clean_photos_recover_exactly_and_untagged_never_verify(quick):
+    r, _ = quick
+    clean = r["attacks"]["clean"]
+    assert clean["exact_recovery"] == 1.0 and clean["detection_rate"] == 1.0
+    assert clean["bit_accuracy"] >= 0.99 and clean["data_bit_accuracy"] == 1.0
+    assert clean["verdicts"] == {"verified": r["faces"]}
+    ft = r["false_tags"]
+    assert ft["untagged_faces"] >= len(QUICK) and ft["verified"] == 0 and ft["decoded"] == 0
+    assert r["random_crops"]["crops"] == 200 and r["random_crops"]["decoded"] == 0
+
+
+def test_quick_bench_reports_invisibility_families_speed_and_targets(quick):
+    r, _ = quick
+    q = r["invisibility"]
+    assert q["faces"] == r["faces"]
+    assert 36.0 <= q["psnr"]["min"] <= q["psnr"]["mean"] < 60.0
+    assert 0.95 <= q["ssim"]["min"] <= q["ssim"]["mean"] < 1.0
+    fam = r["families"]
+    assert set(fam["groups"]) == {"swap", "reenact", "attribute", "resynth"}
+    assert fam["groups"]["swap"]["faces"] == 2 * r["faces"]  # both swap directions pooled
+    accs = [g["bit_accuracy"] for g in fam["groups"].values()]
+    assert fam["deepfake_bit_accuracy"] == pytest.approx(sum(accs) / 4)
+    sp = r["speed"]
+    assert sp["photo"]["photo"] == "1920x1280, 3 faces"
+    assert sp["photo"]["protect_s"] > 0 and sp["photo"]["verify_s"] > 0
+    assert sp["protect_s_per_face"] > 0 and sp["verify_s_per_face"] > 0
+    rows = {t["id"]: t for t in r["targets"]}
+    assert [t["id"] for t in r["targets"]] == list(TARGET_IDS)
+    assert rows["false-verified"]["met"] is True
+    assert all(t["met"] in (True, False) for t in rows.values())  # all measured in quick mode
+
+
+def test_markdown_block_is_replaced_and_hand_written_text_kept(quick):
+    r, md = quick
+    assert md.startswith("# Hand-written intro\n") and md.rstrip().endswith("Hand-written tail")
+    assert "old numbers" not in md and md.count(START) == md.count(END) == 1
+    assert "faketagger bench --quick" in md and "#### Targets (issue #3)" in md
+    for name in QUICK:
+        assert f"| {name} |" in md
+    assert "Average bit accuracy over the DeepFake families" in md
+
+
+def _tool(code: str) -> str:
+    """An --attack-cmd template running a tiny Python program on {in} -> {out}."""
+    return f'"{sys.executable}" -c "{code}" {{in}} {{out}}'
+
+
+def test_attack_cmd_runs_an_external_tool_as_an_attack(tmp_path):
+    out = tmp_path / "bench.json"
+    copy = _tool("import shutil, sys; shutil.copy(sys.argv[1], sys.argv[2])")
+    flip = _tool("import sys; from PIL import Image; "
+                 "Image.open(sys.argv[1]).transpose(Image.Transpose.FLIP_TOP_BOTTOM)"
+                 ".save(sys.argv[2])")
+    args = ["--images", str(DATA / "grace_hopper.jpg"), "--device", "cpu", "--random-crops", "0",
+            "--repeats", "1", "--no-speed", "--attack-cmd", copy, "--attack-cmd", flip, "--json", str(out)]
+    assert bench_main(args) == 0
+    r = json.loads(out.read_text())
+    names = list(r["attacks"])
+    assert names[0] == "clean" and len(names) == 3  # without --attacks: clean + the tools
+    ext_copy, ext_flip = (r["attacks"][n] for n in names[1:])
+    assert ext_copy["family"] == "external" and ext_copy["trained_on"] is False
+    assert ext_copy["exact_recovery"] == 1.0  # a byte copy keeps the tag
+    assert ext_flip["faces"] == 1 and ext_flip["exact_recovery"] == 0.0  # upside down: lost
+
+
+def test_failing_attack_cmd_is_a_clear_error(tmp_path, capsys):
+    bad = _tool("import sys; sys.exit('tool exploded')")
+    args = ["--images", str(DATA / "grace_hopper.jpg"), "--device", "cpu", "--random-crops", "0",
+            "--no-speed", "--attack-cmd", bad]
+    assert bench_main(args) == 2
+    err = capsys.readouterr().err
+    assert "faketagger bench: error:" in err and "tool exploded" in err and "failed" in err
+    assert "Traceback" not in err
+
+
+def test_bad_arguments_fail_before_any_work(capsys):
+    assert bench_main(["--attacks", "clean,no-such-attack"]) == 2
+    assert "unknown attack(s) no-such-attack" in capsys.readouterr().err
+    assert bench_main(["--attack-cmd", "cp {in} somewhere"]) == 2
+    assert "{out}" in capsys.readouterr().err

@@ -95,6 +95,10 @@ SUITE: dict[str, AttackSpec] = _build_suite()
 QUICK: tuple[str, ...] = ("clean", "jpeg75+resize0.75", "jpeg50", *DEEPFAKE_FAMILIES)
 
 
+#: A DeepFake tool on a CPU may be slow, but a hung one must not hang the bench forever.
+EXTERNAL_TIMEOUT_S = 600
+
+
 def external_attack(cmd_template: str) -> AttackSpec:
     """An attack that runs an external tool: "TOOL {in} {out}" (PNG files, no shell).
 
@@ -112,7 +116,14 @@ def external_attack(cmd_template: str) -> AttackSpec:
             Image.fromarray(rgb).save(src)
             args = [a.replace("{in}", str(src)).replace("{out}", str(dst))
                     for a in shlex.split(cmd_template)]
-            proc = subprocess.run(args, capture_output=True, text=True, check=False)
+            try:
+                proc = subprocess.run(args, capture_output=True, text=True, check=False,
+                                      timeout=EXTERNAL_TIMEOUT_S)
+            except subprocess.TimeoutExpired as err:
+                raise RuntimeError(f"attack command took over {EXTERNAL_TIMEOUT_S} s: "
+                                   f"{' '.join(args)}") from err
+            except OSError as err:  # the tool is missing or not executable
+                raise RuntimeError(f"attack command could not start: {err}") from err
             if proc.returncode != 0 or not dst.is_file():
                 raise RuntimeError(f"attack command failed ({proc.returncode}): "
                                    f"{' '.join(args)}\n{proc.stderr.strip()[-2000:]}")
