@@ -81,3 +81,21 @@ def test_tiny_training_run_checkpoints_and_resumes(tmp_path):
     lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "loss" in x] == [1, 2, 3]
     assert "eval" in lines[-1] and 0.0 <= lines[-1]["eval"]["clean"] <= 1.0
+
+
+def test_release_records_gain_and_never_replaces_a_shipped_model(tmp_path):
+    import pytest
+
+    from engine.model.registry import bundled_versions
+    from engine.model.weights import load_weights, read_metadata
+    from engine.training.release import release
+
+    src = bundled_versions()[1]
+    out = release(src, "test/run", gain=1.2, dest=tmp_path)
+    meta = read_metadata(out)
+    trained = load_weights(src).cfg.rms
+    assert meta["extra"]["run"] == "test/run" and meta["extra"]["deployed_gain"] == 1.2
+    assert meta["extra"]["trained_rms"] == trained
+    assert abs(load_weights(out).cfg.rms - round(trained * 1.2, 6)) < 1e-9
+    with pytest.raises(SystemExit):
+        release(src, "again", dest=tmp_path)
