@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine import bench_report, bench_speed, bench_suite
+from engine.attacks import AttackSpec
 from engine.bench_metrics import match_faces, region_quality
 from engine.errors import FakeTaggerError
 from engine.faces import Face
@@ -218,6 +220,15 @@ class _Run:
             bar.update(1)
 
 
+def model_trained_on(extra: dict) -> Callable[[AttackSpec], bool]:
+    """Whether the bundled model saw an attack's kind in training. A spec's `trained_on` says
+    what the training code can use; a model saw the DeepFake face ops only if its run used them
+    (`faceops` in the weights metadata, written by engine.training.train), so for model v1 -
+    trained on everyday processing only - every DeepFake row is held out."""
+    faceops = set(extra.get("faceops", ()))
+    return lambda s: bool(s.trained_on) and (s.family == "everyday" or s.name in faceops)
+
+
 def run_bench(args: argparse.Namespace) -> dict:
     specs = bench_suite.select(args.attacks, args.quick)
     specs += [bench_suite.external(c) for c in args.attack_cmd]
@@ -255,8 +266,9 @@ def run_bench(args: argparse.Namespace) -> dict:
                 run.photo(rep, k, photo.rgb, faces, detect_s, bar)
         bar.close()
         tally, quality, clock = run.tally, run.quality, run.clock
+        seen = model_trained_on(model.meta.get("extra", {}))
         results["attacks"] = {
-            s.name: {"family": s.family, "trained_on": bool(s.trained_on),
+            s.name: {"family": s.family, "trained_on": seen(s),
                      "description": s.description, **tally[OURS][s.name].summary()}
             for s in specs}
         results["families"] = _families(specs, tally[OURS])

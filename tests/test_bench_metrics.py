@@ -74,3 +74,15 @@ def test_write_markdown_replaces_only_the_generated_block(tmp_path):
     doc.write_text("intro\n\n" + doc.read_text() + "\noutro\n")
     write_markdown(doc, "second\n")
     assert doc.read_text() == f"intro\n\n{START}\nsecond\n{END}\noutro\n"
+
+
+def test_trained_on_follows_what_the_model_saw():
+    from engine.attacks import SUITE
+    from engine.bench import model_trained_on
+
+    v1 = model_trained_on({})  # model v1's metadata has no faceops: everyday training only
+    assert v1(SUITE["jpeg75"]) and not v1(SUITE["jpeg30"])
+    assert not any(v1(s) for s in SUITE.values() if s.family != "everyday")
+    later = model_trained_on({"faceops": ["swap-target", "reenact"]})
+    assert later(SUITE["swap-target"]) and later(SUITE["reenact"])
+    assert not later(SUITE["swap-source"]) and not later(SUITE["resynth-heldout"])

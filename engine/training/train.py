@@ -141,7 +141,8 @@ class Trainer:
                     "distinct": self.distinct}, tmp)
         tmp.replace(self.ckpt)
         name = f"faketagger-v{self.cfg.version}.safetensors"
-        extra = {"step": self.step, "level": round(self.level, 4), "distinct": self.distinct}
+        extra = {"step": self.step, "level": round(self.level, 4), "distinct": self.distinct,
+                 "faceops": self.faceops, "deepfake": self.args.deepfake}
         save_weights(self.net, self.out / name, extra=extra)
         if self.args.export:
             # A small copy (weights + log, no optimizer state) for a device run's $OUT.
