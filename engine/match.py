@@ -8,13 +8,17 @@ own photo - knows which few payloads can be there at all: one per signed record.
 known codewords instead of 2^60 lets us accept a much noisier read at a false-match rate we can
 state exactly.
 
-Rule: with hard bits h from the soft-combined logits and d_i = Hamming distance from h to the
-raw bits of candidate i, accept the nearest candidate only if
-  (1) N_eff * P[Binomial(120, 1/2) <= d_min] <= FALSE_MATCH_RATE   (an untagged face's bits are a
-      coin flip per bit against any fixed codeword; N_eff = max(N, MIN_CANDIDATES) so the bound
-      does not loosen for a small ledger), and
+Rule: verify hands over A logit vectors for a face (the soft-combined one and each jittered
+crop's: after a face swap, the mean is often dragged off by crops that straddle the pasted face
+while one well-aligned crop still reads cleanly). For each, with hard bits h and d_i = Hamming
+distance from h to the raw bits of candidate i, the nearest candidate is accepted only if
+  (1) A * N_eff * P[Binomial(120, 1/2) <= d_min] <= FALSE_MATCH_RATE   (an untagged face's bits
+      are a coin flip per bit against any fixed codeword; the union bound over A attempts holds
+      however the attempts correlate; N_eff = max(N, MIN_CANDIDATES) so the bound does not
+      loosen for a small ledger), and
   (2) the runner-up is at least MARGIN_BITS further away (two records that both fit are
       ambiguous, so we claim neither).
+The first attempt (in the order given) that passes wins.
 Only called after the blind decode has failed, so it never changes a blind result. A match is
 a payload that has a signed record; the normal verdict rules then apply unchanged.
 """
@@ -47,9 +51,9 @@ def _binom_cdf_table(n: int = PAYLOAD_BITS) -> tuple[float, ...]:
     return tuple(out)
 
 
-def max_distance(n_candidates: int) -> int:
-    """The largest accepted Hamming distance for this many candidates (rule 1)."""
-    n_eff = max(n_candidates, MIN_CANDIDATES)
+def max_distance(n_candidates: int, attempts: int = 1) -> int:
+    """The largest accepted Hamming distance for this many candidates and attempts (rule 1)."""
+    n_eff = max(n_candidates, MIN_CANDIDATES) * max(1, attempts)
     cdf = _binom_cdf_table()
     accepted = [d for d in range(PAYLOAD_BITS + 1) if n_eff * cdf[d] <= FALSE_MATCH_RATE]
     return accepted[-1] if accepted else -1
@@ -67,17 +71,28 @@ def _codebook(candidates: tuple[str, ...], version: int) -> tuple[tuple[str, ...
 def match_logits(
     logits: np.ndarray, candidates: tuple[str, ...], version: int
 ) -> DecodeResult | None:
-    """The known payload (hex) that these raw-order logits match, or None (see module doc).
-    Only candidates of the reading model's payload ``version`` take part."""
+    """The known payload that one of these attempts matches, or None (see module doc).
+    ``logits``: (120,) or (A, 120) raw-order logits. Only candidates of the reading model's
+    payload ``version`` take part."""
     hexes, book = _codebook(tuple(candidates), version)
     if not hexes:
         return None
-    raw = np.nan_to_num(np.asarray(logits, dtype=np.float64).reshape(-1))
+    attempts = np.nan_to_num(np.asarray(logits, dtype=np.float64)).reshape(-1, PAYLOAD_BITS)
+    limit = max_distance(len(hexes), len(attempts))
+    for raw in attempts:
+        res = _match_one(raw, hexes, book, limit)
+        if res is not None:
+            return res
+    return None
+
+
+def _match_one(
+    raw: np.ndarray, hexes: tuple[str, ...], book: np.ndarray, limit: int
+) -> DecodeResult | None:
     hard = raw > 0
     dist = (book != hard[None, :]).sum(axis=1)
     order = np.argsort(dist, kind="stable")
     best = int(dist[order[0]])
-    limit = max_distance(len(hexes))
     if best > limit:
         return None
     if len(hexes) > 1 and int(dist[order[1]]) - best < MARGIN_BITS:

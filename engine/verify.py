@@ -84,7 +84,7 @@ def decode_face(
     combined = []
     for model in models:
         logits = model.logits(crops)
-        combined.append((model.version, logits.mean(axis=0)))
+        combined.append((model.version, np.vstack([logits.mean(axis=0)[None], logits])))
         for attempt in (logits.mean(axis=0), logits[0]):
             res = decode_logits(attempt, known_versions=frozenset({model.version}))
             if res is not None:

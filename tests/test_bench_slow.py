@@ -21,12 +21,11 @@ pytestmark = pytest.mark.slow
 
 #: target id -> the exact reason it is missed (model v1, docs/BENCHMARKS.md of 2026-11-27).
 KNOWN_MISSES: dict[str, str] = {
-    "psnr-mean": "model v1 deploys at 1.35x its training RMS for JPEG robustness: 37.23 dB",
-    "deepfake-bit-accuracy": "v1 never saw DeepFake edits in training: 81.9% (swap 69.3, "
-                             "reenact 97.5, attribute 95.1, resynth 65.5)",
-    "exact-swap-target": "69.0% of 42: only the ring around the pasted face keeps the tag",
-    "exact-swap-source": "0% of 42: the warped inner face carries no readable tag (57.5% bits)",
-    "exact-resynth": "27.4% of 84: blurry self-trained generators; MTCNN loses 43% of the faces",
+    "psnr-mean": "model v1 deploys at 1.35x its training RMS for JPEG robustness: 37.18 dB",
+    "deepfake-bit-accuracy": "v1 never saw DeepFake edits in training: 82.0% (swap 70.6, "
+                             "reenact 96.8, attribute 95.0, resynth 65.8)",
+    "exact-swap-source": "0% of 42: the warped inner face carries no readable tag (55.7% bits)",
+    "exact-resynth": "40.5% of 84: blurry self-trained generators; MTCNN loses 42% of the faces",
 }
 
 

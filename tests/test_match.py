@@ -19,9 +19,9 @@ def _logits(bits: np.ndarray, flips: np.ndarray) -> np.ndarray:
 
 
 def test_max_distance_is_the_exact_binomial_bound():
-    for n in (1, MIN_CANDIDATES, 20_000):
-        d = max_distance(n)
-        n_eff = max(n, MIN_CANDIDATES)
+    for n, attempts in ((1, 1), (MIN_CANDIDATES, 1), (20_000, 1), (300, 10)):
+        d = max_distance(n, attempts)
+        n_eff = max(n, MIN_CANDIDATES) * attempts
 
         def tail(k: int) -> float:
             return sum(math.comb(PAYLOAD_BITS, i) for i in range(k + 1)) / 2**PAYLOAD_BITS
@@ -84,3 +84,24 @@ def test_two_records_that_fit_equally_are_ambiguous():
     assert max(da, db) <= max_distance(2)  # each alone would be accepted
     assert match_logits(logits, (a.to_hex(),), FORMAT_VERSION).payload == a
     assert match_logits(logits, (a.to_hex(), b.to_hex()), FORMAT_VERSION) is None
+
+
+def test_one_clean_attempt_among_several_is_enough_and_costs_bound():
+    rng = np.random.default_rng(21)
+    payloads = _random_payloads(50, rng)
+    hexes = tuple(p.to_hex() for p in payloads)
+    bits = encode_bits(payloads[4])
+    good = np.zeros(PAYLOAD_BITS, bool)
+    good[rng.choice(PAYLOAD_BITS, max_distance(len(hexes), 10), replace=False)] = True
+    attempts = np.stack([rng.normal(size=PAYLOAD_BITS) for _ in range(9)]
+                        + [_logits(bits, good)])
+    res = match_logits(attempts, hexes, FORMAT_VERSION)
+    assert res is not None and res.payload == payloads[4]
+    # Ten attempts buy a stricter limit (union bound), so a read just inside the one-attempt
+    # limit no longer matches when it comes with nine others.
+    assert max_distance(len(hexes), 10) < max_distance(len(hexes))
+    edge = np.zeros(PAYLOAD_BITS, bool)
+    edge[: max_distance(len(hexes))] = True
+    alone = _logits(bits, edge)
+    assert match_logits(alone, hexes, FORMAT_VERSION) is not None
+    assert match_logits(np.stack([alone] * 10), hexes, FORMAT_VERSION) is None
