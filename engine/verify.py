@@ -84,8 +84,9 @@ def decode_face(
     combined = []
     for model in models:
         logits = model.logits(crops)
-        combined.append((model.version, np.vstack([logits.mean(axis=0)[None], logits])))
-        for attempt in (logits.mean(axis=0), logits[0]):
+        mean = logits.mean(axis=0)
+        combined.append((model.version, np.vstack([mean[None], logits])))
+        for attempt in (mean, logits[0]):
             res = decode_logits(attempt, known_versions=frozenset({model.version}))
             if res is not None:
                 return res, model.version

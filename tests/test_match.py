@@ -13,7 +13,10 @@ def _random_payloads(n: int, rng: np.random.Generator, version: int = FORMAT_VER
                     int(rng.integers(0, 65536)), int(rng.integers(0, 256))) for _ in range(n)]
 
 
-def _logits(bits: np.ndarray, flips: np.ndarray) -> np.ndarray:
+def _logits(bits: np.ndarray, wrong=()) -> np.ndarray:
+    """A confident read of ``bits`` with the bits at positions ``wrong`` flipped."""
+    flips = np.zeros(PAYLOAD_BITS, bool)
+    flips[np.asarray(wrong, dtype=int)] = True
     sign = np.where((bits == 1) ^ flips, 1.0, -1.0)
     return sign * 1.5
 
@@ -37,9 +40,7 @@ def test_a_noisy_read_far_beyond_blind_rs_matches_its_record():
     hexes = tuple(p.to_hex() for p in payloads)
     target = payloads[17]
     bits = encode_bits(target)
-    flips = np.zeros(PAYLOAD_BITS, bool)
-    flips[rng.choice(PAYLOAD_BITS, 20, replace=False)] = True  # 16.7% bit errors
-    logits = _logits(bits, flips)
+    logits = _logits(bits, rng.choice(PAYLOAD_BITS, 20, replace=False))  # 16.7% bit errors
     assert decode_logits(logits) is None  # the blind decoder cannot read it
     res = match_logits(logits, hexes, FORMAT_VERSION)
     assert res is not None and res.payload == target
@@ -60,10 +61,9 @@ def test_too_far_and_other_versions_are_rejected():
     payloads = _random_payloads(10, rng)
     hexes = tuple(p.to_hex() for p in payloads)
     bits = encode_bits(payloads[0])
-    flips = np.zeros(PAYLOAD_BITS, bool)
-    flips[: max_distance(len(hexes)) + 1] = True
-    assert match_logits(_logits(bits, flips), hexes, FORMAT_VERSION) is None
-    clean = _logits(bits, np.zeros(PAYLOAD_BITS, bool))
+    too_far = _logits(bits, range(max_distance(len(hexes)) + 1))
+    assert match_logits(too_far, hexes, FORMAT_VERSION) is None
+    clean = _logits(bits)
     assert match_logits(clean, hexes, FORMAT_VERSION + 1) is None
     assert match_logits(clean, (), FORMAT_VERSION) is None
 
@@ -75,10 +75,8 @@ def test_two_records_that_fit_equally_are_ambiguous():
     ba, bb = encode_bits(a), encode_bits(b)
     differ = np.flatnonzero(ba != bb)
     # Start from a's bits and move halfway to b: both are equally near, neither is claimed.
-    flips = np.zeros(PAYLOAD_BITS, bool)
-    flips[differ[: len(differ) // 2]] = True
-    logits = _logits(ba, flips)
-    da = int(flips.sum())
+    logits = _logits(ba, differ[: len(differ) // 2])
+    da = len(differ) // 2
     db = len(differ) - da
     assert abs(da - db) < MARGIN_BITS
     assert max(da, db) <= max_distance(2)  # each alone would be accepted
@@ -91,8 +89,7 @@ def test_one_clean_attempt_among_several_is_enough_and_costs_bound():
     payloads = _random_payloads(50, rng)
     hexes = tuple(p.to_hex() for p in payloads)
     bits = encode_bits(payloads[4])
-    good = np.zeros(PAYLOAD_BITS, bool)
-    good[rng.choice(PAYLOAD_BITS, max_distance(len(hexes), 10), replace=False)] = True
+    good = rng.choice(PAYLOAD_BITS, max_distance(len(hexes), 10), replace=False)
     attempts = np.stack([rng.normal(size=PAYLOAD_BITS) for _ in range(9)]
                         + [_logits(bits, good)])
     res = match_logits(attempts, hexes, FORMAT_VERSION)
@@ -100,8 +97,6 @@ def test_one_clean_attempt_among_several_is_enough_and_costs_bound():
     # Ten attempts buy a stricter limit (union bound), so a read just inside the one-attempt
     # limit no longer matches when it comes with nine others.
     assert max_distance(len(hexes), 10) < max_distance(len(hexes))
-    edge = np.zeros(PAYLOAD_BITS, bool)
-    edge[: max_distance(len(hexes))] = True
-    alone = _logits(bits, edge)
+    alone = _logits(bits, range(max_distance(len(hexes))))
     assert match_logits(alone, hexes, FORMAT_VERSION) is not None
     assert match_logits(np.stack([alone] * 10), hexes, FORMAT_VERSION) is None
