@@ -21,6 +21,11 @@ FEATHER = 0.12
 #: Defaults: MTCNN boxes below 0.9 probability include false faces (DESIGN.md).
 DEFAULT_THRESHOLD = 0.92
 DEFAULT_MIN_FACE = 40
+#: Verify's second look: MTCNN's own last-stage cut-off. Re-synthesised or heavily edited faces
+#: often score 0.7-0.9 (measured on the bench's resynth attacks: half the faces fell under 0.92),
+#: so verify also reads these candidates, but reports one only when a tag is read from it
+#: (FORMAT.md, "Second look"), which keeps non-faces out of the results.
+CANDIDATE_THRESHOLD = 0.7
 #: Photos with a longer side are searched on a downscaled copy (boxes are mapped back): MTCNN's
 #: cost grows with the pixel count (8 s for a 6000 px photo on 2 cores), while faces too small
 #: to find after that downscale (under ~1.5% of the long side) are too small to tag well anyway.
@@ -143,8 +148,12 @@ class FaceDetector:
         # faces just under it are still reported (as too small) instead of vanishing.
         return _mtcnn(max(12, int(self.min_face * 0.6 * scale)), self.device)
 
-    def detect(self, rgb: np.ndarray, *, include_small: bool = False) -> list[Face]:
-        """Faces sorted left to right; those below min_face only when include_small is set."""
+    def detect(self, rgb: np.ndarray, *, include_small: bool = False,
+               min_prob: float | None = None) -> list[Face]:
+        """Faces sorted left to right; those below min_face only when include_small is set,
+        those under the threshold only down to min_prob when that is given (verify's second
+        look)."""
+        floor = self.threshold if min_prob is None else min(min_prob, self.threshold)
         import torch
         from PIL import Image
 
@@ -163,7 +172,7 @@ class FaceDetector:
             return []
         faces = []
         for box, prob, pts in zip(boxes, probs, points, strict=True):
-            if prob is None or prob < self.threshold:
+            if prob is None or prob < floor:
                 continue
             face = Face(tuple(float(v) / scale for v in box), float(prob),
                         np.asarray(pts, np.float32) / scale)
@@ -172,3 +181,11 @@ class FaceDetector:
             faces.append(face)
         faces.sort(key=lambda f: (f.box[0], f.box[1]))
         return faces
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0

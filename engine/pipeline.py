@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import FakeTaggerError
-from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, Face, FaceDetector
+from engine.faces import (
+    CANDIDATE_THRESHOLD,
+    DEFAULT_MIN_FACE,
+    DEFAULT_THRESHOLD,
+    Face,
+    FaceDetector,
+    box_iou,
+)
 from engine.identity import UnlockedIdentity
 from engine.ledger import Ledger
 from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
@@ -92,13 +99,28 @@ class Pipeline:
         return self.detector.detect(rgb, include_small=include_small)
 
     def verify_rgb(self, rgb: np.ndarray, file_sha256: str | None = None) -> list[FaceVerdict]:
+        """A verdict per face. Besides the faces protect would see, verify takes a second look
+        at MTCNN's weaker candidates (CANDIDATE_THRESHOLD): an edited or re-synthesised face often
+        scores under the normal threshold. A candidate is reported only when a tag is read from
+        it, so non-faces never show up as "no tag" faces."""
         models = all_watermarkers(self.device)
         known = self.ledger.known_payloads()
+        found = self.detector.detect(rgb, min_prob=CANDIDATE_THRESHOLD)
+        sure = [f for f in found if f.prob >= self.detector.threshold]
         verdicts = []
-        for face in self.detect(rgb):
+        for face in found:
+            second_look = face.prob < self.detector.threshold
+            if second_look and any(box_iou(face.box, s.box) > 0.3 for s in sure):
+                continue
             res, version = decode_face(rgb, face, models, known)
+            if second_look and res is None:
+                continue
             verdict = judge(face.int_box(), res, self.ledger, file_sha256)
             verdict.model_version = version
+            if second_look:
+                verdict.second_look = True
+                verdict.reason += (f" (face found on a second look: detector confidence "
+                                   f"{face.prob:.2f}, as is common for edited faces)")
             verdicts.append(verdict)
         return verdicts
 

@@ -51,6 +51,7 @@ class FaceVerdict:
     file_match: bool = False  # the image is byte-identical to the file the record was made for
     model_version: int | None = None
     read_by: str | None = None  # "blind" RS decode or "records" match (engine.match)
+    second_look: bool = False  # found among the detector's weaker candidates (Pipeline.verify_rgb)
 
     @property
     def serial(self) -> int | None:

@@ -177,3 +177,19 @@ def test_include_restricts_tagged_faces(pipeline, identity, tmp_path):
     faces = _verify(pipeline, res.output)
     assert sorted(f.verdict for f in faces) == [NO_TAG, VERIFIED]
     assert faces[1].verdict == VERIFIED  # the second face from the left was the one chosen
+
+
+def test_second_look_reports_weak_candidates_only_when_a_tag_is_read(pipeline, identity,
+                                                                      tmp_path):
+    """Verify's second look (engine.faces.CANDIDATE_THRESHOLD): with the detector's threshold
+    raised above every score, each real face becomes a weak candidate. Tagged ones must still be
+    read and flagged; untagged ones must not appear at all (no "no tag" noise from non-faces)."""
+    res = _protect(pipeline, identity, SAMPLE, tmp_path / "out")
+    normal = _verify(pipeline, res.output)
+    assert normal and not any(f.second_look for f in normal)
+    pipeline.detector.threshold = 1.01
+    second = _verify(pipeline, res.output)
+    assert [f.verdict for f in second] == [VERIFIED] * len(normal)
+    assert [f.box for f in second] == [f.box for f in normal]
+    assert all(f.second_look and "second look" in f.reason for f in second)
+    assert _verify(pipeline, SAMPLE) == []

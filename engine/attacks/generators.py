@@ -10,8 +10,13 @@ only appears in the bench and shows whether robustness generalises to an unseen 
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import torch
 from torch import nn
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "attacks"
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
@@ -68,3 +73,35 @@ GENERATORS: dict[str, tuple[str, int]] = {
     "resynth-train": ("dense64", 1),
     "resynth-heldout": ("conv128", 2),
 }
+
+
+def weights_path(name: str) -> Path:
+    return ASSETS / f"{name}.safetensors"
+
+
+def available(name: str) -> bool:
+    return weights_path(name).is_file()
+
+
+@lru_cache(maxsize=4)
+def load_generator(name: str) -> tuple[nn.Module, dict]:
+    """The frozen generator (float32, CPU, eval mode) and its training facts.
+
+    Kept free of OpenCV and dlib so that training can use the generator as a differentiable
+    noise layer on a machine that has only torch (engine.training.proxies).
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = weights_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: train it with "
+                                f"`python -m engine.training.train_generator --name {name}`")
+    with safe_open(str(path), "pt") as f:
+        facts = f.metadata() or {}
+    model = ARCHS[facts.get("arch", GENERATORS[name][0])]()
+    model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, facts

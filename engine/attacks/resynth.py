@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import lru_cache
-from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
+from engine.attacks.generators import available, load_generator
 from engine.attacks.geometry import (
     BROWS,
     blend,
@@ -26,44 +26,14 @@ from engine.attacks.geometry import (
     soft,
 )
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "attacks"
+__all__ = ["available", "load_generator", "render", "renderer", "resynth"]
+
 _LOCK = threading.Lock()
-
-
-def weights_path(name: str) -> Path:
-    return ASSETS / f"{name}.safetensors"
-
-
-def available(name: str) -> bool:
-    return weights_path(name).is_file()
-
-
-@lru_cache(maxsize=4)
-def load_generator(name: str):
-    """The frozen generator (float32, CPU, eval mode) and its training facts."""
-    import torch
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from engine.attacks.generators import ARCHS, GENERATORS
-
-    path = weights_path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} missing: train it with "
-                                f"`python -m engine.training.train_generator --name {name}`")
-    with safe_open(str(path), "pt") as f:
-        facts = f.metadata() or {}
-    model = ARCHS[facts.get("arch", GENERATORS[name][0])]()
-    model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, facts, torch
 
 
 def render(crop: np.ndarray, name: str) -> np.ndarray:
     """The whole crop through the generator, back at the crop's size (uint8)."""
-    model, _, torch = load_generator(name)
+    model, _ = load_generator(name)
     s = crop.shape[0]
     small = cv2.resize(crop, (model.size, model.size), interpolation=cv2.INTER_AREA)
     x = torch.from_numpy(small).permute(2, 0, 1)[None].float() / 127.5 - 1

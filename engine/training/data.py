@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from engine.faces import CROP_SCALE, DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, crop_square
+from engine.faces import CROP_SCALE, DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, box_iou, crop_square
 from engine.photos import SUPPORTED_SUFFIXES
 from engine.training.sources import (
     FALSE_FACES,
@@ -110,13 +110,6 @@ def find_duplicate(item: Item, kept: list[Item]) -> str | None:
     return None
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0
-
-
 def detect_faces(items: list[Item], cache_file: Path) -> None:
     """Fill item.faces with the app detector's output, memoised by pixel hash between runs."""
     from engine.faces import FaceDetector
@@ -134,7 +127,7 @@ def detect_faces(items: list[Item], cache_file: Path) -> None:
                        for f in detector.detect(item.rgb)]
         faces = [dict(f) for f in memo[k]]
         for f in faces:
-            false = any(_iou(f["box"], b) >= 0.5 for b in FALSE_FACES.get(item.key, []))
+            false = any(box_iou(f["box"], b) >= 0.5 for b in FALSE_FACES.get(item.key, []))
             f["use"] = not false
             if false:
                 f["note"] = "false face (manual review), not used"

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from engine.model.nets import ModelConfig, WatermarkNet
 from engine.model.weights import load_weights, save_weights
-from engine.training import noise
+from engine.training import noise, proxies
 
 
 def load_cache(cache: Path, device: torch.device) -> dict[str, torch.Tensor]:
@@ -126,6 +126,16 @@ class Trainer:
                                    antialias=True)
             self.donors = donors.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
 
+        self.proxies: list[str] = []
+        self.generator = None
+        if args.proxy > 0:
+            self.proxies = args.proxies.split(",") if args.proxies else list(proxies.PROXIES)
+            if "resynth" in self.proxies:
+                from engine.attacks.generators import load_generator  # torch only, no OpenCV
+
+                self.generator = load_generator("resynth-train")[0].to(self.device)
+        self.proxy_gen = torch.Generator().manual_seed(args.seed + 1000)
+
     def _resume(self) -> None:
         state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
         self.net.load_state_dict(state["model"])
@@ -142,7 +152,8 @@ class Trainer:
         tmp.replace(self.ckpt)
         name = f"faketagger-v{self.cfg.version}.safetensors"
         extra = {"step": self.step, "level": round(self.level, 4), "distinct": self.distinct,
-                 "faceops": self.faceops, "deepfake": self.args.deepfake}
+                 "faceops": self.faceops, "deepfake": self.args.deepfake,
+                 "proxies": self.proxies, "proxy": self.args.proxy}
         save_weights(self.net, self.out / name, extra=extra)
         if self.args.export:
             # A small copy (weights + log, no optimizer state) for a device run's $OUT.
@@ -167,8 +178,12 @@ class Trainer:
         n_faces = a.batch - int(a.batch * 0.3)
         start = 0
         for part in y.split(max(1, a.batch // 4)):
+            clean = x[start:start + part.shape[0]]
             start += part.shape[0]
-            if self.faceops and start <= n_faces and self.rng.random() < a.deepfake:
+            face_chunk = start <= n_faces
+            if self.proxies and face_chunk and self.rng.random() < a.proxy:
+                dist, kind = self.proxy(part, clean)
+            elif self.faceops and face_chunk and self.rng.random() < a.deepfake:
                 dist, kind = self.deepfake(part)
             else:
                 dist, kind = noise.random_distortion(part, lvl, self.rng)
@@ -177,7 +192,10 @@ class Trainer:
         logits = self.net.decoder(torch.cat(chunks).clamp(-1, 1))
         bit_loss = F.binary_cross_entropy_with_logits(logits, bits)
         vis = (unit.pow(2) * smoothness_weight(x)).mean()
-        loss = bit_loss + a.img_weight * lvl * vis
+        # Colour speckle is what a viewer notices first at ~37 dB; a residual carried by
+        # luminance is less visible at the same RMS and survives JPEG's chroma subsampling.
+        chroma = (unit - unit.mean(1, keepdim=True)).pow(2).mean()
+        loss = bit_loss + a.img_weight * lvl * vis + a.chroma_weight * lvl * chroma
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -188,7 +206,8 @@ class Trainer:
         for kind, n in kinds:
             per_kind.setdefault(kind, []).append(correct[i:i + n].mean().item())
             i += n
-        return {"loss": bit_loss.item(), "vis": vis.item(), "acc": acc, "kinds": per_kind,
+        return {"loss": bit_loss.item(), "vis": vis.item(), "chroma": chroma.item(),
+                "acc": acc, "kinds": per_kind,
                 "psnr": psnr(tagged, x)}
 
     def deepfake(self, part: torch.Tensor) -> tuple[torch.Tensor, str]:
@@ -202,6 +221,15 @@ class Trainer:
         if self.rng.random() < 0.5:
             out, _ = noise.random_distortion(out, self.level * 0.6, self.rng)
         return out, f"df:{name}"
+
+    def proxy(self, part: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """A differentiable DeepFake proxy (engine.training.proxies), then half the time an
+        everyday distortion, as a re-posted DeepFake is re-compressed."""
+        name = self.rng.choice(self.proxies)
+        out = proxies.apply(name, part, clean, self.proxy_gen, self.generator)
+        if self.rng.random() < 0.5:
+            out, _ = noise.random_distortion(out, self.level * 0.6, self.rng)
+        return out, f"px:{name}"
 
     def maybe_advance(self) -> None:
         """Raise the level a notch while the decoder keeps up; this is the whole curriculum."""
@@ -237,6 +265,10 @@ class Trainer:
                 rng = np.random.default_rng(7)
                 checks.append((f"df:{name}", lambda t, n=name, r=rng: faceops.straight_through(
                     t, [n], r, self.donors)))
+        pgen = torch.Generator().manual_seed(7)
+        for name in self.proxies:
+            checks.append((f"px:{name}", lambda t, n=name: proxies.apply(
+                n, t, x, pgen, self.generator)))
         for name, fn in checks:
             logits = self.net.decoder(fn(tagged))
             res[name] = ((logits > 0).float() == bits).float().mean().item()
@@ -263,6 +295,7 @@ class Trainer:
                        "distinct": self.distinct,
                        "loss": round(stats["loss"], 4), "acc_ema": round(self.acc_ema, 4),
                        "psnr": round(stats["psnr"], 2), "vis": round(stats["vis"], 3),
+                       "chroma": round(stats["chroma"], 3),
                        "acc_by_kind": {k: round(float(np.mean(v)), 4) for k, v in agg.items()}}
                 agg = {}
                 print(json.dumps(rec), flush=True)
@@ -309,6 +342,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--deepfake", type=float, default=0.0,
                    help="chance per face chunk of a DeepFake proxy (engine.attacks.faceops)")
     p.add_argument("--faceops", default="", help="comma list; default faceops.TRAIN_FACEOPS")
+    p.add_argument("--proxy", type=float, default=0.0,
+                   help="chance per face chunk of a differentiable proxy (engine.training.proxies)")
+    p.add_argument("--proxies", default="", help="comma list; default proxies.PROXIES")
+    p.add_argument("--chroma-weight", type=float, default=0.0,
+                   help="penalty on the residual's colour (non-grey) part, ramped with the level")
     args = p.parse_args(argv)
     if not args.minutes and not args.steps:
         p.error("give --minutes or --steps")

@@ -1,0 +1,97 @@
+"""Differentiable DeepFake proxies: they keep what the real edit keeps, and pass real gradients.
+
+The point of engine.training.proxies is the gradient (a straight-through layer gives the encoder
+an identity gradient everywhere); so besides shapes, these tests check *where* the gradient goes:
+swap-source must send none to the tagged surround, swap-target none to the tagged interior.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.training import proxies
+from engine.training.train import main as train_main
+
+S = 64
+
+
+@pytest.fixture
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    tagged = torch.rand(3, 3, S, S, generator=g) * 2 - 1
+    clean = torch.rand(3, 3, S, S, generator=g) * 2 - 1
+    return tagged, clean
+
+
+def _grad_map(name: str, tagged: torch.Tensor, clean: torch.Tensor, **kw) -> torch.Tensor:
+    t = tagged.clone().requires_grad_(True)
+    out = proxies.apply(name, t, clean, torch.Generator().manual_seed(1), **kw)
+    assert out.shape == tagged.shape and torch.isfinite(out).all()
+    out.abs().sum().backward()
+    return t.grad.abs().sum(1)[0]  # (S, S) for the first image
+
+
+def test_face_mask_is_a_centred_soft_ellipse():
+    m = proxies.face_mask(8, 128, torch.Generator().manual_seed(0), "cpu")
+    assert m.shape == (8, 1, 128, 128) and m.min() >= 0 and m.max() <= 1
+    assert (m[:, 0, 70, 64] > 0.99).all()  # face centre (a bit below the crop centre)
+    assert (m[:, 0, 2, 2] < 0.01).all() and (m[:, 0, 5, 64] < 0.01).all()  # corner, hair
+    area = m.mean(dim=(1, 2, 3))
+    assert ((area > 0.15) & (area < 0.4)).all()  # roughly a landmark hull's share of the crop
+
+
+def test_swap_source_keeps_only_the_tagged_interior(batch):
+    tagged, clean = batch
+    g = _grad_map("swap-source", tagged, clean)
+    centre, corner = g[S // 2 - 4:S // 2 + 4, S // 2 - 4:S // 2 + 4], g[:6, :6]
+    assert corner.mean() < 1e-3 * centre.mean()  # the sigmoid edge leaves a trace, no more
+    out = proxies.apply("swap-source", tagged, clean, torch.Generator().manual_seed(1))
+    # outside the face the result is the other (untagged) head, untouched
+    assert torch.allclose(out[:, :, :3, :3], clean.roll(1, 0)[:, :, :3, :3], atol=1e-4)
+
+
+def test_swap_target_keeps_only_the_tagged_surround(batch):
+    tagged, clean = batch
+    g = _grad_map("swap-target", tagged, clean)
+    assert g[:6, :6].sum() > 0
+    assert g[S // 2:S // 2 + 4, S // 2 - 2:S // 2 + 2].max() < 1e-3 * g[:6, :6].max()
+
+
+def test_resynth_passes_gradients_through_a_frozen_generator(batch):
+    tagged, clean = batch
+    gen_net = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.Tanh())
+    gen_net.size = 32
+    for p in gen_net.parameters():
+        p.requires_grad_(False)
+    g = _grad_map("resynth", tagged, clean, generator=gen_net)
+    assert g[S // 2 - 4:S // 2 + 4, S // 2 - 4:S // 2 + 4].sum() > 0
+    with pytest.raises(ValueError):
+        proxies.apply("resynth", tagged, clean, torch.Generator())
+    with pytest.raises(KeyError):
+        proxies.apply("no-such-proxy", tagged, clean, torch.Generator())
+
+
+def test_same_seed_same_edit(batch):
+    tagged, clean = batch
+    a = proxies.apply("swap-source", tagged, clean, torch.Generator().manual_seed(5))
+    b = proxies.apply("swap-source", tagged, clean, torch.Generator().manual_seed(5))
+    c = proxies.apply("swap-source", tagged, clean, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_training_with_proxies_records_them_in_the_weights(tmp_path):
+    from engine.model.weights import read_metadata
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(cache / "faces_train.npy", rng.integers(0, 255, (6, 160, 160, 3), dtype=np.uint8))
+    out = tmp_path / "run"
+    train_main(["--cache", str(cache), "--out", str(out), "--batch", "4", "--steps", "2",
+                "--device", "cpu", "--start-level", "1", "--proxy", "1",
+                "--proxies", "swap-source,swap-target", "--chroma-weight", "0.5"])
+    extra = read_metadata(out / "faketagger-v1.safetensors")["extra"]
+    assert extra["proxies"] == ["swap-source", "swap-target"] and extra["proxy"] == 1.0
+    assert extra["step"] == 2
