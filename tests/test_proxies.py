@@ -7,6 +7,8 @@ swap-source must send none to the tagged surround, swap-target none to the tagge
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,7 @@ from engine.training import proxies
 from engine.training.train import main as train_main
 
 S = 64
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -95,3 +98,28 @@ def test_training_with_proxies_records_them_in_the_weights(tmp_path):
     extra = read_metadata(out / "faketagger-v1.safetensors")["extra"]
     assert extra["proxies"] == ["swap-source", "swap-target"] and extra["proxy"] == 1.0
     assert extra["step"] == 2
+
+
+def test_evaluate_reports_every_requested_check():
+    """engine.training.evaluate: the bundled model reads its own clean tags on the eval-sized
+    crops, and a proxy check runs without the attacks extra."""
+    from engine.model.registry import bundled_versions
+    from engine.model.weights import load_weights
+    from engine.training import evaluate
+
+    net = load_weights(bundled_versions()[1])
+    from PIL import Image
+
+    from engine.faces import FaceDetector, crop_square
+
+    rgb = np.asarray(Image.open(ROOT / "tests" / "data" / "two_faces.jpg").convert("RGB"))
+    crops = []
+    for face in FaceDetector().detect(rgb):
+        x, y, s = crop_square(face.box, rgb.shape[1], rgb.shape[0])
+        crops.append(np.asarray(Image.fromarray(rgb[y:y + s, x:x + s]).resize((160, 160))))
+    faces = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
+    res = evaluate.evaluate(net, faces, ["clean", "px:swap-source"], repeats=2)
+    assert set(res) == {"psnr", "clean", "px:swap-source"}
+    assert res["clean"] > 0.95 and 0.3 < res["px:swap-source"] < 1.0 and res["psnr"] > 30
+    with pytest.raises(KeyError):
+        evaluate.evaluate(net, faces, ["no-such-check"])

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 
 from engine.model.nets import ModelConfig, WatermarkNet
 from engine.model.weights import load_weights, save_weights
-from engine.training import noise, proxies
+from engine.training import evaluate, noise, proxies
 
 
 def load_cache(cache: Path, device: torch.device) -> dict[str, torch.Tensor]:
@@ -78,11 +77,6 @@ def smoothness_weight(x: torch.Tensor) -> torch.Tensor:
     var = F.avg_pool2d((grey - mu) ** 2, 5, 1, 2, count_include_pad=False)
     w = 1.0 / (var.sqrt() + 0.03)
     return w / w.mean(dim=(1, 2, 3), keepdim=True)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = ((a - b) / 2).pow(2).mean().item()
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
 class Trainer:
@@ -208,7 +202,7 @@ class Trainer:
             i += n
         return {"loss": bit_loss.item(), "vis": vis.item(), "chroma": chroma.item(),
                 "acc": acc, "kinds": per_kind,
-                "psnr": psnr(tagged, x)}
+                "psnr": evaluate.psnr(tagged, x)}
 
     def deepfake(self, part: torch.Tensor) -> tuple[torch.Tensor, str]:
         """A DeepFake proxy from engine.attacks as a straight-through noise layer (SepMark):
@@ -242,38 +236,15 @@ class Trainer:
         elif self.level < 1.0:
             self.level = min(1.0, self.level + self.args.level_step)
 
-    @torch.no_grad()
     def evaluate(self) -> dict:
-        """Bit accuracy on held-out faces: clean, and after JPEG 75 + resize 0.75."""
+        """Bit accuracy on the held-out faces (engine.training.evaluate): clean, JPEG 75 + resize
+        0.75, box jitter, and the face ops and proxies this run trains with."""
         if "faces_eval" not in self.data:
             return {}
-        self.net.eval()
-        src = self.data["faces_eval"].float() / 127.5 - 1
-        x = F.interpolate(src, size=(self.cfg.size,) * 2, mode="bilinear", antialias=True)
-        g = torch.Generator().manual_seed(123)
-        bits = torch.randint(0, 2, (x.shape[0], self.cfg.bits), generator=g).float().to(x.device)
-        tagged = (x + self.net.embed(x, bits)).clamp(-1, 1)
-        tagged = ((tagged + 1) * 127.5).round() / 127.5 - 1
-        res = {"psnr": psnr(tagged, x)}
-        checks = [("clean", lambda t: t),
-                  ("jpeg75_resize75", lambda t: noise.real_jpeg(noise.resize(t, 0.75), 75)),
-                  ("jitter", lambda t: noise.box_jitter(t, 1.0))]
-        if self.faceops:
-            from engine.attacks import faceops
-
-            for name in self.faceops:
-                rng = np.random.default_rng(7)
-                checks.append((f"df:{name}", lambda t, n=name, r=rng: faceops.straight_through(
-                    t, [n], r, self.donors)))
-        pgen = torch.Generator().manual_seed(7)
-        for name in self.proxies:
-            checks.append((f"px:{name}", lambda t, n=name: proxies.apply(
-                n, t, x, pgen, self.generator)))
-        for name, fn in checks:
-            logits = self.net.decoder(fn(tagged))
-            res[name] = ((logits > 0).float() == bits).float().mean().item()
-        self.net.train()
-        return res
+        checks = [*evaluate.BASIC, *(f"df:{n}" for n in self.faceops),
+                  *(f"px:{n}" for n in self.proxies)]
+        return evaluate.evaluate(self.net, self.data["faces_eval"], checks,
+                                 donors=getattr(self, "donors", None), generator=self.generator)
 
     def run(self) -> None:
         a = self.args
