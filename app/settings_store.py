@@ -16,6 +16,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.faces import DEFAULT_THRESHOLD
+from engine.protect import DEFAULT_STRENGTH
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class AppSettings:
     output_dir: str = ""  # "" = a "tagged" folder next to the photos
     output_format: str = "keep"  # "keep" | "jpeg" | "png"
     jpeg_quality: int = 95
-    strength: float = 1.0  # ProtectOptions.strength
+    strength: float = DEFAULT_STRENGTH  # ProtectOptions.strength
 
     def normalized(self) -> AppSettings:
         """A copy with every out-of-range value replaced by its default."""

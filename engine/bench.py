@@ -31,7 +31,7 @@ from engine.ledger import Ledger
 from engine.payload import Payload, data_bits, encode_bits
 from engine.photos import iter_photos, load_photo
 from engine.pipeline import Pipeline
-from engine.protect import embed_faces
+from engine.protect import DEFAULT_STRENGTH, embed_faces
 from engine.records import sign_record
 from engine.verify import VERIFIED, jittered_crops
 
@@ -173,8 +173,9 @@ class _Run:
     and the untagged photo, all with the same attack randomness."""
 
     def __init__(self, pipe: Pipeline, ledger: Ledger, unlocked, specs: list, peers: list,
-                 seed: int) -> None:
+                 seed: int, strength: float = DEFAULT_STRENGTH) -> None:
         self.pipe, self.ledger, self.unlocked = pipe, ledger, unlocked
+        self.strength = strength
         self.model = pipe.model
         self.specs, self.peers, self.seed = specs, peers, seed
         systems = [OURS, *(p.name for p in peers)]
@@ -188,7 +189,7 @@ class _Run:
         payloads = [Payload.create(self.unlocked.mac_key, key_id, s, model.version)
                     for s in self.ledger.allocate_serials(key_id, len(faces))]
         t0 = time.perf_counter()
-        tagged = {OURS: embed_faces(rgb, faces, payloads, model)[0]}
+        tagged = {OURS: embed_faces(rgb, faces, payloads, model, self.strength)[0]}
         self.clock["protect_s"] += detect_s + time.perf_counter() - t0
         self.clock["protect_faces"] += len(faces)
         _register(self.ledger, self.unlocked, payloads, faces)
@@ -240,7 +241,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     paths = iter_photos([Path(p) for p in args.images])
     results: dict = {"command": " ".join(["faketagger", "bench", *args.argv]),
                      "machine": bench_speed.machine(), "seed": args.seed,
-                     "repeats": args.repeats}
+                     "repeats": args.repeats, "strength": args.strength}
     with (tempfile.TemporaryDirectory(prefix="ft-bench-") as tmp,
           Ledger(Path(tmp) / "ledger.sqlite3") as ledger):
         ident = ledger.create_identity("Bench", "bench-passphrase")
@@ -258,7 +259,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         results["images"] = len(photos)
         results["images_read"] = len(every_photo)
         results["faces"] = sum(len(f) for _, f, _ in photos)
-        run = _Run(pipe, ledger, unlocked, specs, peers, args.seed)
+        run = _Run(pipe, ledger, unlocked, specs, peers, args.seed, args.strength)
         bar = tqdm(total=len(photos) * len(specs) * args.repeats, desc="bench",
                    file=sys.stderr, disable=not sys.stderr.isatty())
         for rep in range(args.repeats):  # fresh payloads and attack randomness per repeat
@@ -354,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=None,
                    help="tag and attack every face this many times with fresh payloads and "
                         "attack randomness (default 3; quick 1)")
+    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
+                   help=f"tag strength for our tags (default {DEFAULT_STRENGTH:g}, as protect)")
     p.add_argument("--no-speed", action="store_true",
                    help="skip the 1920x1280 speed photo (its targets then read 'not measured')")
     p.add_argument("--json", help="write all numbers here as JSON")

@@ -58,7 +58,7 @@ def _report_errors(outcomes: list) -> int:
 
 def cmd_protect(args) -> int:
     from engine.photos import iter_photos
-    from engine.protect import ProtectOptions
+    from engine.protect import DEFAULT_STRENGTH, ProtectOptions
 
     out_dir = (Path(args.out) if args.out else Path.cwd() / "tagged").resolve()
     # Never re-tag our own outputs when the output folder sits inside an input folder.
@@ -72,7 +72,8 @@ def cmd_protect(args) -> int:
             raise CliError("no identity: create one with faketagger identity create --name NAME")
         unlocked = ledger.unlock(ident.key_id, need_passphrase())
         opts = ProtectOptions(out_dir=out_dir, fmt=args.format, jpeg_quality=args.quality,
-                              strength=args.strength)
+                              strength=DEFAULT_STRENGTH if args.strength is None
+                              else args.strength)
         events = _pipeline(ledger, args).protect(paths, unlocked, opts)
         outcomes = _drain(events, len(paths), "photo", None if args.json else _protect_line)
     if args.json:
@@ -153,8 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", choices=["JPEG", "PNG", "WEBP", "TIFF"], type=str.upper,
                     help="output format (default: same as the input)")
     pr.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
-    pr.add_argument("--strength", type=float, default=1.0,
-                    help="tag strength: higher is more robust and less invisible (default 1.0)")
+    pr.add_argument("--strength", type=float, default=None,
+                    help="tag strength, a multiple of the standard one: higher is more robust "
+                         "and less invisible (default: the standard, "
+                         "engine.protect.DEFAULT_STRENGTH)")
     engine_opts(pr)
     pr.set_defaults(func=cmd_protect)
 

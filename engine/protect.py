@@ -27,13 +27,17 @@ from engine.photos import (
 )
 from engine.records import sign_record
 
+#: The default operating point of the tag-strength knob (x the model's deployed residual RMS).
+#: Every front end and the bench start from it; see MODEL_CARD.md for how it was chosen.
+DEFAULT_STRENGTH = 1.0
+
 
 @dataclass(frozen=True)
 class ProtectOptions:
     out_dir: Path
     fmt: str | None = None  # None keeps the source format; "JPEG", "PNG", "WEBP", "TIFF"
     jpeg_quality: int = 95
-    strength: float = 1.0
+    strength: float = DEFAULT_STRENGTH
     suffix: str = "-tagged"
 
 
@@ -68,7 +72,7 @@ def region_psnr(before: np.ndarray, after: np.ndarray) -> float:
 
 def embed_faces(
     rgb: np.ndarray, faces: list[Face], payloads: list[Payload], model: Watermarker,
-    strength: float = 1.0,
+    strength: float = DEFAULT_STRENGTH,
 ) -> tuple[np.ndarray, list[float]]:
     """A tagged copy of rgb and the PSNR of each face's crop; the input array is not modified."""
     out = rgb.copy()
