@@ -10,10 +10,12 @@ import pytest
 from PIL import Image, ImageCms
 
 from engine.ledger import Ledger
+from engine.model.registry import bundled_versions, load_watermarker
 from engine.payload import Payload
 from engine.photos import load_photo, sha256_file
 from engine.pipeline import CancelToken, Progress, run_all
 from engine.protect import ProtectOptions, embed_faces
+from engine.records import sign_record
 from engine.verify import INVALID, NO_TAG, OWNER_KNOWN, UNKNOWN_OWNER, VERIFIED
 
 from .conftest import PASSPHRASE, SAMPLE
@@ -193,3 +195,24 @@ def test_second_look_reports_weak_candidates_only_when_a_tag_is_read(pipeline, i
     assert [f.box for f in second] == [f.box for f in normal]
     assert all(f.second_look and "second look" in f.reason for f in second)
     assert _verify(pipeline, SAMPLE) == []
+
+
+@pytest.mark.parametrize("version", sorted(bundled_versions()))
+def test_every_bundled_model_version_is_still_read(pipeline, identity, ledger, version):
+    """No tag is orphaned by a newer model: a face tagged with any bundled version (as an older
+    app release made it) verifies, and the verdict names the version that read it."""
+    photo = load_photo(SAMPLE)
+    faces = pipeline.detect(photo.rgb)
+    model = load_watermarker(version, "cpu")
+    payloads = [Payload.create(identity.mac_key, identity.key_id, s, version)
+                for s in ledger.allocate_serials(identity.key_id, len(faces))]
+    tagged, _ = embed_faces(photo.rgb, faces, payloads, model)
+    ledger.add_records([sign_record(identity, serial=p.serial, payload_hex=p.to_hex(),
+                                    file_sha256="0" * 64, face_box=f.int_box(),
+                                    face_thumb_jpeg=b"\xff\xd8\xff\xd9")
+                        for p, f in zip(payloads, faces, strict=True)],
+                       original_path="test", output_path="test")
+    verdicts = pipeline.verify_rgb(tagged)
+    assert [v.verdict for v in verdicts] == [VERIFIED] * len(faces)
+    assert {v.model_version for v in verdicts} == {version}
+    assert [v.payload for v in verdicts] == payloads
