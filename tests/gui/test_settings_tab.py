@@ -10,6 +10,7 @@ from app import prompts
 from app.settings_store import AppSettings, settings_path
 from app.settings_tab import SettingsTab
 from engine.model.registry import available_devices, gpu_name, pick_device
+from engine.protect import DEFAULT_STRENGTH
 
 
 @pytest.fixture
@@ -88,4 +89,4 @@ def test_reset_to_defaults_is_stored(qtbot, tab, ctx):
     tab.reset_button.click()
     assert AppSettings.load() == AppSettings()
     assert tab.device.currentData() == "auto"
-    assert tab.strength.value() == pytest.approx(1.0)
+    assert tab.strength.value() == pytest.approx(DEFAULT_STRENGTH)
