@@ -21,11 +21,10 @@ pytestmark = pytest.mark.slow
 
 #: target id -> the exact reason it is missed (model v1, docs/BENCHMARKS.md of 2026-11-27).
 KNOWN_MISSES: dict[str, str] = {
-    "psnr-mean": "model v1 deploys at 1.35x its training RMS for JPEG robustness: 37.18 dB",
-    "deepfake-bit-accuracy": "v1 never saw DeepFake edits in training: 82.0% (swap 70.6, "
-                             "reenact 96.8, attribute 95.0, resynth 65.8)",
-    "exact-swap-source": "0% of 42: the warped inner face carries no readable tag (55.7% bits)",
-    "exact-resynth": "40.5% of 84: blurry self-trained generators; MTCNN loses 42% of the faces",
+    "deepfake-bit-accuracy": "v1 never saw DeepFake edits in training: 83.1% (swap 70.8, "
+                             "reenact 96.4, attribute 95.4, resynth 69.7)",
+    "exact-swap-source": "0% of 42: the warped inner face carries no readable tag (57.0% bits)",
+    "exact-resynth": "46.4% of 84: blurry self-trained generators; 30% of the faces not found",
 }
 
 
