@@ -83,6 +83,16 @@ def evaluate(net: WatermarkNet, faces: torch.Tensor, checks: list[str], repeats:
         net.train(was_training)
 
 
+def swap_donors(size: int) -> np.ndarray:
+    """The swap attacks' donor faces at the net's working size, (N, S, S, 3) uint8, for the
+    straight-through face ops (needs the `attacks` extra)."""
+    from engine.attacks.donors import donor_pool
+
+    d = torch.from_numpy(donor_pool()).permute(0, 3, 1, 2).float()
+    d = F.interpolate(d, size=(size, size), mode="bilinear", antialias=True)
+    return d.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
 def default_checks(with_faceops: bool = True) -> list[str]:
     names = list(BASIC)
     if with_faceops:
@@ -103,13 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     faces = torch.from_numpy(np.load(args.cache / "faces_eval.npy")).permute(0, 3, 1, 2)
     checks = args.checks.split(",") if args.checks else default_checks()
-    donors = generator = None
-    if any(c.startswith("df:swap") for c in checks):
-        from engine.attacks.donors import donor_pool
-
-        d = torch.from_numpy(donor_pool()).permute(0, 3, 1, 2).float()
-        d = F.interpolate(d, size=(128, 128), mode="bilinear", antialias=True)
-        donors = d.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    donors = swap_donors(128) if any(c.startswith("df:swap") for c in checks) else None
+    generator = None
     if "px:resynth" in checks:
         from engine.attacks.generators import load_generator
 

@@ -110,15 +110,12 @@ class Trainer:
         self.data = load_cache(Path(args.cache), self.device)
         self.np_rng = np.random.default_rng(args.seed)
         self.faceops: list[str] = []
+        self.donors: np.ndarray | None = None
         if args.deepfake > 0:
             from engine.attacks import faceops  # needs the `attacks` extra (dlib, OpenCV)
-            from engine.attacks.donors import donor_pool
 
             self.faceops = args.faceops.split(",") if args.faceops else list(faceops.TRAIN_FACEOPS)
-            donors = torch.from_numpy(donor_pool()).permute(0, 3, 1, 2).float()
-            donors = F.interpolate(donors, size=(self.cfg.size,) * 2, mode="bilinear",
-                                   antialias=True)
-            self.donors = donors.round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+            self.donors = evaluate.swap_donors(self.cfg.size)
 
         self.proxies: list[str] = []
         self.generator = None
@@ -244,7 +241,7 @@ class Trainer:
         checks = [*evaluate.BASIC, *(f"df:{n}" for n in self.faceops),
                   *(f"px:{n}" for n in self.proxies)]
         return evaluate.evaluate(self.net, self.data["faces_eval"], checks,
-                                 donors=getattr(self, "donors", None), generator=self.generator)
+                                 donors=self.donors, generator=self.generator)
 
     def run(self) -> None:
         a = self.args
