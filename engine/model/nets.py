@@ -34,6 +34,12 @@ class ModelConfig:
     rms: float = 0.0110
     #: "bn" puts BatchNorm after every conv (HiDDeN does; it speeds up the first learning).
     norm: str = "none"
+    #: "rgb" (v1): the encoder's three channels as they come; v1 put ~93% of its energy in
+    #: low-frequency colour, seen as green/magenta blotches on skin. "luma" (v2): the channels
+    #: averaged into one grey residual added to R, G and B alike, so the tag has no colour at all
+    #: by construction (a viewer is far less sensitive to it, and JPEG keeps luma at full
+    #: resolution where it halves chroma). Same parameters, so v1 weights warm-start it.
+    residual: str = "rgb"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +94,8 @@ class Encoder(nn.Module):
         y = self.u1(torch.cat([F.interpolate(y, size=e1.shape[2:]), e1], 1))
         y = self.u0(torch.cat([F.interpolate(y, size=e0.shape[2:]), e0, x0], 1))
         r = self.out(y)
+        if self.cfg.residual == "luma":
+            r = r.mean(1, keepdim=True).expand(-1, 3, -1, -1)
         rms = r.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(1e-8).sqrt()
         return r / rms
 

@@ -91,7 +91,8 @@ class Trainer:
         torch.manual_seed(args.seed)
         self.rng = random.Random(args.seed)
         self.gen = torch.Generator().manual_seed(args.seed)
-        self.cfg = ModelConfig(version=args.version, bits=args.bits, rms=args.rms, norm=args.norm)
+        self.cfg = ModelConfig(version=args.version, bits=args.bits, rms=args.rms, norm=args.norm,
+                               residual=args.residual)
         self.net = WatermarkNet(self.cfg).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=args.lr)
         self.step = 0
@@ -300,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ckpt-seconds", type=float, default=120)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--norm", default="none", choices=["none", "bn"])
+    p.add_argument("--residual", default="rgb", choices=["rgb", "luma"],
+                   help="luma: a grey residual by construction (model v2), see ModelConfig")
     p.add_argument("--grow", action="store_true", help="grow the payload from --start-bits")
     p.add_argument("--start-bits", type=int, default=15)
     p.add_argument("--start-level", type=float, default=0.0)
