@@ -61,3 +61,24 @@ def test_save_is_atomic_and_half_precision(tmp_path):
     save_weights(m.net, out)
     assert out.exists() and not list(tmp_path.glob("*.part"))
     assert out.stat().st_size < 8_000_000
+
+
+def test_luma_residual_has_no_colour_and_warm_starts_from_rgb_weights():
+    """Model v2's residual is grey by construction (the same offset on R, G and B), at unit RMS,
+    and the luma net takes an rgb net's parameters unchanged (v1 warm-starts it)."""
+    import torch
+
+    from engine.model.nets import ModelConfig, WatermarkNet
+
+    rgb = WatermarkNet(ModelConfig(version=1, norm="bn")).eval()
+    luma = WatermarkNet(ModelConfig(version=2, norm="bn", residual="luma")).eval()
+    luma.load_state_dict(rgb.state_dict())
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    bits = torch.randint(0, 2, (2, 120)).float()
+    with torch.no_grad():
+        r = luma.encoder(x, bits)
+        r_rgb = rgb.encoder(x, bits)
+    assert torch.allclose(r[:, 0], r[:, 1]) and torch.allclose(r[:, 1], r[:, 2])
+    assert torch.allclose(r.pow(2).mean(dim=(1, 2, 3)), torch.ones(2), atol=1e-4)
+    assert not torch.allclose(r_rgb[:, 0], r_rgb[:, 1])  # the rgb net does carry colour
