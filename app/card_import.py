@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QWidget
 from app import errors_ui
 from app.context import AppContext
 from app.workers import Task
-from engine.cli_support import read_file
-from engine.contacts import Contact
+from engine.files import read_file
+from engine.store.contacts import Contact
 
 FAIL_TITLE = "Card not imported"
 #: ``done(ok, message)``: runs in the GUI thread after the import ended (message: what happened).

@@ -21,8 +21,8 @@ from app.settings_store import AppSettings
 from app.workers import Task, TaskFn
 from engine.errors import FakeTaggerError
 from engine.identity import Identity, UnlockedIdentity
-from engine.ledger import Ledger
 from engine.pipeline import Pipeline
+from engine.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 

@@ -38,10 +38,10 @@ from PySide6.QtWidgets import (
 from app import errors_ui, prompts
 from app.context import AppContext
 from app.display import file_stem_for, format_when
-from engine.cards import build_card, parse_card
-from engine.cli_support import write_file
 from engine.errors import FakeTaggerError
-from engine.ledger import HistoryRow, Ledger
+from engine.files import write_file
+from engine.store.cards import build_card, parse_card
+from engine.store.ledger import HistoryRow, Ledger
 
 THUMB = 48
 COLUMNS = ("Face", "Date", "Original", "Tagged copy", "Faces", "Serials", "Identity")

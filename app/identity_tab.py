@@ -37,9 +37,9 @@ from app import card_import, errors_ui, prompts
 from app.context import AppContext
 from app.display import file_stem_for, format_when
 from app.passphrase_change import ChangePassphraseDialog
-from engine.cli_support import read_file, write_file
-from engine.contacts import Contact
+from engine.files import read_file, write_file
 from engine.identity import Identity
+from engine.store.contacts import Contact
 
 CONTACT_COLUMNS = ("Name", "Key ID", "Fingerprint", "Imported", "Tag records")
 

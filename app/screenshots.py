@@ -92,7 +92,7 @@ def _models_ready(ctx: AppContext) -> bool:
 
 def _contact_card(work: Path) -> Path:
     """A real public card from a second, throw-away ledger ("someone else's computer")."""
-    from engine.ledger import Ledger
+    from engine.store.ledger import Ledger
 
     with Ledger(work / "contact" / "ledger.sqlite3") as other:
         grace = other.create_identity(CONTACT, "a different example passphrase")

@@ -55,3 +55,7 @@ class LedgerError(FakeTaggerError):
 
 class SerialsExhaustedError(LedgerError):
     """An identity has used all of its tag serials (the payload carries 16 bits of serial)."""
+
+
+class FileAccessError(FakeTaggerError):
+    """A file the user named cannot be read or written (missing, no permission, name taken)."""

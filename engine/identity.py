@@ -2,7 +2,7 @@
 
 The image can only carry a short key ID (32 bits); everything that must be unforgeable is anchored
 in Ed25519 signatures made with the private key kept here. See docs/FORMAT.md, "Tag records and
-public cards", for the exact byte-level rules. Key backups are in :mod:`engine.backup`.
+public cards", for the exact byte-level rules. Key backups are in :mod:`engine.store.backup`.
 """
 
 from __future__ import annotations

@@ -25,10 +25,10 @@ from engine.faces import (
     box_iou,
 )
 from engine.identity import UnlockedIdentity
-from engine.ledger import Ledger
 from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
 from engine.photos import load_photo, sha256_file
 from engine.protect import ProtectOptions, ProtectOutcome, protect_photo
+from engine.store.ledger import Ledger
 from engine.verify import FaceVerdict, decode_face, judge
 
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from engine.faces import Face, crop_square, extract_square, face_square, paste_residual
 from engine.identity import UnlockedIdentity
-from engine.ledger import Ledger
 from engine.model.registry import Watermarker
 from engine.payload import Payload, encode_bits
 from engine.photos import (
@@ -25,7 +24,8 @@ from engine.photos import (
     sha256_file,
     unique_output_path,
 )
-from engine.records import sign_record
+from engine.store.ledger import Ledger
+from engine.store.records import sign_record
 
 #: The default operating point of the tag-strength knob (x the model's deployed residual RMS).
 #: Every front end and the bench start from it. 0.88 puts model v1 at 38.35 dB mean face PSNR

@@ -14,11 +14,11 @@ import numpy as np
 
 from engine.faces import Face, extract_square, face_square
 from engine.identity import format_key_id
-from engine.ledger import Ledger
 from engine.match import match_logits
 from engine.model.registry import Watermarker
 from engine.payload import DecodeResult, Payload, decode_logits
-from engine.records import TagRecord, verify_record
+from engine.store.ledger import Ledger
+from engine.store.records import TagRecord, verify_record
 
 VERIFIED = "verified"
 OWNER_KNOWN = "owner_known"

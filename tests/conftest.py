@@ -25,7 +25,7 @@ def home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def ledger(home):
-    from engine.ledger import Ledger
+    from engine.store.ledger import Ledger
 
     with Ledger() as led:
         yield led

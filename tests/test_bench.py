@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from engine.attacks import QUICK
-from engine.bench import main as bench_main
-from engine.bench_report import END, START, TARGET_IDS
+from engine.bench.report import END, START, TARGET_IDS
+from engine.bench.runner import main as bench_main
 
 from .conftest import DATA
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.bench_metrics import match_faces, region_quality, ssim
-from engine.bench_report import END, START, everyday_target_applies, write_markdown
+from engine.bench.metrics import match_faces, region_quality, ssim
+from engine.bench.report import END, START, everyday_target_applies, write_markdown
 from engine.photos import load_photo
 
 from .conftest import DATA
@@ -78,7 +78,7 @@ def test_write_markdown_replaces_only_the_generated_block(tmp_path):
 
 def test_trained_on_follows_what_the_model_saw():
     from engine.attacks import SUITE
-    from engine.bench import model_trained_on
+    from engine.bench.runner import model_trained_on
 
     v1 = model_trained_on({})  # model v1's metadata has no faceops: everyday training only
     assert v1(SUITE["jpeg75"]) and not v1(SUITE["jpeg30"])

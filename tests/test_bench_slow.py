@@ -13,9 +13,9 @@ import json
 import pytest
 
 from engine.attacks import SUITE
-from engine.bench import DEFAULT_IMAGES
-from engine.bench import main as bench_main
-from engine.bench_report import TARGET_IDS
+from engine.bench.report import TARGET_IDS
+from engine.bench.runner import DEFAULT_IMAGES
+from engine.bench.runner import main as bench_main
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.cards import CARD_FORMAT, MAX_CARD_BYTES, make_card, parse_card, sign_card_header
 from engine.errors import CardError, RecordError
 from engine.identity import Identity, UnlockedIdentity, key_id_of
 from engine.payload import Payload
-from engine.records import TagRecord, canonical_json, sign_record, verify_record
+from engine.store.cards import CARD_FORMAT, MAX_CARD_BYTES, make_card, parse_card, sign_card_header
+from engine.store.records import TagRecord, canonical_json, sign_record, verify_record
 
 SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
 # Smallest JPEG-looking blob (SOI, APP0 JFIF, EOI): records only check the JPEG signature and size.

@@ -16,7 +16,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engine import paths
-from engine.backup import export_backup, parse_backup, restore_backup
 from engine.errors import (
     FakeTaggerError,
     IdentityError,
@@ -38,7 +37,8 @@ from engine.identity import (
     parse_key_id,
     write_private_file,
 )
-from engine.ledger import Ledger
+from engine.store.backup import export_backup, parse_backup, restore_backup
+from engine.store.ledger import Ledger
 
 # RFC 8032 section 7.1, test 1: a fixed Ed25519 key so the vectors below are reproducible anywhere.
 SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")

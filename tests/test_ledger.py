@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from engine.cards import make_card, parse_card
 from engine.errors import (
     CardError,
     LedgerError,
@@ -18,9 +17,10 @@ from engine.errors import (
     SerialsExhaustedError,
 )
 from engine.identity import Identity, UnlockedIdentity
-from engine.ledger import SCHEMA_VERSION, Ledger
 from engine.payload import Payload
-from engine.records import MAX_SERIAL, TagRecord, sign_record
+from engine.store.cards import make_card, parse_card
+from engine.store.ledger import SCHEMA_VERSION, Ledger
+from engine.store.records import MAX_SERIAL, TagRecord, sign_record
 
 THUMB = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 PW = "pass phrase"
@@ -88,7 +88,7 @@ def test_newer_schema_and_garbage_file_refused(tmp_path: Path) -> None:
 def test_failed_commit_leaves_no_transaction_open() -> None:
     """A COMMIT that fails (here: a deferred foreign key) must roll back, not leave the
     connection inside a transaction that the next BEGIN IMMEDIATE would trip over."""
-    from engine.ledger_schema import immediate
+    from engine.store.schema import immediate
 
     con = sqlite3.connect(":memory:", isolation_level=None)
     con.execute("PRAGMA foreign_keys = ON")
@@ -365,8 +365,8 @@ def test_ledger_reopen_persists_everything(home: Path) -> None:
 
 
 def test_add_records_is_all_or_nothing(tmp_path, monkeypatch):
-    from engine.ledger import Ledger
-    from engine.records import sign_record
+    from engine.store.ledger import Ledger
+    from engine.store.records import sign_record
 
     monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path))
     with Ledger() as led:

@@ -12,10 +12,10 @@ import pytest
 for _mod in ("imwatermark", "blind_watermark", "onnxruntime", "pywt", "cv2"):
     pytest.importorskip(_mod, reason="the bench extra is not installed (make bench-deps)")
 
-from engine.bench import main as bench_main  # noqa: E402
-from engine.bench_metrics import region_quality  # noqa: E402
+from engine.bench.metrics import region_quality  # noqa: E402
+from engine.bench.peers import PEER_NAMES, PeerUnavailable, load_peers  # noqa: E402
+from engine.bench.runner import main as bench_main  # noqa: E402
 from engine.faces import FaceDetector, face_square  # noqa: E402
-from engine.peers import PEER_NAMES, PeerUnavailable, load_peers  # noqa: E402
 from engine.photos import load_photo  # noqa: E402
 
 from .conftest import DATA  # noqa: E402

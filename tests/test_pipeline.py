@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from engine.ledger import Ledger
 from engine.model.registry import bundled_versions, load_watermarker
 from engine.payload import Payload
 from engine.photos import load_photo, sha256_file
 from engine.pipeline import CancelToken, Progress, run_all
 from engine.protect import ProtectOptions, embed_faces
-from engine.records import sign_record
+from engine.store.ledger import Ledger
+from engine.store.records import sign_record
 from engine.verify import INVALID, NO_TAG, OWNER_KNOWN, UNKNOWN_OWNER, VERIFIED
 
 from .conftest import PASSPHRASE, SAMPLE

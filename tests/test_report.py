@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from engine.cli import main
+from engine.cli.main import main
 from engine.report import (
     ImageReport,
     ReportError,

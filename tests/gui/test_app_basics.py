@@ -129,7 +129,7 @@ def test_welcome_restores_a_key_backup(ctx, qtbot, tmp_path):
     from PySide6.QtWidgets import QDialog
 
     from app.welcome import WelcomeDialog
-    from engine.ledger import Ledger
+    from engine.store.ledger import Ledger
 
     with Ledger(tmp_path / "old-pc" / "ledger.sqlite3") as old:
         ident = old.create_identity("Alice", "old computer passphrase")

@@ -13,11 +13,11 @@ from PySide6.QtGui import QDesktopServices
 
 from app import errors_ui, prompts
 from app.history_tab import COLUMNS, HistoryTab
-from engine.cards import parse_card
-from engine.ledger import Ledger
 from engine.pipeline import run_all
 from engine.protect import ProtectOptions
-from engine.records import verify_record
+from engine.store.cards import parse_card
+from engine.store.ledger import Ledger
+from engine.store.records import verify_record
 
 from .conftest import DATA, PASSPHRASE
 

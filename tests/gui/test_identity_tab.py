@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QToolButton
 
 from app import errors_ui, prompts
 from app.identity_tab import IdentityTab
-from engine.cards import parse_card
 from engine.errors import WrongPassphraseError
-from engine.ledger import Ledger
+from engine.store.cards import parse_card
+from engine.store.ledger import Ledger
 
 from .conftest import PASSPHRASE
 

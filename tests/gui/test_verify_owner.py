@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt
 from app import prompts
 from app.protect_tab import ProtectTab
 from app.verify_tab import VerifyTab
-from engine.ledger import Ledger
 from engine.pipeline import Pipeline, run_all
 from engine.protect import ProtectOptions
+from engine.store.ledger import Ledger
 from tests.gui.helpers import SLOW_MS, copy_photo, wait_idle
 
 

@@ -22,20 +22,22 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from engine import bench_report, bench_speed, bench_suite
 from engine.attacks import AttackSpec
-from engine.bench_metrics import match_faces, region_quality
+from engine.bench import report as bench_report
+from engine.bench import speed as bench_speed
+from engine.bench import suite as bench_suite
+from engine.bench.metrics import match_faces, region_quality
 from engine.errors import FakeTaggerError
 from engine.faces import Face
-from engine.ledger import Ledger
 from engine.payload import Payload, data_bits, encode_bits
 from engine.photos import iter_photos, load_photo
 from engine.pipeline import Pipeline
 from engine.protect import DEFAULT_STRENGTH, embed_faces
-from engine.records import sign_record
+from engine.store.ledger import Ledger
+from engine.store.records import sign_record
 from engine.verify import VERIFIED, jittered_crops
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGES = ROOT / "cache" / "eval_photos"
 NOT_DETECTED = "not_detected"
 OURS = "FakeTagger"
@@ -235,7 +237,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     specs += [bench_suite.external(c) for c in args.attack_cmd]
     peers = []
     if args.peers:
-        from engine.peers import load_peers
+        from engine.bench.peers import load_peers
 
         peers = load_peers()
     paths = iter_photos([Path(p) for p in args.images])

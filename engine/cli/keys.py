@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli_support import (
-    CliError,
-    ledger_from_env,
-    need_passphrase,
-    read_file,
-    write_file,
-)
+from engine.cli.support import CliError, ledger_from_env, need_passphrase
+from engine.files import read_file, write_file
 
 NO_IDENTITY = "no identity: create one with faketagger identity create --name NAME"
 

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from engine import __version__
-from engine.cli_keys import add_key_commands
-from engine.cli_support import EXIT_ERROR, CliError, ledger_from_env, need_passphrase
+from engine.cli.keys import add_key_commands
+from engine.cli.support import EXIT_ERROR, CliError, ledger_from_env, need_passphrase
 from engine.errors import FakeTaggerError
 
 
@@ -121,7 +121,7 @@ def _verify_text(o) -> str:
 
 
 def cmd_demo(args) -> int:
-    from engine.demo import run_demo
+    from engine.cli.demo import run_demo
 
     return run_demo(device=args.device)
 
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     d.set_defaults(func=cmd_demo)
 
-    # Listed for --help only: main() hands `bench ...` to engine.bench before parsing.
+    # Listed for --help only: main() hands `bench ...` to engine.bench.runner before parsing.
     sub.add_parser("bench", help="measure invisibility, robustness and speed (see bench --help)")
     return p
 
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # the bench has its own parser; hand it every remaining option
-        from engine.bench import main as bench_main
+        from engine.bench.runner import main as bench_main
 
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -27,7 +27,7 @@ from engine.identity import (
     key_id_of,
     name_problem,
 )
-from engine.records import TagRecord, canonical_json, strict_json_loads, verify_record
+from engine.store.records import TagRecord, canonical_json, strict_json_loads, verify_record
 
 CARD_FORMAT = "faketagger-card/1"
 MAX_CARD_BYTES = 20 * 1024 * 1024

@@ -9,9 +9,9 @@ tags without asking for the passphrase. That is acceptable because HKDF is one-w
 reveals nothing about the Ed25519 private key) and the 8-bit in-image MAC is only a filter against
 random matches: ownership is proven by Ed25519-signed records, which the MAC key cannot forge.
 
-The schema, migrations and file opening live in :mod:`engine.ledger_schema`; contacts and card
-import/export in :mod:`engine.contacts` (mixed into :class:`Ledger`). This module keeps identities,
-serials, records and history, and re-exports the row types so ``engine.ledger`` stays the one
+The schema, migrations and file opening live in :mod:`engine.store.schema`; contacts and card
+import/export in :mod:`engine.store.contacts` (mixed into :class:`Ledger`). This module keeps identities,
+serials, records and history, and re-exports the row types so ``engine.store.ledger`` stays the one
 import callers need.
 """
 
@@ -29,9 +29,6 @@ from types import TracebackType
 
 from engine import paths
 from engine.atomic import remove_if_same
-from engine.backup import export_backup, restore_backup
-from engine.cards import sign_card_header
-from engine.contacts import Contact, ContactsMixin, Owner
 from engine.errors import (
     KeyStoreError,
     LedgerError,
@@ -49,7 +46,11 @@ from engine.identity import (
     utc_now_iso,
     write_private_file,
 )
-from engine.ledger_schema import (
+from engine.store.backup import export_backup, restore_backup
+from engine.store.cards import sign_card_header
+from engine.store.contacts import Contact, ContactsMixin, Owner
+from engine.store.records import MAX_SERIAL, TagRecord, verify_record
+from engine.store.schema import (
     SCHEMA_VERSION,
     KeyIdLike,
     immediate,
@@ -57,7 +58,6 @@ from engine.ledger_schema import (
     key_text,
     open_ledger_db,
 )
-from engine.records import MAX_SERIAL, TagRecord, verify_record
 
 __all__ = ["SCHEMA_VERSION", "Contact", "HistoryRow", "KeyIdLike", "Ledger", "Owner"]
 

@@ -1,13 +1,12 @@
-"""Small pieces the CLI modules share: errors, passphrase prompts, the user's ledger."""
+"""Small pieces the CLI modules share: errors, passphrase prompts, the user's ledger.
+File reading and writing is engine.files (the GUI uses it too)."""
 
 from __future__ import annotations
 
 import getpass
 import os
 import sys
-from pathlib import Path
 
-from engine.atomic import write_atomic
 from engine.errors import FakeTaggerError
 
 EXIT_ERROR = 1
@@ -34,23 +33,6 @@ def need_passphrase(
 
 
 def ledger_from_env():
-    from engine.ledger import Ledger
+    from engine.store.ledger import Ledger
 
     return Ledger()
-
-
-def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Atomic write; with overwrite=False an existing file is never replaced (key backups)."""
-    try:
-        write_atomic(path, data, overwrite=overwrite)
-    except FileExistsError:
-        raise CliError(f"{path} already exists; choose another name") from None
-    except OSError as err:
-        raise CliError(f"{path}: cannot write ({err.strerror})") from None
-
-
-def read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise CliError(f"{path}: cannot read ({err.strerror})") from None

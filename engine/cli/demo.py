@@ -12,14 +12,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLE = ASSETS / "sample.jpg"
 
 
 def run_demo(device: str = "auto", sample: Path = SAMPLE) -> int:
-    from engine.ledger import Ledger
     from engine.pipeline import Pipeline, run_all
     from engine.protect import ProtectOptions
+    from engine.store.ledger import Ledger
 
     # An explicit ledger path keeps keys and records in the temp folder, never in the user's
     # real data dir.

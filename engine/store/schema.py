@@ -1,7 +1,7 @@
 """The ledger's on-disk format: table definitions, migrations, how the file is opened, and the
 key-ID column form.
 
-Kept apart from :mod:`engine.ledger` so that the (append-only, never edited) schema history can be
+Kept apart from :mod:`engine.store.ledger` so that the (append-only, never edited) schema history can be
 read and reviewed on its own, and so the queries in ``ledger`` and ``contacts`` share one notion of
 what a key-ID column holds.
 """

@@ -1,7 +1,7 @@
 """Contacts and public cards: importing other people's cards, exporting cards, and telling whose a
 key ID is.
 
-This is the half of :class:`engine.ledger.Ledger` that deals with *other* people's keys. It is a
+This is the half of :class:`engine.store.ledger.Ledger` that deals with *other* people's keys. It is a
 mixin rather than free functions because every method needs the Ledger's lock and transaction
 plumbing, and callers (CLI, verify, tests) expect to find these methods on the Ledger itself.
 """
@@ -13,11 +13,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.cards import CardHeader, build_card, parse_card
 from engine.errors import CardError, LedgerError
 from engine.identity import fingerprint, format_key_id, utc_now_iso
-from engine.ledger_schema import KeyIdLike, key_hex, key_text
-from engine.records import TagRecord
+from engine.store.cards import CardHeader, build_card, parse_card
+from engine.store.records import TagRecord
+from engine.store.schema import KeyIdLike, key_hex, key_text
 
 
 class _KeyView:
@@ -59,7 +59,7 @@ class Contact(_KeyView):
 
 
 class ContactsMixin:
-    """Contact and card methods of :class:`engine.ledger.Ledger`; not usable on its own."""
+    """Contact and card methods of :class:`engine.store.ledger.Ledger`; not usable on its own."""
 
     if TYPE_CHECKING:  # provided by Ledger; declared so the calls below type-check
 
