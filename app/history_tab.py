@@ -40,22 +40,12 @@ from app.context import AppContext
 from app.display import file_stem_for, format_when
 from engine.errors import FakeTaggerError
 from engine.files import write_file
-from engine.store.cards import build_card, parse_card
-from engine.store.ledger import HistoryRow, Ledger
+from engine.store.ledger import HistoryRow
 
 THUMB = 48
 COLUMNS = ("Face", "Date", "Original", "Tagged copy", "Faces", "Serials", "Identity")
 HISTORY_LIMIT = 2000
 _Index = QModelIndex | QPersistentModelIndex
-
-
-def card_of_records(ledger: Ledger, key_id: bytes, serials: set[int]) -> bytes:
-    """A public card of *key_id* carrying only the records with these serials. The card header
-    comes from the ledger's stored self-signed one (no passphrase), and build_card re-checks
-    every signature before anything is written."""
-    header = parse_card(ledger.export_card(key_id, include_records=False)).header
-    records = [r for r in ledger.records_of(key_id) if r.serial in serials]
-    return build_card(header, records)
 
 
 class HistoryModel(QAbstractTableModel):
@@ -269,7 +259,7 @@ class HistoryTab(QWidget):
         if path is None:
             return
         try:
-            write_file(path, card_of_records(self.ctx.ledger, key_id, serials), overwrite=True)
+            write_file(path, self.ctx.ledger.export_card(key_id, serials=serials), overwrite=True)
         except FakeTaggerError as err:
             errors_ui.show_error(self, "Records not exported", str(err))
             return

@@ -209,6 +209,10 @@ def test_add_and_find_own_records(ledger: Ledger, alice: UnlockedIdentity) -> No
     assert len(ledger.history("Alice")) == 2
     assert ledger.history("nothing-matches") == []
     assert len(ledger.history(limit=1)) == 1
+    # The photo an own tag came from (Verify tab): key ID, serial and the tagged file's hash.
+    assert ledger.original_path(alice.key_id, s2, "01" * 32) == "/photos/beach.jpg"
+    assert ledger.original_path(alice.key_id, s2, "02" * 32) is None
+    assert ledger.original_path(alice.key_id, 999, "01" * 32) is None
 
 
 def test_add_record_refusals(ledger: Ledger, alice: UnlockedIdentity) -> None:
@@ -312,6 +316,8 @@ def test_export_card_needs_no_passphrase(ledger: Ledger, alice: UnlockedIdentity
     assert card.identity == alice.identity and list(card.records) == recs
     assert ledger.export_card(alice.key_id) == make_card(alice, recs)  # deterministic Ed25519
     assert parse_card(ledger.export_card(alice.key_id, include_records=False)).records == ()
+    assert list(parse_card(ledger.export_card(alice.key_id, serials={serials[1]})).records) \
+        == recs[1:]  # History tab: export only the selected photos' records
     with pytest.raises(LedgerError, match="no identity or contact"):
         ledger.export_card(b"\0\0\0\0")
 

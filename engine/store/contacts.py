@@ -9,6 +9,7 @@ plumbing, and callers (CLI, verify, tests) expect to find these methods on the L
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -136,9 +137,13 @@ class ContactsMixin:
             deleted = c.execute("DELETE FROM contacts WHERE key_id = ?", (key_hex(key_id),))
             return deleted.rowcount > 0
 
-    def export_card(self, key_id: KeyIdLike, include_records: bool = True) -> bytes:
+    def export_card(
+        self, key_id: KeyIdLike, include_records: bool = True,
+        serials: Collection[int] | None = None,
+    ) -> bytes:
         """Card of an own identity (or re-share of a contact's), from the stored self-signed
-        header, so no passphrase is needed."""
+        header, so no passphrase is needed. With *serials*, only the records of those serials go
+        in (the History tab's "export selected records"); build_card re-checks every signature."""
         hex_id = key_hex(key_id)
         rows = self._read(
             "SELECT card_header FROM identities WHERE key_id = ?"
@@ -148,7 +153,10 @@ class ContactsMixin:
         if not rows:
             raise LedgerError(f"no identity or contact with key ID {key_text(hex_id)}")
         header = CardHeader.from_json(rows[0][0])
-        return build_card(header, self.records_of(hex_id) if include_records else [])
+        records = self.records_of(hex_id) if include_records else []
+        if serials is not None:
+            records = [r for r in records if r.serial in serials]
+        return build_card(header, records)
 
     def lookup_owner(self, key_id: KeyIdLike) -> Owner | None:
         """Name and key for a key ID found in an image: own identities first, then contacts."""

@@ -1,0 +1,164 @@
+"""Tag records and tagging history: the half of :class:`engine.store.ledger.Ledger` that answers
+"what was tagged, by whom, and from which photo".
+
+A mixin rather than free functions for the same reason as :mod:`engine.store.contacts`: every
+method needs the Ledger's lock and transaction plumbing, and callers (protect, verify, the GUI's
+History and Verify tabs, the CLI) find them on the Ledger itself. Queries the GUI needs live here,
+not in app/, so the CLI and batch jobs get the same answers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.errors import LedgerError, RecordError
+from engine.identity import b64decode_strict, format_key_id, utc_now_iso
+from engine.store.records import TagRecord, verify_record
+from engine.store.schema import KeyIdLike, key_hex, key_text
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One tagged output file (all faces tagged in it) for the GUI history table."""
+
+    created: str
+    original_path: str
+    output_path: str
+    file_sha256: str
+    serials: tuple[int, ...]
+    key_id: bytes
+    identity_name: str
+    thumbnail: bytes  # JPEG of the first tagged face
+
+    @property
+    def key_id_text(self) -> str:
+        return format_key_id(self.key_id)
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class RecordsMixin:
+    """Record and history methods of :class:`engine.store.ledger.Ledger`; not usable on its own."""
+
+    if TYPE_CHECKING:  # provided by Ledger; declared so the calls below type-check
+
+        def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]: ...
+
+        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _next_serial(self, hex_id: str) -> int: ...
+
+    def add_record(
+        self, rec: TagRecord, *, original_path: str, output_path: str, own: bool = True
+    ) -> None:
+        """Store a signed record (idempotent). Own records must use an allocated serial of one of
+        your identities; others must come from an imported contact."""
+        self.add_records([rec], original_path=original_path, output_path=output_path, own=own)
+
+    def add_records(
+        self, recs: list[TagRecord], *, original_path: str, output_path: str, own: bool = True
+    ) -> None:
+        """Store the records of one tagged file in ONE transaction: all of them or none, so a
+        failure never leaves a photo half-registered."""
+        for rec in recs:
+            if not verify_record(rec):
+                raise RecordError("tag record signature does not verify; not stored")
+        table = "identities" if own else "contacts"
+        with self._write() as c:
+            for rec in recs:
+                row = c.execute(f"SELECT public_key FROM {table} WHERE key_id = ?", (rec.key_id,))
+                found = row.fetchone()
+                if found is None or bytes(found[0]) != rec.owner_public_raw:
+                    raise LedgerError(
+                        "record is not from one of your identities"
+                        if own
+                        else "record's owner is not a contact; import their card first"
+                    )
+                if own and rec.serial >= self._next_serial(rec.key_id):
+                    raise LedgerError(
+                        f"serial {rec.serial} was never allocated for {key_text(rec.key_id)}"
+                    )
+                self._insert_record(c, rec, own, original_path, output_path)
+
+    @staticmethod
+    def _insert_record(
+        c: sqlite3.Connection, rec: TagRecord, own: bool, orig: str, out: str
+    ) -> None:
+        c.execute(
+            "INSERT INTO records (key_id, serial, identity_key_id, contact_key_id, created,"
+            " file_sha256, original_path, output_path, signature, record_json, added)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (signature) DO NOTHING",
+            (rec.key_id, rec.serial, rec.key_id if own else None, None if own else rec.key_id,
+             rec.created, rec.file_sha256, orig, out, rec.signature,
+             json.dumps(rec.to_dict(), sort_keys=True), utc_now_iso()),
+        )  # fmt: skip
+
+    def _records(self, where: str, args: tuple[object, ...]) -> list[TagRecord]:
+        rows = self._read(
+            f"SELECT record_json FROM records WHERE {where}"
+            " ORDER BY identity_key_id IS NULL, serial, id",
+            args,
+        )
+        return [TagRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def records_for(self, key_id: KeyIdLike, serial: int) -> list[TagRecord]:
+        """Every stored record (own first, then contacts') for this key ID and serial. Callers
+        deciding a verdict should still run verify_record on them."""
+        return self._records("key_id = ? AND serial = ?", (key_hex(key_id), int(serial)))
+
+    def known_payloads(self) -> tuple[str, ...]:
+        """Every payload (hex) with a stored record, own or a contact's: the candidates for
+        record-informed decoding (engine.match). Signatures are checked later, by the verdict."""
+        rows = self._read("SELECT DISTINCT json_extract(record_json, '$.payload') FROM records")
+        return tuple(sorted(r[0] for r in rows if r[0]))
+
+    def records_of(self, key_id: KeyIdLike) -> list[TagRecord]:
+        """All records of one key (for card export), ordered by serial."""
+        return self._records("key_id = ?", (key_hex(key_id),))
+
+    def history(self, search: str = "", limit: int = 500) -> list[HistoryRow]:
+        """Own tagging history, newest first, one row per output file. *search* matches paths,
+        identity name or key ID (case-insensitive substring)."""
+        term = search.strip()
+        key_term = term.replace("-", "").replace(" ", "").lower()
+        # One query: the thumbnail comes from the group's first record, joined in by id, and only
+        # its face_thumb field is pulled out of the stored JSON.
+        rows = self._read(
+            "SELECT g.created, g.orig, g.out, g.sha, g.key_id, g.serials, g.name,"
+            " json_extract(f.record_json, '$.face_thumb') FROM ("
+            " SELECT min(r.id) AS first_id, min(r.created) AS created, r.original_path AS orig,"
+            " r.output_path AS out, r.file_sha256 AS sha, r.key_id, group_concat(r.serial) AS"
+            " serials, i.name FROM records r JOIN identities i ON i.key_id = r.identity_key_id"
+            " WHERE ? = '' OR r.original_path LIKE ? ESCAPE '\\' OR r.output_path LIKE ? ESCAPE '\\'"
+            " OR i.name LIKE ? ESCAPE '\\' OR (? <> '' AND r.key_id LIKE ? ESCAPE '\\')"
+            " GROUP BY r.output_path, r.file_sha256, r.key_id, r.original_path"
+            " ORDER BY min(r.created) DESC, min(r.id) DESC LIMIT ?"
+            ") g JOIN records f ON f.id = g.first_id ORDER BY g.created DESC, g.first_id DESC",
+            (term, _like(term), _like(term), _like(term), key_term, _like(key_term), int(limit)),
+        )
+        result = []
+        for created, orig, out, sha, hex_id, serials, name, thumb_b64 in rows:
+            thumb = b64decode_strict(thumb_b64) or b""
+            nums = tuple(sorted(int(s) for s in str(serials).split(",")))
+            result.append(
+                HistoryRow(created, orig, out, sha, nums, bytes.fromhex(hex_id), name, thumb)
+            )
+        return result
+
+
+    def original_path(self, key_id: KeyIdLike, serial: int, file_sha256: str) -> str | None:
+        """The photo an own tag was made from: the original path of the newest own record with
+        this key ID, serial and tagged-file hash (None when the ledger has no such record)."""
+        rows = self._read(
+            "SELECT original_path FROM records WHERE identity_key_id IS NOT NULL AND key_id = ?"
+            " AND serial = ? AND file_sha256 = ? ORDER BY created DESC, id DESC LIMIT 1",
+            (key_hex(key_id), int(serial), file_sha256),
+        )
+        return rows[0][0] if rows else None
