@@ -23,3 +23,11 @@ def file_stem_for(name: str, fallback: str = "faketagger") -> str:
     ``Ada-Lovelace``) for suggested export file names."""
     stem = re.sub(r"[^\w.-]+", "-", name, flags=re.UNICODE).strip("-.")
     return stem[:60] or fallback
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A time-left estimate as shown under a progress bar ("" when there is none yet)."""
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    return f"about {seconds} s left" if seconds < 90 else f"about {seconds // 60} min left"

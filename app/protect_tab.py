@@ -24,17 +24,18 @@ from PySide6.QtWidgets import (
 from app import prompts
 from app.before_after import BeforeAfterView, face_region
 from app.context import AppContext
+from app.display import format_seconds
 from app.errors_ui import show_error, show_info
 from app.face_chooser import PREVIEW_SIDE, FaceChooser
 from app.face_preview import scaled_rgb_qimage
 from app.file_input import PHOTO_FILTER, TakesPhotos
 from app.icons import icon
 from app.photo_list import PhotoList
-from app.protect_job import BatchProgress, BatchSpec, format_seconds, run_batch
 from app.workers import Task
 from engine.errors import FakeTaggerError
-from engine.photos import iter_photos, load_photo
-from engine.protect import ProtectOutcome
+from engine.jobs import JobProgress, ProtectJob, run_protect
+from engine.photos import OutputFormat, iter_photos, load_photo
+from engine.protect import Outcome, ProtectOutcome
 
 
 class ProtectTab(TakesPhotos, QWidget):
@@ -104,15 +105,16 @@ class ProtectTab(TakesPhotos, QWidget):
         choose.clicked.connect(self._choose_out)
         self.format_combo = QComboBox()
         self.format_combo.setAccessibleName("Output format")
-        for text, key in (("Keep format", "keep"), ("JPEG", "jpeg"), ("PNG (lossless)", "png")):
-            self.format_combo.addItem(text, key)
+        for text, key in (("Keep format", OutputFormat.KEEP), ("JPEG", OutputFormat.JPEG),
+                          ("PNG (lossless)", OutputFormat.PNG)):
+            self.format_combo.addItem(text, key.value)
         self.quality = QSpinBox()
         self.quality.setRange(50, 100)
         self.quality.setSuffix(" %")
         self.quality.setAccessibleName("JPEG quality")
         self.quality.setToolTip("JPEG quality (used for JPEG output)")
         self.format_combo.currentIndexChanged.connect(
-            lambda _k: self.quality.setEnabled(self.format_combo.currentData() != "png"))
+            lambda _k: self.quality.setEnabled(self.format_combo.currentData() != OutputFormat.PNG))
         row.addWidget(QLabel("Output:"))
         row.addWidget(self.out_edit, 1)
         row.addWidget(choose)
@@ -231,11 +233,12 @@ class ProtectTab(TakesPhotos, QWidget):
 
     # -- running ----------------------------------------------------------------------------------
 
-    def spec(self) -> BatchSpec:
+    def spec(self) -> ProtectJob:
         paths = self.photos.paths()
-        return BatchSpec(paths, self.out_edit.text().strip(), self.format_combo.currentData(),
-                         self.quality.value(), self.ctx.settings.strength,
-                         self.faces.include(paths))
+        out = self.out_edit.text().strip()
+        return ProtectJob(paths, Path(out) if out else None,
+                          OutputFormat(self.format_combo.currentData()), self.quality.value(),
+                          self.ctx.settings.strength, self.faces.include(paths))
 
     def run(self) -> None:
         spec = self.spec()
@@ -256,7 +259,7 @@ class ProtectTab(TakesPhotos, QWidget):
         self._set_running(True)
         pipeline = self.ctx.pipeline()
         self.task = self.ctx.submit(
-            lambda report, token: run_batch(pipeline, unlocked, spec, report, token),
+            lambda report, token: _run_job(pipeline, unlocked, spec, report, token),
             on_progress=self._event, on_result=self._finished, on_error=self._failed,
             name="protect", owner=self)
 
@@ -265,7 +268,7 @@ class ProtectTab(TakesPhotos, QWidget):
         self.cancel_button.setEnabled(on)
 
     def _event(self, event: object) -> None:
-        if isinstance(event, BatchProgress):
+        if isinstance(event, JobProgress):
             self.progress.setValue(event.done)
             cancelling = self.task is not None and self.task.cancelled
             parts = [f"Photo {min(event.done + 1, event.total)} of {event.total}",
@@ -300,10 +303,13 @@ class ProtectTab(TakesPhotos, QWidget):
         self._set_running(False)
         tagged = [o for o in outcomes if o.output]
         faces = sum(len(o.faces) for o in tagged)
-        errors = sum(1 for o in outcomes if o.error)
+        errors = sum(1 for o in outcomes if o.status is Outcome.FAILED)
+        skipped = sum(1 for o in outcomes if o.status is Outcome.SKIPPED)
         text = f"Tagged {faces} face(s) in {len(tagged)} photo(s)"
         if errors:
             text += f", {errors} failed"
+        if skipped:
+            text += f", {skipped} skipped"
         if cancelled:
             text = f"Cancelled. {text}; the other photos were not touched"
         self.status.setText(text + ".")
@@ -324,3 +330,13 @@ class ProtectTab(TakesPhotos, QWidget):
     def open_output_folder(self) -> None:
         if self.last_out_dir is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_out_dir)))
+
+
+def _run_job(pipeline, unlocked, job: ProtectJob, report, token) -> list[ProtectOutcome]:
+    """Worker: run the engine's protect job, relaying every event to the GUI thread."""
+    outcomes = []
+    for event in run_protect(pipeline, unlocked, job, token):
+        report(event)
+        if isinstance(event, ProtectOutcome):
+            outcomes.append(event)
+    return outcomes

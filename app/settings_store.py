@@ -12,16 +12,19 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 
 from engine import paths
 from engine.faces import DEFAULT_THRESHOLD
+from engine.photos import OutputFormat
 from engine.protect import DEFAULT_STRENGTH
 
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
-FORMATS = ("keep", "jpeg", "png")
+#: The output formats the GUI offers (the engine also writes WebP and TIFF: `faketagger protect`).
+FORMATS = (OutputFormat.KEEP, OutputFormat.JPEG, OutputFormat.PNG)
 FILE_NAME = "settings.json"
 
 
@@ -34,7 +37,7 @@ class AppSettings:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     threshold: float = DEFAULT_THRESHOLD
     output_dir: str = ""  # "" = a "tagged" folder next to the photos
-    output_format: str = "keep"  # "keep" | "jpeg" | "png"
+    output_format: OutputFormat = OutputFormat.KEEP  # one of FORMATS
     jpeg_quality: int = 95
     strength: float = DEFAULT_STRENGTH  # ProtectOptions.strength
 
@@ -45,7 +48,7 @@ class AppSettings:
             device=self.device if self.device in DEVICES else d.device,
             threshold=self.threshold if 0.5 <= self.threshold <= 0.999 else d.threshold,
             output_dir=self.output_dir,
-            output_format=self.output_format if self.output_format in FORMATS
+            output_format=OutputFormat(self.output_format) if self.output_format in FORMATS
             else d.output_format,
             jpeg_quality=self.jpeg_quality if 1 <= self.jpeg_quality <= 100 else d.jpeg_quality,
             strength=self.strength if 0.25 <= self.strength <= 4.0 else d.strength,
@@ -71,8 +74,8 @@ class AppSettings:
             value = doc.get(f.name, getattr(defaults, f.name))
             if want is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            if type(value) is want:
-                values[f.name] = value
+            if type(value) is want or (issubclass(want, StrEnum) and type(value) is str):
+                values[f.name] = value  # normalized() turns a known string into its enum
         return cls(**values).normalized()
 
     def save(self) -> None:

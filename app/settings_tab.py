@@ -31,8 +31,10 @@ from app import prompts
 from app.context import AppContext
 from app.settings_store import AppSettings
 from engine.model.registry import available_devices
+from engine.photos import OutputFormat
 
-FORMAT_CHOICES = (("keep", "Same as the original"), ("jpeg", "JPEG"), ("png", "PNG (lossless)"))
+FORMAT_CHOICES = ((OutputFormat.KEEP, "Same as the original"), (OutputFormat.JPEG, "JPEG"),
+                  (OutputFormat.PNG, "PNG (lossless)"))
 STRENGTH_RANGE = (0.5, 2.0)
 
 
@@ -83,7 +85,7 @@ class SettingsTab(QWidget):
         self.output_format = QComboBox()
         self.output_format.setAccessibleName("Output format")
         for key, label in FORMAT_CHOICES:
-            self.output_format.addItem(label, key)
+            self.output_format.addItem(label, key.value)
         self.jpeg_quality = QSpinBox()
         self.jpeg_quality.setRange(50, 100)
         self.jpeg_quality.setSuffix(" %")
@@ -173,7 +175,7 @@ class SettingsTab(QWidget):
             device=self.device.currentData(),
             threshold=round(self.threshold.value(), 2),
             output_dir=self.output_dir.text().strip(),
-            output_format=self.output_format.currentData(),
+            output_format=OutputFormat(self.output_format.currentData()),
             jpeg_quality=self.jpeg_quality.value(),
             strength=round(self.strength.value(), 2),
         )
@@ -181,7 +183,7 @@ class SettingsTab(QWidget):
     def _changed(self) -> None:
         if self._loading:
             return
-        self.jpeg_quality.setEnabled(self.output_format.currentData() == "jpeg")
+        self.jpeg_quality.setEnabled(self.output_format.currentData() == OutputFormat.JPEG)
         dirty = self.form_settings() != self.ctx.settings
         self.apply_button.setEnabled(dirty)
         self.revert_button.setEnabled(dirty)

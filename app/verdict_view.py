@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from app.display import format_when
 from engine.report import VERDICT_COLOURS, VERDICT_LABELS
-from engine.verify import FaceVerdict
+from engine.verify import FaceVerdict, Verdict
 
 
 def verdict_colour(verdict: str) -> QColor:
@@ -61,7 +61,7 @@ def face_details_html(v: FaceVerdict, original: str | None = None) -> str:
         rows.append(("Signature", "valid (Ed25519 tag record)"))
     if v.file_match:
         rows.append(("File", "exactly the file the owner tagged (same SHA-256)"))
-    if v.verdict != "no_tag":
+    if v.verdict != Verdict.NO_TAG:
         rows.append(("Confidence", f"{v.confidence:.2f}"))
     if original:
         rows.append(("Original photo", esc(original)))

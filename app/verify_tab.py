@@ -29,7 +29,7 @@ from app.verdict_view import Legend, chip, face_details_html, face_title, verdic
 from app.workers import Task
 from engine.photos import load_photo, sha256_file
 from engine.report import ImageReport, write_report
-from engine.verify import UNKNOWN_OWNER, FaceVerdict
+from engine.verify import FaceVerdict, Verdict
 
 PREVIEW_SIDE = 1600
 REPORT_FILTER = "Report page (*.html);;Report data (*.json)"
@@ -186,23 +186,25 @@ class VerifyTab(TakesPhotos, QWidget):
         return result
 
     def _original(self, v: FaceVerdict) -> tuple[str, QImage | None]:
-        """The photo this tag was made from (ledger history), with a thumbnail if it still exists;
-        else the face thumbnail stored in the signed record."""
-        for row in self.ctx.ledger.history(v.owner_key_id or "", limit=100000):
-            if v.serial in row.serials and row.file_sha256 == v.record.file_sha256:
-                original = Path(row.original_path)
-                if original.is_file():
-                    image = read_thumbnail(original, 160)
-                    if not image.isNull():
-                        return str(original), image
-                return str(original), QImage.fromData(v.record.face_thumb_jpeg)
-        return "", QImage.fromData(v.record.face_thumb_jpeg)
+        """The photo this tag was made from (the ledger's own record), with a thumbnail if it
+        still exists; else the face thumbnail stored in the signed record."""
+        assert v.record is not None and v.payload is not None
+        stored = self.ctx.ledger.original_path(v.payload.key_id, v.payload.serial,
+                                               v.record.file_sha256)
+        if stored is None:
+            return "", QImage.fromData(v.record.face_thumb_jpeg)
+        original = Path(stored)
+        if original.is_file():
+            image = read_thumbnail(original, 160)
+            if not image.isNull():
+                return stored, image
+        return stored, QImage.fromData(v.record.face_thumb_jpeg)
 
     def _checked(self, result: VerifyResult) -> None:
         self.task = None
         self.result = result
         boxes = [BoxItem([c * result.scale for c in v.box], verdict_colour(v.verdict),
-                         str(k + 1), dashed=v.verdict == "no_tag")
+                         str(k + 1), dashed=v.verdict == Verdict.NO_TAG)
                  for k, v in enumerate(result.faces)]
         self.preview.set_image(result.image, boxes)
         self.faces.clear()
@@ -244,7 +246,7 @@ class VerifyTab(TakesPhotos, QWidget):
         else:
             self.thumb.clear()
             self.thumb_caption.setVisible(False)
-        self.face_import.setVisible(v.verdict == UNKNOWN_OWNER)
+        self.face_import.setVisible(v.verdict == Verdict.UNKNOWN_OWNER)
 
     def cancel_work(self) -> None:
         """Stop waiting for the running check (a single image: it is not interrupted, its late

@@ -13,6 +13,7 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,17 @@ _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
 _STRUCTURAL_TAGS = {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320,
                     322, 323, 324, 325, 338, 339, 340, 341, 347, 513, 514, 529, 530, 532,
                     34377, 34675, 37724}  # + Photoshop blocks (can be MBs), ICC (kept apart)
+
+
+class OutputFormat(StrEnum):
+    """What a tagged copy is written as: one vocabulary for the CLI's --format, the GUI's
+    settings file ("keep", "jpeg", "png") and the engine (save_photo accepts any case)."""
+
+    KEEP = "keep"  # the source photo's own format
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+    TIFF = "tiff"
 
 
 class PhotoError(FakeTaggerError):

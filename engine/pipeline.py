@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,21 @@ class CancelToken:
         return self._event.is_set()
 
 
+class Stage(StrEnum):
+    """Where a batch is, as reported in :class:`Progress` (only the stages the pipeline emits)."""
+
+    EMBED = "embed"  # protect: working on `path`
+    DECODE = "decode"  # verify: working on `path`
+    DONE = "done"  # `path` finished; `done` counts it
+    CANCELLED = "cancelled"  # the batch stopped; nothing more follows
+
+
 @dataclass(frozen=True)
 class Progress:
     done: int  # photos finished
     total: int
     path: Path | None
-    stage: str  # "start", "detect", "embed", "write", "decode", "done", "cancelled"
+    stage: Stage
     faces_done: int = 0
 
 
@@ -130,7 +140,7 @@ class Pipeline:
         self,
         paths: list[Path],
         cancel: CancelToken | None,
-        stage: str,
+        stage: Stage,
         work: Callable[[Path, CancelToken], ProtectOutcome | VerifyOutcome | None],
         failed: Callable[[Path, str], ProtectOutcome | VerifyOutcome],
     ) -> Iterator:
@@ -140,7 +150,7 @@ class Pipeline:
         total, faces_done = len(paths), 0
         for i, path in enumerate(paths):
             if cancel.cancelled:
-                yield Progress(i, total, None, "cancelled", faces_done)
+                yield Progress(i, total, None, Stage.CANCELLED, faces_done)
                 return
             yield Progress(i, total, path, stage, faces_done)
             try:
@@ -148,11 +158,11 @@ class Pipeline:
             except FakeTaggerError as err:
                 outcome = failed(Path(path), str(err))
             if outcome is None:
-                yield Progress(i, total, None, "cancelled", faces_done)
+                yield Progress(i, total, None, Stage.CANCELLED, faces_done)
                 return
             faces_done += len(outcome.faces)
             yield outcome
-            yield Progress(i + 1, total, path, "done", faces_done)
+            yield Progress(i + 1, total, path, Stage.DONE, faces_done)
 
     def protect(
         self,
@@ -178,7 +188,7 @@ class Pipeline:
             outcome.small_faces = [f.int_box() for f in found if f.size < self.detector.min_face]
             return outcome
 
-        return self._batch(paths, cancel, "embed", work,
+        return self._batch(paths, cancel, Stage.EMBED, work,
                            lambda p, e: ProtectOutcome(p, error=e))
 
     def verify(
@@ -188,7 +198,7 @@ class Pipeline:
             photo = load_photo(path)
             return VerifyOutcome(Path(path), self.verify_rgb(photo.rgb, sha256_file(path)))
 
-        return self._batch(paths, cancel, "decode", work, lambda p, e: VerifyOutcome(p, error=e))
+        return self._batch(paths, cancel, Stage.DECODE, work, lambda p, e: VerifyOutcome(p, error=e))
 
 
 def run_all(events: Iterator) -> list:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from engine.identity import UnlockedIdentity
 from engine.model.registry import Watermarker
 from engine.payload import Payload, encode_bits
 from engine.photos import (
+    OutputFormat,
     Photo,
     encode_jpeg_thumbnail,
     save_photo,
@@ -33,13 +35,26 @@ from engine.store.records import sign_record
 DEFAULT_STRENGTH = 0.88
 
 
+class Outcome(StrEnum):
+    """What happened to one photo of a protect run (:attr:`ProtectOutcome.status`)."""
+
+    TAGGED = "tagged"  # a tagged copy was written
+    NO_FACE = "no_face"  # no face big enough to tag; nothing written
+    SKIPPED = "skipped"  # not tagged on purpose (engine.jobs: already in its output folder)
+    FAILED = "failed"  # an error; `error` says why
+
+
 @dataclass(frozen=True)
 class ProtectOptions:
     out_dir: Path
-    fmt: str | None = None  # None keeps the source format; "JPEG", "PNG", "WEBP", "TIFF"
+    fmt: OutputFormat = OutputFormat.KEEP
     jpeg_quality: int = 95
     strength: float = DEFAULT_STRENGTH
     suffix: str = "-tagged"
+
+    def __post_init__(self) -> None:
+        # Any spelling ("PNG", "png", None for keep) becomes the one vocabulary.
+        object.__setattr__(self, "fmt", OutputFormat(str(self.fmt or "keep").lower()))
 
 
 @dataclass
@@ -59,7 +74,16 @@ class ProtectOutcome:
     output: Path | None = None
     faces: list[TaggedFace] = field(default_factory=list)
     small_faces: list[list[int]] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # why the photo failed or was skipped
+    skipped: bool = False  # not tagged on purpose; `error` holds the reason
+
+    @property
+    def status(self) -> Outcome:
+        if self.skipped:
+            return Outcome.SKIPPED
+        if self.error:
+            return Outcome.FAILED
+        return Outcome.TAGGED if self.output else Outcome.NO_FACE
 
     def to_json(self) -> dict:
         return {"input": str(self.input), "output": str(self.output) if self.output else None,
@@ -97,7 +121,7 @@ def protect_photo(
     payloads = [Payload.create(identity.mac_key, identity.key_id, s, model.version)
                 for s in serials]
     tagged, psnrs = embed_faces(photo.rgb, faces, payloads, model, opts.strength)
-    fmt = opts.fmt or photo.format
+    fmt = photo.format if opts.fmt is OutputFormat.KEEP else opts.fmt.value
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     out_path = unique_output_path(opts.out_dir, photo.path, suffix=opts.suffix, fmt=fmt)
     save_photo(photo, tagged, out_path, fmt=fmt, jpeg_quality=opts.jpeg_quality)

@@ -24,21 +24,24 @@ from engine import __version__
 from engine.atomic import write_atomic
 from engine.errors import FakeTaggerError
 from engine.identity import utc_now_iso
-from engine.verify import INVALID, NO_TAG, OWNER_KNOWN, UNKNOWN_OWNER, VERIFIED, FaceVerdict
+from engine.verify import FaceVerdict, Verdict
 
 REPORT_FORMAT = "faketagger-verify-report/1"
 #: Shared with the GUI's verify view so the legend means the same in both places.
-VERDICT_COLOURS = {VERIFIED: "#2e7d32", OWNER_KNOWN: "#f9a825", INVALID: "#c62828",
-                   UNKNOWN_OWNER: "#1565c0", NO_TAG: "#757575"}
-VERDICT_LABELS = {VERIFIED: "Verified", OWNER_KNOWN: "Owner known, tag not registered",
-                  INVALID: "Invalid tag", UNKNOWN_OWNER: "Unknown owner", NO_TAG: "No tag"}
+VERDICT_COLOURS = {Verdict.VERIFIED: "#2e7d32", Verdict.OWNER_KNOWN: "#f9a825",
+                   Verdict.INVALID: "#c62828", Verdict.UNKNOWN_OWNER: "#1565c0",
+                   Verdict.NO_TAG: "#757575"}
+VERDICT_LABELS = {Verdict.VERIFIED: "Verified",
+                  Verdict.OWNER_KNOWN: "Owner known, tag not registered",
+                  Verdict.INVALID: "Invalid tag", Verdict.UNKNOWN_OWNER: "Unknown owner",
+                  Verdict.NO_TAG: "No tag"}
 #: What was checked cryptographically for each verdict (see engine.verify.judge).
 SIGNATURE_STATUS = {
-    VERIFIED: "valid: an Ed25519-signed tag record of the owner matches this tag",
-    OWNER_KNOWN: "no signed record for this serial",
-    INVALID: "failed: the tag contradicts the owner's MAC or signed record",
-    UNKNOWN_OWNER: "not checked: the owner's public key is not known here",
-    NO_TAG: "not applicable",
+    Verdict.VERIFIED: "valid: an Ed25519-signed tag record of the owner matches this tag",
+    Verdict.OWNER_KNOWN: "no signed record for this serial",
+    Verdict.INVALID: "failed: the tag contradicts the owner's MAC or signed record",
+    Verdict.UNKNOWN_OWNER: "not checked: the owner's public key is not known here",
+    Verdict.NO_TAG: "not applicable",
 }
 EMBED_MAX_SIDE = 2000  # the embedded copy is downscaled; boxes keep the original coordinates
 

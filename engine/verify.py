@@ -9,6 +9,8 @@ tag, so there are exactly two per model: the combined logits, then the plain cro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
 
 import numpy as np
 
@@ -17,15 +19,36 @@ from engine.identity import format_key_id
 from engine.match import match_logits
 from engine.model.registry import Watermarker
 from engine.payload import DecodeResult, Payload, decode_logits
-from engine.store.ledger import Ledger
+from engine.store.contacts import Owner
 from engine.store.records import TagRecord, verify_record
 
-VERIFIED = "verified"
-OWNER_KNOWN = "owner_known"
-INVALID = "invalid"
-UNKNOWN_OWNER = "unknown_owner"
-NO_TAG = "no_tag"
-VERDICTS = (VERIFIED, OWNER_KNOWN, INVALID, UNKNOWN_OWNER, NO_TAG)
+
+class Verdict(StrEnum):
+    """Per-face verdicts (DESIGN.md); the values are what JSON, reports and the GUI carry."""
+
+    VERIFIED = "verified"
+    OWNER_KNOWN = "owner_known"
+    INVALID = "invalid"
+    UNKNOWN_OWNER = "unknown_owner"
+    NO_TAG = "no_tag"
+
+
+class OwnerDirectory(Protocol):
+    """Whose a key ID is, and the MAC key of the user's own identities."""
+
+    def lookup_owner(self, key_id: bytes) -> Owner | None: ...
+
+    def own_mac_key(self, key_id: bytes) -> bytes | None: ...
+
+
+class RecordStore(Protocol):
+    """The signed tag records kept for a key ID and serial (own first, then contacts')."""
+
+    def records_for(self, key_id: bytes, serial: int) -> list[TagRecord]: ...
+
+
+class VerifyStore(OwnerDirectory, RecordStore, Protocol):
+    """All :func:`judge` needs; the SQLite Ledger is the real one, tests use a dict."""
 
 #: (scale relative to the standard crop, dx, dy as a fraction of the crop side)
 #: Nine crops: measured on the eval split, soft-combining nine instead of five recovered one more
@@ -40,7 +63,7 @@ class FaceVerdict:
     """One face of a verified image, with the reason shown to the user next to the verdict."""
 
     box: list[int]
-    verdict: str
+    verdict: Verdict
     reason: str
     confidence: float = 0.0
     payload: Payload | None = None
@@ -99,25 +122,26 @@ def decode_face(
 
 
 def judge(
-    face_box: list[int], res: DecodeResult | None, ledger: Ledger, file_sha256: str | None
+    face_box: list[int], res: DecodeResult | None, store: VerifyStore, file_sha256: str | None
 ) -> FaceVerdict:
     """Verdict rules (DESIGN.md): decode -> owner lookup -> MAC (own keys) -> signed record."""
     if res is None:
-        return FaceVerdict(face_box, NO_TAG, "no FakeTagger tag could be read from this face")
+        return FaceVerdict(face_box, Verdict.NO_TAG,
+                           "no FakeTagger tag could be read from this face")
     p = res.payload
     base = {"box": face_box, "confidence": res.confidence, "payload": p, "read_by": res.method}
-    owner = ledger.lookup_owner(p.key_id)
+    owner = store.lookup_owner(p.key_id)
     if owner is None:
-        return FaceVerdict(**base, verdict=UNKNOWN_OWNER,
+        return FaceVerdict(**base, verdict=Verdict.UNKNOWN_OWNER,
                            owner_key_id=format_key_id(p.key_id),
                            reason="valid tag from a key you do not know: import the owner's card")
     who = {"owner_name": owner.name, "owner_key_id": owner.key_id_text, "own": owner.is_own}
     if owner.is_own:
-        mac_key = ledger.own_mac_key(p.key_id)
+        mac_key = store.own_mac_key(p.key_id)
         if mac_key is None or not p.mac_ok(mac_key):
-            return FaceVerdict(**base, **who, verdict=INVALID,
+            return FaceVerdict(**base, **who, verdict=Verdict.INVALID,
                                reason="claims your key ID but its MAC does not match your key")
-    records = [r for r in ledger.records_for(p.key_id, p.serial)
+    records = [r for r in store.records_for(p.key_id, p.serial)
                if r.owner_public_raw == owner.public_raw and verify_record(r)]
     matching = [r for r in records if r.payload == p.to_hex()]
     if matching:
@@ -126,11 +150,11 @@ def judge(
         whose = "your own tag" if owner.is_own else f"tag of {owner.name}"
         how = (f"; damaged tag matched to a stored record ({res.bit_errors} of 120 bits off)"
                if res.method == "records" else "")
-        return FaceVerdict(**base, **who, verdict=VERIFIED, record=rec, file_match=match,
+        return FaceVerdict(**base, **who, verdict=Verdict.VERIFIED, record=rec, file_match=match,
                            reason=f"{whose}, serial {p.serial}, signed record checks "
                                   f"(made {rec.created[:10]}){how}")
     if records:
-        return FaceVerdict(**base, **who, verdict=INVALID,
+        return FaceVerdict(**base, **who, verdict=Verdict.INVALID,
                            reason="the signed record for this serial holds a different tag")
-    return FaceVerdict(**base, **who, verdict=OWNER_KNOWN,
+    return FaceVerdict(**base, **who, verdict=Verdict.OWNER_KNOWN,
                        reason=f"tag of {owner.name}, but no signed record for serial {p.serial}")

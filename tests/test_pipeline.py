@@ -16,7 +16,7 @@ from engine.pipeline import CancelToken, Progress, run_all
 from engine.protect import ProtectOptions, embed_faces
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
-from engine.verify import INVALID, NO_TAG, OWNER_KNOWN, UNKNOWN_OWNER, VERIFIED
+from engine.verify import Verdict
 
 from .conftest import PASSPHRASE, SAMPLE
 
@@ -41,11 +41,11 @@ def test_round_trip_verified_and_original_untouched(pipeline, identity, tmp_path
     assert len(res.faces) >= 1
     assert all(f.psnr >= 36.0 for f in res.faces)
     faces = _verify(pipeline, res.output)
-    assert [f.verdict for f in faces] == [VERIFIED] * len(res.faces)
+    assert [f.verdict for f in faces] == [Verdict.VERIFIED] * len(res.faces)
     assert faces[0].own and faces[0].owner_name == "Alice"
     assert faces[0].serial == res.faces[0].serial
     assert faces[0].file_match  # byte-identical to the file the record was signed for
-    assert [f.verdict for f in _verify(pipeline, SAMPLE)] == [NO_TAG] * len(faces)
+    assert [f.verdict for f in _verify(pipeline, SAMPLE)] == [Verdict.NO_TAG] * len(faces)
 
 
 def test_survives_jpeg75_and_resize75(pipeline, identity, tmp_path):
@@ -55,7 +55,7 @@ def test_survives_jpeg75_and_resize75(pipeline, identity, tmp_path):
     attacked = tmp_path / "attacked.jpg"
     im.save(attacked, quality=75)
     faces = _verify(pipeline, attacked)
-    assert faces and faces[0].verdict == VERIFIED
+    assert faces and faces[0].verdict == Verdict.VERIFIED
     assert not faces[0].file_match
 
 
@@ -73,20 +73,20 @@ def test_contact_card_flow(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path / "bob"))
     with Ledger() as bob:
         pipe = Pipeline(bob, device="cpu")
-        assert _verify(pipe, res.output)[0].verdict == UNKNOWN_OWNER
+        assert _verify(pipe, res.output)[0].verdict == Verdict.UNKNOWN_OWNER
         bob.import_card(bare_card)
         face = _verify(pipe, res.output)[0]
-        assert (face.verdict, face.owner_name) == (OWNER_KNOWN, "Alice")
+        assert (face.verdict, face.owner_name) == (Verdict.OWNER_KNOWN, "Alice")
         bob.import_card(full_card)
         face = _verify(pipe, res.output)[0]
-        assert (face.verdict, face.owner_name, face.own) == (VERIFIED, "Alice", False)
+        assert (face.verdict, face.owner_name, face.own) == (Verdict.VERIFIED, "Alice", False)
         # Alice's key and serial, but not the payload her signed record holds: a forgery.
         real = face.payload
         forged = Payload(real.version, real.key_id, real.serial, real.mac ^ 0x01)
         photo = load_photo(SAMPLE)
         tagged, _ = embed_faces(photo.rgb, pipe.detect(photo.rgb)[:1], [forged], pipe.model)
         face = pipe.verify_rgb(tagged)[0]
-        assert face.verdict == INVALID and "different tag" in face.reason
+        assert face.verdict == Verdict.INVALID and "different tag" in face.reason
 
 
 def test_forged_mac_is_invalid(pipeline, identity, tmp_path):
@@ -97,7 +97,7 @@ def test_forged_mac_is_invalid(pipeline, identity, tmp_path):
     forged = Payload(good.version, good.key_id, good.serial, good.mac ^ 0x5A)
     tagged, _ = embed_faces(photo.rgb, faces[:1], [forged], pipeline.model)
     verdict = pipeline.verify_rgb(tagged)[0]
-    assert verdict.verdict == INVALID
+    assert verdict.verdict == Verdict.INVALID
     assert "MAC" in verdict.reason
 
 
@@ -159,7 +159,7 @@ def test_png_output_is_lossless_and_verifies(pipeline, identity, tmp_path):
     res = _protect(pipeline, identity, SAMPLE, tmp_path / "out", fmt="PNG")
     assert res.output.suffix == ".png"
     assert Image.open(io.BytesIO(res.output.read_bytes())).format == "PNG"
-    assert _verify(pipeline, res.output)[0].verdict == VERIFIED
+    assert _verify(pipeline, res.output)[0].verdict == Verdict.VERIFIED
 
 
 @pytest.mark.parametrize("strength", [0.5])
@@ -177,8 +177,8 @@ def test_include_restricts_tagged_faces(pipeline, identity, tmp_path):
     [res] = run_all(pipeline.protect([src], identity, opts, include={src: [1]}))
     assert len(res.faces) == 1
     faces = _verify(pipeline, res.output)
-    assert sorted(f.verdict for f in faces) == [NO_TAG, VERIFIED]
-    assert faces[1].verdict == VERIFIED  # the second face from the left was the one chosen
+    assert sorted(f.verdict for f in faces) == [Verdict.NO_TAG, Verdict.VERIFIED]
+    assert faces[1].verdict == Verdict.VERIFIED  # the second face from the left was the one chosen
 
 
 def test_second_look_reports_weak_candidates_only_when_a_tag_is_read(pipeline, identity,
@@ -191,7 +191,7 @@ def test_second_look_reports_weak_candidates_only_when_a_tag_is_read(pipeline, i
     assert normal and not any(f.second_look for f in normal)
     pipeline.detector.threshold = 1.01
     second = _verify(pipeline, res.output)
-    assert [f.verdict for f in second] == [VERIFIED] * len(normal)
+    assert [f.verdict for f in second] == [Verdict.VERIFIED] * len(normal)
     assert [f.box for f in second] == [f.box for f in normal]
     assert all(f.second_look and "second look" in f.reason for f in second)
     assert _verify(pipeline, SAMPLE) == []
@@ -213,6 +213,6 @@ def test_every_bundled_model_version_is_still_read(pipeline, identity, ledger, v
                         for p, f in zip(payloads, faces, strict=True)],
                        original_path="test", output_path="test")
     verdicts = pipeline.verify_rgb(tagged)
-    assert [v.verdict for v in verdicts] == [VERIFIED] * len(faces)
+    assert [v.verdict for v in verdicts] == [Verdict.VERIFIED] * len(faces)
     assert {v.model_version for v in verdicts} == {version}
     assert [v.payload for v in verdicts] == payloads

@@ -16,7 +16,7 @@ from engine.report import (
     report_html,
     write_report,
 )
-from engine.verify import NO_TAG, FaceVerdict
+from engine.verify import FaceVerdict, Verdict
 
 from .conftest import DATA
 
@@ -49,7 +49,7 @@ def test_report_of_unreadable_and_faceless_images(tmp_path):
     missing = image_report(tmp_path / "gone.jpg", [])
     assert missing.rgb is None and "not found" in missing.error
     blank = ImageReport(tmp_path / "blank.png", np.zeros((40, 60, 3), np.uint8),
-                        [FaceVerdict([1, 2, 30, 35], NO_TAG, "no tag")], "ab" * 32)
+                        [FaceVerdict([1, 2, 30, 35], Verdict.NO_TAG, "no tag")], "ab" * 32)
     doc = build_report([missing, blank])
     assert doc["images"][0]["error"] and doc["images"][1]["width"] == 60
     assert doc["images"][1]["faces"][0]["signature"] == "not applicable"

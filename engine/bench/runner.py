@@ -35,7 +35,7 @@ from engine.pipeline import Pipeline
 from engine.protect import DEFAULT_STRENGTH, embed_faces
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
-from engine.verify import VERIFIED, jittered_crops
+from engine.verify import Verdict, jittered_crops
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGES = ROOT / "cache" / "eval_photos"
@@ -122,7 +122,7 @@ def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list
         st.verdicts[v.verdict] += 1
         # Raw accuracy of the 120 coded bits: the soft-combined logits verify hands to RS first.
         logits = model.logits(jittered_crops(attacked, _face(v.box))).mean(axis=0)
-        exact = v.verdict == VERIFIED and v.payload == p
+        exact = v.verdict == Verdict.VERIFIED and v.payload == p
         st.hit(float(np.mean((logits > 0) == (encode_bits(p) == 1))), exact)
         if v.payload is not None:
             st.data_acc.append(float(np.mean(data_bits(v.payload) == data_bits(p))))
@@ -216,7 +216,7 @@ class _Run:
             for v in self.pipe.verify_rgb(attack(rgb)):  # untagged: nothing may decode
                 st.untagged_faces += 1
                 st.untagged_decoded += v.payload is not None
-                st.untagged_verified += v.verdict == VERIFIED
+                st.untagged_verified += v.verdict == Verdict.VERIFIED
             for peer in self.peers:
                 _score_peer(self.tally[peer.name][spec.name], peer, self.pipe,
                             attack(tagged[peer.name]), faces, bits, rgb.shape)

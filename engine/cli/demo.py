@@ -20,6 +20,7 @@ def run_demo(device: str = "auto", sample: Path = SAMPLE) -> int:
     from engine.pipeline import Pipeline, run_all
     from engine.protect import ProtectOptions
     from engine.store.ledger import Ledger
+    from engine.verify import Verdict
 
     # An explicit ledger path keeps keys and records in the temp folder, never in the user's
     # real data dir.
@@ -54,8 +55,8 @@ def run_demo(device: str = "auto", sample: Path = SAMPLE) -> int:
         [orig] = run_all(pipe.verify([sample]))
         print("5. Verified the untouched original: "
               + ", ".join(f.verdict.upper() for f in orig.faces))
-        ok = bool(ver.faces) and all(f.verdict == "verified" for f in ver.faces)
-        ok = ok and all(f.verdict == "no_tag" for f in orig.faces)
+        ok = bool(ver.faces) and all(f.verdict == Verdict.VERIFIED for f in ver.faces)
+        ok = ok and all(f.verdict == Verdict.NO_TAG for f in orig.faces)
         print("Demo OK: the tag is read back and signed; the original has none."
               if ok else "Demo FAILED: see the verdicts above.")
         return 0 if ok else 1

@@ -33,12 +33,14 @@ def _progress(total: int, unit: str):
 
 
 def _drain(events, total: int, unit: str, render) -> list:
-    """Run a pipeline generator under a progress bar; print each good outcome with `render`."""
+    """Run a pipeline or job generator under a progress bar; print each good outcome with
+    `render`."""
+    from engine.jobs import JobProgress
     from engine.pipeline import Progress
 
     outcomes, bar = [], _progress(total, unit)
     for event in events:
-        if isinstance(event, Progress):
+        if isinstance(event, Progress | JobProgress):
             bar.n = event.done
             bar.refresh()
             continue
@@ -57,30 +59,32 @@ def _report_errors(outcomes: list) -> int:
 
 
 def cmd_protect(args) -> int:
+    from engine.jobs import ProtectJob, run_protect
     from engine.photos import iter_photos
-    from engine.protect import DEFAULT_STRENGTH, ProtectOptions
+    from engine.protect import DEFAULT_STRENGTH, Outcome
 
     out_dir = (Path(args.out) if args.out else Path.cwd() / "tagged").resolve()
-    # Never re-tag our own outputs when the output folder sits inside an input folder.
-    paths = [p for p in iter_photos([Path(p) for p in args.inputs])
-             if not p.resolve().is_relative_to(out_dir)]
-    if not paths:
+    job = ProtectJob(iter_photos([Path(p) for p in args.inputs]), out_dir, args.format,
+                     args.quality, DEFAULT_STRENGTH if args.strength is None else args.strength)
+    # Never re-tag our own outputs when the output folder sits inside an input folder: the
+    # job skips them; here they are left out silently, as the user did not pick them one by one.
+    groups, _inside = job.plan()
+    if not groups:
         raise CliError("no supported photos found in the given inputs")
     with ledger_from_env() as ledger:
         ident = ledger.default_identity()
         if ident is None:
             raise CliError("no identity: create one with faketagger identity create --name NAME")
         unlocked = ledger.unlock(ident.key_id, need_passphrase())
-        opts = ProtectOptions(out_dir=out_dir, fmt=args.format, jpeg_quality=args.quality,
-                              strength=DEFAULT_STRENGTH if args.strength is None
-                              else args.strength)
-        events = _pipeline(ledger, args).protect(paths, unlocked, opts)
-        outcomes = _drain(events, len(paths), "photo", None if args.json else _protect_line)
+        events = run_protect(_pipeline(ledger, args), unlocked, job)
+        outcomes = [o for o in _drain(events, len(job.paths), "photo",
+                                      None if args.json else _protect_line)
+                    if o.status is not Outcome.SKIPPED]
     if args.json:
         # Exactly the contract: written files only; skipped photos are noted on stderr.
         print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.output]}))
         for o in outcomes:
-            if not o.error and not o.output:
+            if o.status is Outcome.NO_FACE:
                 print(f"faketagger: note: {_protect_line(o)}", file=sys.stderr)
     return _report_errors(outcomes)
 
@@ -138,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_key_commands(sub)
 
+    from engine.photos import OutputFormat
+
     def engine_opts(sp):
         from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD
 
@@ -151,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("protect", help="tag the faces in photos (files or folders)")
     pr.add_argument("inputs", nargs="+")
     pr.add_argument("--out", help="output folder (default: ./tagged)")
-    pr.add_argument("--format", choices=["JPEG", "PNG", "WEBP", "TIFF"], type=str.upper,
-                    help="output format (default: same as the input)")
+    pr.add_argument("--format", choices=list(OutputFormat), type=str.lower,
+                    default=OutputFormat.KEEP, help="output format (default: keep the input's)")
     pr.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     pr.add_argument("--strength", type=float, default=None,
                     help="tag strength, a multiple of the standard one: higher is more robust "

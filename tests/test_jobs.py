@@ -1,0 +1,69 @@
+"""Protect jobs (engine.jobs): where tagged copies go, which photos are skipped, and the one
+vocabulary of output formats and outcomes. The full run is covered by the CLI and GUI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.jobs import ALREADY_IN_OUTPUT, DEFAULT_SUBFOLDER, JobProgress, ProtectJob
+from engine.photos import OutputFormat
+from engine.protect import Outcome, ProtectOptions, ProtectOutcome
+
+
+def test_default_output_is_a_tagged_folder_next_to_each_photo(tmp_path: Path) -> None:
+    a, b = tmp_path / "trip" / "a.jpg", tmp_path / "home" / "b.png"
+    groups, inside = ProtectJob([a, b]).plan()
+    assert groups == {(a.parent / DEFAULT_SUBFOLDER).resolve(): [a],
+                      (b.parent / DEFAULT_SUBFOLDER).resolve(): [b]}
+    assert inside == []
+
+
+def test_one_output_folder_keeps_the_order(tmp_path: Path) -> None:
+    paths = [tmp_path / n for n in ("c.jpg", "a.jpg", "b.jpg")]
+    groups, _ = ProtectJob(paths, output_dir=tmp_path / "out").plan()
+    assert groups == {(tmp_path / "out").resolve(): paths}
+
+
+def test_photos_inside_their_output_folder_are_not_tagged_again(tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    tagged = tmp_path / "out" / "a-tagged.jpg"
+    nested = tmp_path / "out" / "deeper" / "x.jpg"
+    groups, inside = ProtectJob([tagged, photo, nested], output_dir=tmp_path / "out").plan()
+    assert list(groups.values()) == [[photo]] and inside == [tagged, nested]
+
+
+def test_job_options_carry_format_quality_and_strength(tmp_path: Path) -> None:
+    job = ProtectJob([], output_format=OutputFormat.PNG, jpeg_quality=80, strength=1.5)
+    opts = job.options(tmp_path)
+    assert (opts.out_dir, opts.fmt, opts.jpeg_quality, opts.strength) == (
+        tmp_path, OutputFormat.PNG, 80, 1.5)
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    (None, OutputFormat.KEEP), ("PNG", OutputFormat.PNG), ("jpeg", OutputFormat.JPEG),
+    (OutputFormat.WEBP, OutputFormat.WEBP), ("keep", OutputFormat.KEEP)])
+def test_output_format_has_one_vocabulary(tmp_path: Path, given, expected) -> None:
+    assert ProtectOptions(out_dir=tmp_path, fmt=given).fmt is expected
+    assert expected == expected.value  # settings files and CLI flags keep their strings
+
+
+def test_unknown_output_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        ProtectOptions(out_dir=tmp_path, fmt="GIF")
+
+
+def test_outcome_status(tmp_path: Path) -> None:
+    p = tmp_path / "a.jpg"
+    assert ProtectOutcome(p).status is Outcome.NO_FACE
+    assert ProtectOutcome(p, output=tmp_path / "a-tagged.jpg").status is Outcome.TAGGED
+    assert ProtectOutcome(p, error="unreadable").status is Outcome.FAILED
+    skipped = ProtectOutcome(p, error=ALREADY_IN_OUTPUT, skipped=True)
+    assert skipped.status is Outcome.SKIPPED and skipped.status == "skipped"
+
+
+def test_seconds_left_is_linear_and_absent_at_the_ends() -> None:
+    assert JobProgress(0, 4, 0, None, 0.0).seconds_left() is None
+    assert JobProgress(1, 4, 2, None, 10.0).seconds_left() == 30.0
+    assert JobProgress(4, 4, 8, None, 40.0).seconds_left() is None
