@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 import shiboken6
@@ -67,12 +68,21 @@ class _Relay(QObject):
         self._done()
 
 
+class ModelsState(StrEnum):
+    """Where loading the detector and watermark models stands (the status bar shows it)."""
+
+    IDLE = "idle"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"  # AppContext.models_error says why
+
+
 class AppContext(QObject):
     identityChanged = Signal()  # identity created/restored/passphrase changed
     contactsChanged = Signal()  # card imported / contact removed
     ledgerChanged = Signal()  # new tag records (after protect)
     settingsChanged = Signal()
-    modelsStateChanged = Signal(str)  # "loading" | "ready" | "failed: <reason>"
+    modelsStateChanged = Signal(str)  # a ModelsState value; models_error says why it failed
 
     def __init__(self, ledger: Ledger | None = None, settings: AppSettings | None = None,
                  parent: QObject | None = None) -> None:
@@ -82,7 +92,8 @@ class AppContext(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)  # one long batch plus one preview/verify at a time
         self.passphrase_provider: PassphraseProvider | None = None
-        self.models_state = "idle"
+        self.models_state = ModelsState.IDLE
+        self.models_error = ""  # why loading failed (ModelsState.FAILED)
         self._pipeline: Pipeline | None = None
         self._pipeline_key: tuple[str, float] | None = None
         self._pipeline_lock = threading.Lock()
@@ -142,16 +153,17 @@ class AppContext(QObject):
 
     def warm_up(self) -> Task:
         """Load MTCNN and the watermark models on a worker, reporting through modelsStateChanged."""
-        self._set_models_state("loading")
+        self._set_models_state(ModelsState.LOADING)
         return self.submit(lambda report, token: self.pipeline().warm_up(),
-                           on_result=lambda _: self._set_models_state("ready"),
-                           on_error=lambda msg, _d: self._set_models_state(f"failed: {msg}"),
+                           on_result=lambda _: self._set_models_state(ModelsState.READY),
+                           on_error=lambda msg, _d: self._set_models_state(ModelsState.FAILED,
+                                                                           msg),
                            name="warm-up")
 
-    def _set_models_state(self, state: str) -> None:
-        log.info("models: %s", state)
-        self.models_state = state
-        self.modelsStateChanged.emit(state)
+    def _set_models_state(self, state: ModelsState, error: str = "") -> None:
+        log.info("models: %s%s", state, f" ({error})" if error else "")
+        self.models_state, self.models_error = state, error
+        self.modelsStateChanged.emit(state.value)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel running work and wait for it, then close the ledger (window close, tests)."""

@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from app.context import AppContext
+from app.context import AppContext, ModelsState
 from app.history_tab import HistoryTab
 from app.icons import icon
 from app.identity_tab import IdentityTab
@@ -21,9 +21,10 @@ from engine import __version__, paths
 log = logging.getLogger(__name__)
 
 MODEL_STATE_TEXT = {
-    "idle": "Models not loaded yet",
-    "loading": "Loading face detector and tag models…",
-    "ready": "Models ready",
+    ModelsState.IDLE: "Models not loaded yet",
+    ModelsState.LOADING: "Loading face detector and tag models…",
+    ModelsState.READY: "Models ready",
+    ModelsState.FAILED: "Models could not be loaded: {error}",
 }
 
 
@@ -144,10 +145,8 @@ class MainWindow(QMainWindow):
             self.welcome.open()
 
     def _models_state(self, state: str) -> None:
-        text = MODEL_STATE_TEXT.get(state)
-        if text is None:  # "failed: reason"
-            text = f"Models could not be loaded: {state.partition(': ')[2]}"
-        self.model_label.setText(text)
+        text = MODEL_STATE_TEXT[ModelsState(state)]
+        self.model_label.setText(text.format(error=self.ctx.models_error))
 
     def _restore_state(self) -> None:
         store = window_state_store()

@@ -85,9 +85,11 @@ def _grab(window: MainWindow, ctx: AppContext, path: Path, size: tuple[int, int]
 
 
 def _models_ready(ctx: AppContext) -> bool:
-    if ctx.models_state.startswith("failed"):  # say why at once rather than time out
-        raise RuntimeError(f"models {ctx.models_state}")
-    return ctx.models_state == "ready"
+    from app.context import ModelsState
+
+    if ctx.models_state is ModelsState.FAILED:  # say why at once rather than time out
+        raise RuntimeError(f"models failed: {ctx.models_error}")
+    return ctx.models_state is ModelsState.READY
 
 
 def _contact_card(work: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The `faketagger` command line. A thin front end: all work happens in engine.pipeline.
+"""The `faketagger` command line. A thin front end: the work happens in engine.jobs and engine.pipeline.
 
 Errors a user can cause (bad file, wrong passphrase, no identity) end with a one-line message and
 exit status 1, never a traceback. With --json, stdout carries exactly one JSON object and
