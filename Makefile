@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-torch.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test demo screenshots bench bench-deps bench-quick lint setup clean-venv
+.PHONY: run test demo screenshots bench bench-deps bench-quick lint setup clean-venv dist
 
 $(STAMP): pyproject.toml requirements-torch.txt
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH (or: make PY=python3)"; exit 1; }
@@ -44,7 +44,14 @@ bench-quick: bench-deps
 	$(BIN)/faketagger bench --quick
 
 bench: bench-deps
-	$(BIN)/faketagger bench --peers --markdown docs/BENCHMARKS.md --json docs/bench.json --chart docs/bench.png
+	$(BIN)/faketagger bench --peers --markdown docs/BENCHMARKS.md --json docs/bench.json --chart docs/bench.png --gallery docs/gallery
+
+# The desktop download (docs/INSTALL.md): its own clean build venv (build/venv, CPU torch), a
+# PyInstaller one-folder build, dist/FakeTagger-VERSION-linux-ARCH.tar.gz, then the frozen smoke
+# test on it. Not part of `make test` (minutes; CI's run has a time cap).
+dist:
+	bash installer/build.sh
+	bash installer/smoke_test.sh dist/FakeTagger
 
 clean-venv:
 	rm -rf $(VENV)

@@ -57,6 +57,11 @@ def test_quick_bench_reports_invisibility_families_speed_and_targets(quick):
     assert q["faces"] == r["faces"]
     assert 36.0 <= q["psnr"]["min"] <= q["psnr"]["mean"] < 60.0
     assert 0.95 <= q["ssim"]["min"] <= q["ssim"]["mean"] < 1.0
+    for key in ("psnr_luma", "psnr_chroma"):
+        assert 30.0 < q[key]["min"] <= q[key]["mean"] < 99.0
+    for key in ("ciede_mean", "ciede_p99", "blotch_p99"):
+        assert 0.0 < q[key]["min"] <= q[key]["mean"] <= q[key]["max"] < 30.0
+    assert q["ciede_mean"]["mean"] < q["ciede_p99"]["mean"]
     fam = r["families"]
     assert set(fam["groups"]) == {"swap", "reenact", "attribute", "resynth"}
     assert fam["groups"]["swap"]["faces"] == 2 * r["faces"]  # both swap directions pooled
@@ -76,7 +81,7 @@ def test_markdown_block_is_replaced_and_hand_written_text_kept(quick):
     r, md = quick
     assert md.startswith("# Hand-written intro\n") and md.rstrip().endswith("Hand-written tail")
     assert "old numbers" not in md and md.count(START) == md.count(END) == 1
-    assert "faketagger bench --quick" in md and "#### Targets (issue #3)" in md
+    assert "faketagger bench --quick" in md and "#### Targets (issues #3 and #9)" in md
     for name in QUICK:
         assert f"| {name} |" in md
     assert "Average bit accuracy over the DeepFake families" in md

@@ -32,9 +32,11 @@ def test_ssim_and_psnr_of_a_region(photo):
     changed = photo.copy()
     changed[100:200, 100:200] ^= 8
     box = (120.0, 120.0, 180.0, 180.0)  # face square 1.5x: 105..195, inside the change
-    psnr, s = region_quality(photo, changed, box)
-    assert psnr < 40 and s < 1.0
-    assert region_quality(photo, changed, (400.0, 400.0, 450.0, 450.0)) == pytest.approx((99.0, 1.0))
+    q = region_quality(photo, changed, box)
+    assert q["psnr"] < 40 and q["ssim"] < 1.0 and q["ciede_p99"] > 0
+    same = region_quality(photo, changed, (400.0, 400.0, 450.0, 450.0))
+    assert (same["psnr"], same["ssim"], same["psnr_luma"], same["blotch_p99"]) == pytest.approx(
+        (99.0, 1.0, 99.0, 0.0))
     with pytest.raises(ValueError):
         ssim(photo, photo[:-1])
 

@@ -1,4 +1,4 @@
-"""Measurements the bench makes: SSIM/PSNR of a tagged face region, and the matching of faces
+"""Measurements the bench makes: SSIM/PSNR and the visibility measures of a tagged face region, and the matching of faces
 found in an attacked photo to the faces that were tagged.
 
 SSIM is implemented here (torch, already a dependency) rather than taken from scikit-image,
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.bench.visibility import visibility
 from engine.faces import face_square
 from engine.protect import region_psnr
 
@@ -58,10 +59,12 @@ def face_region(box: Box, shape: tuple[int, ...]) -> tuple[slice, slice]:
     return slice(max(y, 0), min(y + s, h)), slice(max(x, 0), min(x + s, w))
 
 
-def region_quality(before: np.ndarray, after: np.ndarray, box: Box) -> tuple[float, float]:
-    """(PSNR dB, SSIM) of one face's tagged area."""
+def region_quality(before: np.ndarray, after: np.ndarray, box: Box) -> dict[str, float]:
+    """PSNR (dB), SSIM and what a viewer sees (engine.bench.visibility) of one face's tagged
+    area."""
     r = face_region(box, before.shape)
-    return region_psnr(before[r], after[r]), ssim(before[r], after[r])
+    a, b = before[r], after[r]
+    return {"psnr": region_psnr(a, b), "ssim": ssim(a, b), **visibility(a, b).to_dict()}
 
 
 def _centre_size(box: Box) -> tuple[float, float, float]:

@@ -1,4 +1,4 @@
-"""Bench output: the targets of issue #3 with pass/miss and margin, the Markdown report (also
+"""Bench output: the targets of issues #3 and #9 with pass/miss and margin, the Markdown report (also
 written between the markers of docs/BENCHMARKS.md), and the PNG chart."""
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ INSTALL_BENCH = ("the chart needs matplotlib: install the bench extra "
 
 #: Exact-recovery targets per DeepFake family (issue #3): 90%, except the swap that keeps only
 #: the tagged head around someone else's face.
+#: Re-synthesis: 75% for model v2 (issue #9; the 90% goal stands).
 FAMILY_EXACT = {"swap-target": 0.80, "swap-source": 0.90, "reenact": 0.90, "attribute": 0.90,
-                "resynth": 0.90}
+                "resynth": 0.75}
 EVERYDAY_EXACT = 0.95
-DEEPFAKE_BIT_ACC = 0.98
-PSNR_MEAN, PSNR_MIN, SSIM_MEAN = 38.0, 36.0, 0.97
+DEEPFAKE_BIT_ACC = 0.95  # the paper's headline (issue #9)
+PSNR_MEAN, PSNR_MIN, SSIM_MEAN = 40.0, 38.0, 0.97
+#: What a viewer sees (issue #9, engine.bench.visibility): means over the tagged faces.
+BLOTCH_P99, CIEDE_P99 = 3.0, 6.0
 FALSE_RATE = 1e-4
 PROTECT_S, VERIFY_S = 1.0, 0.7
 #: Every row targets() produces, in order (tests and the slow full-bench check key on these).
-TARGET_IDS = ("psnr-mean", "psnr-min", "ssim-mean", "deepfake-bit-accuracy", "everyday-exact",
+TARGET_IDS = ("psnr-mean", "psnr-min", "ssim-mean", "blotch-p99", "ciede-p99", "deepfake-bit-accuracy", "everyday-exact",
               *(f"exact-{f}" for f in FAMILY_EXACT), "false-verified", "false-decoded",
               "speed-protect", "speed-verify")
 
@@ -56,6 +59,14 @@ def targets(r: dict) -> list[dict]:
     rows.append(_row("ssim-mean", "SSIM of tagged face regions, mean", f">= {SSIM_MEAN}",
                      f"{q['ssim']['mean']:.4f} (min {q['ssim']['min']:.4f})",
                      q["ssim"]["mean"] >= SSIM_MEAN, f"{q['ssim']['mean'] - SSIM_MEAN:+.4f}"))
+    for tid, key, what, need in (
+            ("blotch-p99", "blotch_p99", "blotch p99 (CIEDE2000 after a side/64 low-pass), mean",
+             BLOTCH_P99),
+            ("ciede-p99", "ciede_p99", "CIEDE2000 p99 of tagged face regions, mean", CIEDE_P99)):
+        m = q[key]
+        rows.append(_row(tid, what, f"<= {need:.1f}",
+                         f"{m['mean']:.2f} (worst face {m['max']:.2f})", m["mean"] <= need,
+                         f"{m['mean'] - need:+.2f}"))
     fam = r["families"]
     acc = fam["deepfake_bit_accuracy"]
     groups = ", ".join(fam["deepfake_groups_measured"]) or "none measured"
@@ -131,7 +142,7 @@ def to_markdown(r: dict) -> str:
         f"{r['repeats']} time(s) with fresh payloads and attack randomness ({trials} "
         f"face-trials per attack)",
         "",
-        "#### Targets (issue #3)",
+        "#### Targets (issues #3 and #9)",
         "",
         "| target | required | measured | met | margin |",
         "|---|---|---|---|---|",
@@ -148,8 +159,13 @@ def to_markdown(r: dict) -> str:
     sp = r["speed"]
     lines += [
         f"- Invisibility over {q['faces']} tagged faces (face square, 1.5x the detector box): "
-        f"PSNR mean {q['psnr']['mean']:.2f} dB, min {q['psnr']['min']:.2f} dB; SSIM mean "
-        f"{q['ssim']['mean']:.4f}, min {q['ssim']['min']:.4f}",
+        f"PSNR mean {q['psnr']['mean']:.2f} dB, min {q['psnr']['min']:.2f} dB (luma "
+        f"{q['psnr_luma']['mean']:.2f}, chroma {q['psnr_chroma']['mean']:.2f}); SSIM mean "
+        f"{q['ssim']['mean']:.4f}, min {q['ssim']['min']:.4f}; CIEDE2000 mean "
+        f"{q['ciede_mean']['mean']:.2f}, p99 {q['ciede_p99']['mean']:.2f}; blotch p99 "
+        f"{q['blotch_p99']['mean']:.2f} (worst face {q['blotch_p99']['max']:.2f})"
+        + (f"; gallery: {len(r['gallery'])} faces in `{Path(r['gallery'][0]).parent}`"
+           if r.get("gallery") else ""),
         f"- False tags: {ft['decoded']} of {ft['untagged_faces']} untagged faces (every attack "
         f"applied to the untagged photos) decoded to any payload, {ft['verified']} `verified`; "
         f"{rc['decoded']} of {rc['crops']} random crops of the {r['images_read']} untagged "
@@ -195,6 +211,14 @@ def to_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _visibility_row(name: str, q: dict) -> str:
+    return (f"| {name} | {q['psnr']['mean']:.2f} / {q['psnr']['min']:.2f} dB | "
+            f"{q['psnr_luma']['mean']:.2f} / {q['psnr_chroma']['mean']:.2f} dB | "
+            f"{q['ciede_mean']['mean']:.2f} / {q['ciede_p99']['mean']:.2f} | "
+            f"{q['blotch_p99']['mean']:.2f} ({q['blotch_p99']['max']:.2f}) | "
+            f"{q['ssim']['mean']:.4f} |")
+
+
 def _peer_markdown(r: dict) -> list[str]:
     ps, sp = r["peers"], r["peer_speed"]
     ours = sp["FakeTagger"]
@@ -213,6 +237,12 @@ def _peer_markdown(r: dict) -> list[str]:
             f"{_pct(p['families']['deepfake_bit_accuracy'])} | {1000 * s['embed_s']:.1f} ms "
             f"({s['embed_ratio']:.2f}x ours) | {1000 * s['decode_s']:.1f} ms "
             f"({s['decode_ratio']:.2f}x ours) |")
+    lines += ["", "What a viewer sees (means over the same face squares; lower CIEDE2000 and "
+              "blotch are better):", "",
+              "| method | PSNR mean / min | PSNR luma / chroma | CIEDE2000 mean / p99 | "
+              "blotch p99 (worst face) | SSIM |", "|---|---|---|---|---|---|",
+              _visibility_row("FakeTagger", r["invisibility"]),
+              *(_visibility_row(name, p["invisibility"]) for name, p in ps.items())]
     names = list(ps)
     lines += ["", "Exact recovery of all carried bits / bit accuracy (misses count as 50%):", "",
               "| attack | FakeTagger | " + " | ".join(names) + " |",

@@ -26,7 +26,9 @@ from engine.attacks import AttackSpec
 from engine.bench import report as bench_report
 from engine.bench import speed as bench_speed
 from engine.bench import suite as bench_suite
-from engine.bench.metrics import match_faces, region_quality
+from engine.bench.gallery import write_gallery
+from engine.bench.metrics import face_region, match_faces, region_quality
+from engine.bench.visibility import summarize
 from engine.errors import FakeTaggerError
 from engine.faces import Face
 from engine.payload import Payload, data_bits, encode_bits
@@ -182,7 +184,8 @@ class _Run:
         self.specs, self.peers, self.seed = specs, peers, seed
         systems = [OURS, *(p.name for p in peers)]
         self.tally = {s: {a.name: Tally() for a in specs} for s in systems}
-        self.quality: dict[str, list[tuple[float, float]]] = {s: [] for s in systems}
+        self.quality: dict[str, list[dict[str, float]]] = {s: [] for s in systems}
+        self.squares: list[tuple[np.ndarray, np.ndarray]] = []  # ours, first repeat: gallery
         self.clock: Counter = Counter()  # seconds of ours protect/verify, and faces covered
 
     def photo(self, rep: int, k: int, rgb: np.ndarray, faces: list[Face], detect_s: float,
@@ -200,6 +203,9 @@ class _Run:
             tagged[peer.name] = peer.embed(rgb, faces, bits)
         for s, img in tagged.items():
             self.quality[s] += [region_quality(rgb, img, f.box) for f in faces]
+        if rep == 0:
+            regions = [face_region(f.box, rgb.shape) for f in faces]
+            self.squares += [(rgb[r], tagged[OURS][r]) for r in regions]
         for a, spec in enumerate(self.specs):
             seed = (self.seed, rep, k, a)  # the same attack randomness for every system
 
@@ -275,7 +281,9 @@ def run_bench(args: argparse.Namespace) -> dict:
                      "description": s.description, **tally[OURS][s.name].summary()}
             for s in specs}
         results["families"] = _families(specs, tally[OURS])
-        results["invisibility"] = _quality(quality[OURS])
+        results["invisibility"] = summarize(quality[OURS])
+        if args.gallery:
+            results["gallery"] = [str(p) for p in write_gallery(Path(args.gallery), run.squares)]
         results["false_tags"] = _false_tags(tally[OURS])
         results["random_crops"] = bench_speed.random_crops(
             pipe, every_photo, args.random_crops, np.random.default_rng(args.seed))
@@ -287,7 +295,7 @@ def run_bench(args: argparse.Namespace) -> dict:
             "gpu": bench_speed.gpu_throughput(model, photos)}
         if peers:
             results["peers"] = {
-                p.name: {"bits": p.bits, "note": p.note, "invisibility": _quality(quality[p.name]),
+                p.name: {"bits": p.bits, "note": p.note, "invisibility": summarize(quality[p.name]),
                          "attacks": {s.name: tally[p.name][s.name].summary(ours=False)
                                      for s in specs},
                          "families": _families(specs, tally[p.name])}
@@ -295,12 +303,6 @@ def run_bench(args: argparse.Namespace) -> dict:
             results["peer_speed"] = bench_speed.compare_peers(model, peers, photos)
     results["targets"] = bench_report.targets(results)
     return results
-
-
-def _quality(q: list[tuple[float, float]]) -> dict:
-    psnr, ssim = np.array([a for a, _ in q]), np.array([b for _, b in q])
-    return {"faces": len(q), "psnr": {"mean": float(psnr.mean()), "min": float(psnr.min())},
-            "ssim": {"mean": float(ssim.mean()), "min": float(ssim.min())}}
 
 
 def _pool(tallies: list[Tally]) -> dict:
@@ -365,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", help="write the report into this Markdown file between the "
                    "bench markers (e.g. docs/BENCHMARKS.md)")
     p.add_argument("--chart", help="write a PNG bar chart here (needs matplotlib: the bench extra)")
+    p.add_argument("--gallery", help="write one PNG per tagged face here (original | tagged | "
+                   "residual x10, at 3x), e.g. docs/gallery")
     return p
 
 
