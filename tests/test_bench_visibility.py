@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.bench.gallery import GAIN, PATCH, ZOOM, panel, write_gallery
+from engine.bench.gallery import GAIN, PATCH, ZOOM, before_after, panel, write_gallery
 from engine.bench.visibility import summarize, visibility
 
 
@@ -63,3 +63,12 @@ def test_gallery_panels_show_original_tagged_and_amplified_residual(face, tmp_pa
     assert np.array_equal(np.asarray(Image.open(paths[0])), p)
     write_gallery(tmp_path / "g", [(face, face)])  # a rerun replaces the old gallery
     assert sorted(q.name for q in (tmp_path / "g").iterdir()) == ["face-01.png"]
+
+
+def test_before_after_is_the_face_square_at_100_percent(face):
+    tagged = 255 - face
+    box = (60.0, 60.0, 120.0, 120.0)  # face square 1.5x: 45..135
+    img = before_after(face, tagged, box)
+    assert img.shape == (90, 90 + 8 + 90, 3)
+    assert np.array_equal(img[:, :90], face[45:135, 45:135])
+    assert np.array_equal(img[:, 98:], tagged[45:135, 45:135])

@@ -40,3 +40,38 @@ def write_gallery(folder: Path, pairs: list[tuple[np.ndarray, np.ndarray]]) -> l
         Image.fromarray(panel(a, b)).save(path, optimize=True)
         out.append(path)
     return out
+
+
+def before_after(before: np.ndarray, after: np.ndarray, box) -> np.ndarray:
+    """The face square of one face, original left and tagged right, at 100% (no zoom): how the
+    tag looks at the size a viewer meets it."""
+    from engine.bench.metrics import face_region
+
+    r = face_region(box, before.shape)
+    gap = np.full((before[r].shape[0], 8, 3), 255, np.uint8)
+    return np.concatenate([before[r], gap, after[r]], 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m engine.bench.gallery ORIGINAL TAGGED OUT.png`: the README's before/after."""
+    import argparse
+
+    from engine.faces import FaceDetector
+    from engine.photos import load_photo
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("original")
+    p.add_argument("tagged")
+    p.add_argument("out")
+    p.add_argument("--face", type=int, default=0, help="which face, left to right (default 0)")
+    a = p.parse_args(argv)
+    before, after = load_photo(Path(a.original)).rgb, load_photo(Path(a.tagged)).rgb
+    faces = FaceDetector().detect(before)
+    if not faces or before.shape != after.shape:
+        raise SystemExit("need a photo with a face and its tagged copy of the same size")
+    Image.fromarray(before_after(before, after, faces[a.face].box)).save(a.out, optimize=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
