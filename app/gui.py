@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
@@ -13,7 +14,9 @@ from engine import __version__
 log = logging.getLogger(__name__)
 
 
-def run_gui(argv: list[str] | None = None) -> int:
+def run_gui(argv: list[str] | None = None, files: list[str] | None = None) -> int:
+    """Open the main window; `files` (the desktop build's "Open with FakeTagger") are checked on
+    the Verify tab once the window is up."""
     log_file = setup_logging()
     log.info("FakeTagger %s starting", __version__)
     app = QApplication.instance() or QApplication(argv or ["faketagger"])
@@ -31,7 +34,10 @@ def run_gui(argv: list[str] | None = None) -> int:
     ctx = AppContext()
     window = MainWindow(ctx, log_file=log_file)
     window.show()
+    log.info("window shown")  # installer/smoke_test.sh times start-up by this and "models: ready"
     window.start()  # warm-up on a worker; welcome dialog on first start
+    if files:
+        window.open_paths([Path(f) for f in files])
     code = app.exec()
     ctx.shutdown()
     return code

@@ -8,13 +8,14 @@ picks a sharp one on high-DPI screens.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-ICON_DIR = Path(__file__).resolve().parent.parent / "assets" / "icons"
+from engine.paths import assets_dir
+
+ICON_DIR = assets_dir() / "icons"
 SIZES = (16, 24, 32, 48, 64, 128)
 
 

@@ -109,6 +109,12 @@ class MainWindow(QMainWindow):
     def open_files(self) -> None:
         self._current_handler("open_files")()
 
+    def open_paths(self, paths: list[Path]) -> None:
+        """Photos handed to the app at start ("Open with FakeTagger"): checked on the Verify tab,
+        what opening a suspect image asks for (protecting is a choice made on the Protect tab)."""
+        self.tabs.setCurrentWidget(self.verify_tab)
+        self.verify_tab.take_paths(paths)
+
     def paste(self) -> None:
         # A focused text field keeps its own Ctrl+V (the shortcut is window-wide).
         focus = self.focusWidget()

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.paths import assets_dir
+
 if TYPE_CHECKING:  # Qt is imported only once `take` runs (torch first, see app.launch)
     from app.context import AppContext
     from app.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parent.parent
-PHOTOS = (ROOT / "assets" / "sample.jpg", ROOT / "tests" / "data" / "two_faces.jpg")
+PHOTOS = (assets_dir() / "sample.jpg", ROOT / "tests" / "data" / "two_faces.jpg")
 IDENTITY = "Ada Lovelace"
 CONTACT = "Grace Newsroom"
 PASSPHRASE = "screenshot example passphrase"

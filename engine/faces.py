@@ -7,7 +7,10 @@ That geometry lives here and nowhere else.
 
 from __future__ import annotations
 
+import sys
 import threading
+import types
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -116,12 +119,101 @@ def paste_residual(rgb: np.ndarray, residual: np.ndarray, square: tuple[int, int
 _DETECT_LOCK = threading.Lock()  # shared: detectors share MTCNN instances
 
 
+#: Rows of the IoU matrix computed at once by batched_nms (512 x n floats per temporary).
+_NMS_BLOCK = 512
+
+
+def batched_nms(boxes, scores, idxs, iou_threshold: float):
+    """Greedy non-maximum suppression within each group, in plain torch and NumPy.
+
+    The contract of torchvision.ops.batched_nms, which MTCNN calls: boxes (N, 4) as x1, y1, x2, y2,
+    scores (N,), group ids idxs (N,); a box is dropped when its IoU with a kept box of the same
+    group and a higher score is above iou_threshold; returns the kept indices (int64) by decreasing
+    score (equal scores: lower index first). Ours so that the desktop build needs no torchvision
+    (tests/test_nms.py checks it against torchvision's). For MTCNN's few thousand candidates the
+    IoU matrix is computed in row blocks of the upper triangle; only rows that overlap anything
+    take part in the greedy pass.
+    """
+    import torch
+
+    n = int(boxes.shape[0])
+    if n == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    order = torch.argsort(scores, descending=True, stable=True)
+    b = boxes.detach()[order].cpu()
+    group = idxs.detach()[order].cpu()
+    x1, y1, x2, y2 = b.unbind(1)
+    areas = (x2 - x1) * (y2 - y1)
+    removed = np.zeros(n, dtype=bool)
+    for start in range(0, n, _NMS_BLOCK):
+        rows, cols = slice(start, min(n, start + _NMS_BLOCK)), slice(start, n)
+        w = torch.minimum(x2[rows, None], x2[None, cols]) - torch.maximum(x1[rows, None],
+                                                                          x1[None, cols])
+        h = torch.minimum(y2[rows, None], y2[None, cols]) - torch.maximum(y1[rows, None],
+                                                                          y1[None, cols])
+        inter = w.clamp_(min=0) * h.clamp_(min=0)
+        iou = inter / (areas[rows, None] + areas[None, cols] - inter)
+        over = (iou > iou_threshold) & (group[rows, None] == group[None, cols])
+        over = torch.triu(over, diagonal=1).numpy()  # only later (lower-score) boxes
+        for k in np.flatnonzero(over.any(axis=1)):
+            if not removed[start + k]:  # box start+k is kept: it removes what it overlaps
+                removed[start:] |= over[k]
+    keep = torch.from_numpy(np.flatnonzero(~removed))
+    return order[keep.to(order.device)]
+
+
+def _to_tensor(pic):
+    """torchvision.transforms.functional.to_tensor for an (H, W, C) array: facenet-pytorch's
+    extract_face uses it (FakeTagger never calls that, but the stand-in keeps it working)."""
+    import torch
+
+    arr = np.asarray(pic)
+    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    return t.float().div(255) if arr.dtype == np.uint8 else t
+
+
+@contextmanager
+def _torchvision_stand_in():
+    """facenet-pytorch's detect_face module imports two torchvision names at load time:
+    ops.boxes.batched_nms and transforms.functional (for to_tensor). While facenet-pytorch loads,
+    a stand-in package with just those two serves the import, then leaves sys.modules again, so
+    neither the desktop build (which leaves torchvision out: it does not load beside the CPU
+    torch) nor a checkout pays for importing torchvision, and both detect with the same code."""
+    ops, boxes = types.ModuleType("torchvision.ops"), types.ModuleType("torchvision.ops.boxes")
+    tf, fn = (types.ModuleType("torchvision.transforms"),
+              types.ModuleType("torchvision.transforms.functional"))
+    boxes.batched_nms, fn.to_tensor = batched_nms, _to_tensor
+    tv = types.ModuleType("torchvision", "FakeTagger's stand-in (engine.faces)")
+    tv.ops, ops.boxes, tv.transforms, tf.functional = ops, boxes, tf, fn
+    names = {"torchvision": tv, "torchvision.ops": ops, "torchvision.ops.boxes": boxes,
+             "torchvision.transforms": tf, "torchvision.transforms.functional": fn}
+    sys.modules.update(names)
+    try:
+        yield
+    finally:
+        for name, module in names.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
+def _mtcnn_class():
+    """facenet-pytorch's MTCNN, on our batched_nms (picks identical to torchvision's)."""
+    if "facenet_pytorch" not in sys.modules and "torchvision" not in sys.modules:
+        with _torchvision_stand_in():
+            import facenet_pytorch  # noqa: F401
+    from facenet_pytorch import MTCNN
+    from facenet_pytorch.models.utils import detect_face
+
+    # Also where torchvision was loaded first (training, the bench): one NMS everywhere.
+    detect_face.batched_nms = batched_nms
+    return MTCNN
+
+
 @lru_cache(maxsize=4)
 def _mtcnn(min_face_size: int, device: str):
     """One MTCNN per (search size, device), shared by every detector in the process."""
-    from facenet_pytorch import MTCNN
-
-    return MTCNN(keep_all=True, min_face_size=min_face_size, device=device, post_process=False)
+    return _mtcnn_class()(keep_all=True, min_face_size=min_face_size, device=device,
+                          post_process=False)
 
 
 class FaceDetector:

@@ -8,12 +8,30 @@ profile all rely on that. Without it we follow the platform conventions via plat
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
 
 APP_NAME = "FakeTagger"
 HOME_ENV = "FAKETAGGER_HOME"
+
+
+def is_frozen() -> bool:
+    """True in the desktop build (PyInstaller, installer/faketagger.spec), False in a checkout."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def assets_dir() -> Path:
+    """The read-only files FakeTagger ships: model weights and card, icons, the sample photo.
+
+    The one place that finds them: ``sys._MEIPASS/assets`` in the frozen desktop build (the spec
+    bundles them there), the repository's ``assets/`` otherwise. Every module that needs an asset
+    asks here instead of computing a path from its own ``__file__``.
+    """
+    bundle = getattr(sys, "_MEIPASS", None)
+    base = Path(bundle) if bundle else Path(__file__).resolve().parent.parent
+    return base / "assets"
 
 
 def _home() -> Path | None:

@@ -15,8 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.paths import assets_dir
+
 ROOT = Path(__file__).resolve().parents[2]
-DONORS_ASSET = ROOT / "assets" / "attacks" / "donors.npz"
+DONORS_ASSET = assets_dir() / "attacks" / "donors.npz"
 CACHE = ROOT / "cache"
 #: Licence-clean photos in the repository (tests/data/LICENSES.md, assets/SAMPLE_LICENSE.md).
 DONOR_SOURCES = ("tests/data/grace_hopper.jpg", "assets/sample.jpg", "tests/data/camera.jpg")

@@ -16,7 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "attacks"
+from engine.paths import assets_dir
+
+ASSETS = assets_dir() / "attacks"
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:

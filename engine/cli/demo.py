@@ -12,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-SAMPLE = ASSETS / "sample.jpg"
+from engine.paths import assets_dir
+
+SAMPLE = assets_dir() / "sample.jpg"
 
 
 def run_demo(device: str = "auto", sample: Path = SAMPLE) -> int:

@@ -17,6 +17,12 @@ from engine.cli.keys import add_key_commands
 from engine.cli.support import EXIT_ERROR, CliError, ledger_from_env, need_passphrase
 from engine.errors import FakeTaggerError
 
+#: `faketagger bench` where the bench is left out: the desktop build (installer/faketagger.spec).
+BENCH_NEEDS_CHECKOUT = (
+    "faketagger: error: `faketagger bench` needs the developer install: this build leaves out the "
+    "bench, the attack library and training. Run it from a git checkout of FakeTagger with "
+    "Python 3.11: `make bench-quick` or `make bench` (README, \"Measuring and training\").")
+
 
 def _pipeline(ledger, args):
     from engine.pipeline import Pipeline
@@ -187,8 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # the bench has its own parser; hand it every remaining option
-        from engine.bench.runner import main as bench_main
-
+        try:
+            from engine.bench.runner import main as bench_main
+        except ModuleNotFoundError as err:
+            if not (err.name or "").startswith(("engine.bench", "engine.attacks")):
+                raise
+            print(BENCH_NEEDS_CHECKOUT, file=sys.stderr)
+            return EXIT_ERROR
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command is None:

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 
 from engine.errors import FakeTaggerError
 from engine.model.weights import load_weights, read_metadata
+from engine.paths import assets_dir
 
-ASSETS = Path(__file__).resolve().parent.parent.parent / "assets" / "model"
+ASSETS = assets_dir() / "model"
 _NAME = re.compile(r"^faketagger-v(\d+)\.safetensors$")
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.attacks.generators import ARCHS, GENERATORS
+from engine.paths import assets_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", choices=sorted(GENERATORS), required=True)
     p.add_argument("--minutes", type=float, default=12.0)
     p.add_argument("--cache", type=Path, default=ROOT / "cache")
-    p.add_argument("--out", type=Path, default=ROOT / "assets" / "attacks")
+    p.add_argument("--out", type=Path, default=assets_dir() / "attacks")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--resume", action="store_true", help="continue from the weights in --out")
