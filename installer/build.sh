@@ -64,6 +64,13 @@ if "$VENV/bin/python" -c "import torchvision" 2>/dev/null; then
 fi
 t_venv=$(date +%s)
 
+# Qt's X11 plugin links two small X libraries that minimal desktops lack: PyInstaller bundles
+# them when this machine has them (Debian/Ubuntu: libxcb-icccm4 libxcb-keysyms1).
+for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1; do
+    ldconfig -p 2>/dev/null | grep -q "$lib" \
+        || echo "warning: $lib not found: the bundle will need it on the user's machine"
+done
+
 # -- 2. freeze -------------------------------------------------------------------------------
 echo "== PyInstaller"
 rm -rf "$DIST" dist/FakeTagger.app build/pyinstaller

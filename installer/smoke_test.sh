@@ -16,9 +16,10 @@ BUNDLE=$(cd "${1:-dist/FakeTagger}" && pwd)
 READY_TIMEOUT=${SMOKE_READY_TIMEOUT:-120}
 UP_S=${SMOKE_UP_S:-20}
 pick() { for n in "$@"; do [[ -f "$BUNDLE/$n" ]] && { echo "$BUNDLE/$n"; return; }; done; echo ""; }
-# Linux: faketagger; Windows and macOS: faketagger-cli (their file systems ignore case).
-CLI=$(pick faketagger faketagger-cli faketagger-cli.exe)
-GUI=$(pick FakeTagger FakeTagger.exe)
+# Linux: faketagger; Windows and macOS: faketagger-cli (their file systems ignore case, so there
+# `faketagger` would find FakeTagger, the GUI: look for faketagger-cli first).
+CLI=$(pick faketagger-cli.exe faketagger-cli faketagger)
+GUI=$(pick FakeTagger.exe FakeTagger)
 [[ -n "$CLI" && -n "$GUI" ]] || { echo "FAIL: no FakeTagger/faketagger executables in $BUNDLE"; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/faketagger-smoke.XXXXXX")
@@ -84,8 +85,7 @@ echo "GUI log:"; sed 's/^/  /' "$LOG"
 step "protect + verify round trip through the CLI"
 "$CLI" identity create --name "Smoke Test"
 mkdir -p in
-cp "$(dirname "$CLI")/_internal/assets/sample.jpg" in/photo.jpg 2>/dev/null \
-    || cp "$BUNDLE/../Resources/assets/sample.jpg" in/photo.jpg
+cp "$BUNDLE/_internal/assets/sample.jpg" in/photo.jpg
 "$CLI" protect in/photo.jpg --out out --json >protect.json
 cat protect.json
 tagged=$(ls out/*)
