@@ -6,10 +6,11 @@ import logging
 import signal
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.crash import install_excepthook, setup_logging
 from engine import __version__
+from engine.errors import FakeTaggerError
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,10 @@ log = logging.getLogger(__name__)
 def run_gui(argv: list[str] | None = None, files: list[str] | None = None) -> int:
     """Open the main window; `files` (the desktop build's "Open with FakeTagger") are checked on
     the Verify tab once the window is up."""
-    log_file = setup_logging()
+    try:
+        log_file: Path | None = setup_logging()
+    except FakeTaggerError:  # an unusable data folder: the ledger check below says so
+        log_file = None
     log.info("FakeTagger %s starting", __version__)
     app = QApplication.instance() or QApplication(argv or ["faketagger"])
     app.setApplicationName("FakeTagger")
@@ -31,7 +35,12 @@ def run_gui(argv: list[str] | None = None, files: list[str] | None = None) -> in
     from app.main_window import MainWindow
 
     app.setWindowIcon(icon("app"))
-    ctx = AppContext()
+    try:
+        ctx = AppContext()
+    except FakeTaggerError as err:  # damaged ledger, unusable data folder: say so, change nothing
+        log.error("cannot start: %s", err)
+        QMessageBox.critical(None, "FakeTagger cannot start", str(err))
+        return 1
     window = MainWindow(ctx, log_file=log_file)
     window.show()
     log.info("window shown")  # installer/smoke_test.sh times start-up by this and "models: ready"

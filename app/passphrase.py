@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.passphrase import LABELS, passphrase_strength
+from engine.passphrase import LABELS, MIN_SCORE, passphrase_strength
 
 
 class PassphraseDialog(QDialog):
@@ -93,4 +93,6 @@ class NewPassphraseForm(QWidget):
             return "Choose a passphrase."
         if self.first.text() != self.second.text():
             return "The two passphrases differ."
+        if passphrase_strength(self.first.text())[0] < MIN_SCORE:
+            return "This passphrase is too easy to guess; add more unrelated words."
         return ""

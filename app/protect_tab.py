@@ -34,6 +34,7 @@ from app.photo_list import PhotoList
 from app.workers import Task
 from engine.errors import FakeTaggerError
 from engine.jobs import JobProgress, ProtectJob, run_protect
+from engine.limits import JPEG_QUALITY
 from engine.photos import OutputFormat, iter_photos, load_photo
 from engine.protect import Outcome, ProtectOutcome
 
@@ -109,7 +110,7 @@ class ProtectTab(TakesPhotos, QWidget):
                           ("PNG (lossless)", OutputFormat.PNG)):
             self.format_combo.addItem(text, key.value)
         self.quality = QSpinBox()
-        self.quality.setRange(50, 100)
+        self.quality.setRange(int(JPEG_QUALITY.lo), int(JPEG_QUALITY.hi))  # engine.limits
         self.quality.setSuffix(" %")
         self.quality.setAccessibleName("JPEG quality")
         self.quality.setToolTip("JPEG quality (used for JPEG output)")

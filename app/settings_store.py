@@ -17,6 +17,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.faces import DEFAULT_THRESHOLD
+from engine.limits import JPEG_QUALITY, STRENGTH, THRESHOLD, Limit, OptionError
 from engine.photos import OutputFormat
 from engine.protect import DEFAULT_STRENGTH
 
@@ -30,6 +31,15 @@ FILE_NAME = "settings.json"
 
 def settings_path() -> Path:
     return paths.config_dir() / FILE_NAME
+
+
+def _within(limit: Limit, value, default):
+    """*value* when engine.limits accepts it, else *default* (a hand-edited file never stops
+    the app)."""
+    try:
+        return limit.check(value)
+    except OptionError:
+        return default
 
 
 @dataclass
@@ -46,12 +56,12 @@ class AppSettings:
         d = AppSettings()
         return AppSettings(
             device=self.device if self.device in DEVICES else d.device,
-            threshold=self.threshold if 0.5 <= self.threshold <= 0.999 else d.threshold,
+            threshold=_within(THRESHOLD, self.threshold, d.threshold),
             output_dir=self.output_dir,
             output_format=OutputFormat(self.output_format) if self.output_format in FORMATS
             else d.output_format,
-            jpeg_quality=self.jpeg_quality if 1 <= self.jpeg_quality <= 100 else d.jpeg_quality,
-            strength=self.strength if 0.25 <= self.strength <= 4.0 else d.strength,
+            jpeg_quality=_within(JPEG_QUALITY, self.jpeg_quality, d.jpeg_quality),
+            strength=_within(STRENGTH, self.strength, d.strength),
         )
 
     @classmethod

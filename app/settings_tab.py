@@ -30,12 +30,12 @@ from PySide6.QtWidgets import (
 from app import prompts
 from app.context import AppContext
 from app.settings_store import AppSettings
+from engine.limits import JPEG_QUALITY, STRENGTH, THRESHOLD
 from engine.model.registry import available_devices
 from engine.photos import OutputFormat
 
 FORMAT_CHOICES = ((OutputFormat.KEEP, "Same as the original"), (OutputFormat.JPEG, "JPEG"),
                   (OutputFormat.PNG, "PNG (lossless)"))
-STRENGTH_RANGE = (0.5, 2.0)
 
 
 def _hint(text: str) -> QLabel:
@@ -66,7 +66,7 @@ class SettingsTab(QWidget):
             item.item(self.device.count() - 1).setEnabled(False)
 
         self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(0.50, 0.99)
+        self.threshold.setRange(THRESHOLD.lo, THRESHOLD.hi)  # engine.limits owns the ranges
         self.threshold.setSingleStep(0.01)
         self.threshold.setDecimals(2)
         self.threshold.setAccessibleName("Face detection threshold")
@@ -87,12 +87,12 @@ class SettingsTab(QWidget):
         for key, label in FORMAT_CHOICES:
             self.output_format.addItem(label, key.value)
         self.jpeg_quality = QSpinBox()
-        self.jpeg_quality.setRange(50, 100)
+        self.jpeg_quality.setRange(int(JPEG_QUALITY.lo), int(JPEG_QUALITY.hi))
         self.jpeg_quality.setSuffix(" %")
         self.jpeg_quality.setAccessibleName("JPEG quality")
 
         self.strength = QDoubleSpinBox()
-        self.strength.setRange(*STRENGTH_RANGE)
+        self.strength.setRange(STRENGTH.lo, STRENGTH.hi)
         self.strength.setSingleStep(0.1)
         self.strength.setDecimals(2)
         self.strength.setPrefix("× ")

@@ -285,7 +285,7 @@ class VerifyTab(TakesPhotos, QWidget):
         if self.result is None:
             return None
         report = self.result.report
-        return self.ctx.submit(lambda r, t: write_report(path, [report]),
+        return self.ctx.submit(lambda r, t: write_report(path, [report], overwrite=True),
                                on_result=lambda _: self.status.setText(f"Report saved: {path}"),
                                on_error=lambda m, d: show_error(self, "Report not saved", m, d),
                                name="report", owner=self)

@@ -59,15 +59,24 @@ def remove_if_same(path: Path, created: os.stat_result) -> None:
             os.unlink(path)
 
 
-def write_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
+def write_atomic(path: Path, data: bytes, *, overwrite: bool = True, mode: int = 0o666) -> None:
     """Write *data* to a temp file beside *path*, then publish it under that name: a reader (or
-    a crash) never meets a half-written file. Raises OSError (FileExistsError when *path* is
-    taken and *overwrite* is False), with the temp file already removed. Shared by the CLI's
-    card/backup files and the verification reports, which need exactly this and nothing more."""
-    tmp = path.with_name(f".{path.name}.part")
+    a crash) never meets a half-written file. The file is created with *mode* (less the umask)
+    from the start, so a private file is never readable by others, not even briefly. Raises
+    OSError (FileExistsError when *path* is taken and *overwrite* is False), with the temp file
+    already removed. Shared by the card/backup files and the verification reports."""
+    path = Path(path)
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
     try:
-        tmp.write_bytes(data)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         publish(tmp, path, overwrite=overwrite)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)

@@ -14,7 +14,15 @@ class FakeTaggerError(Exception):
 
     def __init__(self, message: str) -> None:
         # Collapse whitespace so a stray newline from a library message cannot break a status line.
-        self.message = " ".join(str(message).split())
+        text = " ".join(str(message).split())
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a file name that is not valid UTF-8: show its bytes escaped
+            try:
+                text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        self.message = text
         super().__init__(self.message)
 
     def __str__(self) -> str:

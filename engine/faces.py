@@ -118,7 +118,6 @@ def paste_residual(rgb: np.ndarray, residual: np.ndarray, square: tuple[int, int
 
 _DETECT_LOCK = threading.Lock()  # shared: detectors share MTCNN instances
 
-
 #: Rows of the IoU matrix computed at once by batched_nms (512 x n floats per temporary).
 _NMS_BLOCK = 512
 
@@ -235,10 +234,13 @@ class FaceDetector:
         self.device = device
         self._lock = _DETECT_LOCK
 
-    def _load(self, scale: float):
+    def _search_size(self, scale: float) -> int:
         # MTCNN's own min_face_size is a search limit; we search a bit below our minimum so that
         # faces just under it are still reported (as too small) instead of vanishing.
-        return _mtcnn(max(12, int(self.min_face * 0.6 * scale)), self.device)
+        return max(12, int(self.min_face * 0.6 * scale))
+
+    def _load(self, scale: float):
+        return _mtcnn(self._search_size(scale), self.device)
 
     def detect(self, rgb: np.ndarray, *, include_small: bool = False,
                min_prob: float | None = None) -> list[Face]:
@@ -256,6 +258,10 @@ class FaceDetector:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR,
                                                            reducing_gap=2.0))
+        if min(small.shape[:2]) < self._search_size(scale):
+            # MTCNN's smallest window does not fit (a thumbnail, a 8000x40 strip): it would fail
+            # with an internal error; no face it could find fits either.
+            return []
         with self._lock:
             mtcnn = self._load(scale)
             with torch.inference_mode():

@@ -40,6 +40,8 @@ MAX_NAME_CHARS = 100
 # Key-file passphrase stretching (see _stretch): scrypt with these costs, ~0.1 s on a laptop core.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _KDF_HEADER = "FakeTagger-KDF:"
+_DAMAGED_KEY = ("key file is damaged ({}): not a passphrase problem; restore the key from your key "
+                "backup (faketagger identity restore FILE)")
 PEM_BEGIN = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
 # Largest scrypt cost a key file may ask for: scrypt needs 128 * n * r bytes, and a crafted
 # backup must not make us allocate more than this (ours: 128 * 2**15 * 8 = 32 MiB); p multiplies
@@ -288,8 +290,16 @@ def encrypt_private_key(key: Ed25519PrivateKey, passphrase: str) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(password),
     )
-    header = f"{_KDF_HEADER} scrypt n={SCRYPT_N} r={SCRYPT_R} p={SCRYPT_P} salt={b64encode(salt)}\n"
+    params = f"scrypt n={SCRYPT_N} r={SCRYPT_R} p={SCRYPT_P} salt={b64encode(salt)}"
+    header = f"{_KDF_HEADER} {params} check={_file_check(params, pem)}\n"
     return header.encode("ascii") + pem
+
+
+def _file_check(params: str, pem: bytes) -> str:
+    """16 hex digits of SHA-256 over the KDF parameters and the PEM block: tells a damaged key
+    file from a wrong passphrase (the cipher alone cannot: both fail to decrypt). Not a secret
+    and not a MAC: it only detects accidents, the passphrase still guards the key."""
+    return hashlib.sha256(params.encode("ascii") + b"\n" + pem).hexdigest()[:16]
 
 
 def decrypt_private_key(data: bytes, passphrase: str) -> Ed25519PrivateKey:
@@ -303,18 +313,22 @@ def decrypt_private_key(data: bytes, passphrase: str) -> Ed25519PrivateKey:
     first, _, rest = text.partition("\n")
     if first.startswith(_KDF_HEADER):
         match = re.fullmatch(
-            r"scrypt n=(\d{1,8}) r=(\d{1,3}) p=(\d{1,3}) salt=([A-Za-z0-9+/=]{1,64})",
+            r"(scrypt n=(\d{1,8}) r=(\d{1,3}) p=(\d{1,3}) salt=([A-Za-z0-9+/=]{1,64}))"
+            r"(?: check=([0-9a-f]{16}))?",
             first[len(_KDF_HEADER) :].strip(),
         )
-        salt = b64decode_strict(match.group(4)) if match else None
+        salt = b64decode_strict(match.group(5)) if match else None
         if not match or salt is None:
-            raise KeyStoreError("key file is damaged (bad KDF line)")
-        n, r, p = (int(match.group(i)) for i in (1, 2, 3))
+            raise KeyStoreError(_DAMAGED_KEY.format("bad KDF line"))
+        n, r, p = (int(match.group(i)) for i in (2, 3, 4))
         # Refused before any scrypt work: a crafted key file or backup must not be able to make
         # us allocate more than _SCRYPT_MAX_BYTES (scrypt needs 128 * n * r) or run for long.
         if n < 2 or n & (n - 1) or r < 1 or 128 * n * r > _SCRYPT_MAX_BYTES \
                 or not 1 <= p <= _SCRYPT_MAX_P:
             raise KeyStoreError("key file has unsupported KDF parameters")
+        # Files written since the check field exists carry it; older ones decrypt as before.
+        if match.group(6) and match.group(6) != _file_check(match.group(1), rest.encode("ascii")):
+            raise KeyStoreError(_DAMAGED_KEY.format("its checksum does not match"))
         password, pem = _stretch(secret, salt, n, r, p), rest
     else:
         password, pem = secret, text

@@ -47,6 +47,12 @@ class ProtectJob:
     jpeg_quality: int = 95
     strength: float = DEFAULT_STRENGTH
     include: dict[Path, list[int]] | None = None  # per photo: face indices to tag (absent = all)
+    retag: bool = False  # tag photos whose faces already carry a tag (else they are skipped)
+
+    def __post_init__(self) -> None:
+        # Checked when the job is made, before any detection, embedding or serial: a bad value
+        # costs nothing (engine.limits owns the ranges).
+        self.options(Path("."))
 
     def out_dir_for(self, path: Path) -> Path:
         return self.output_dir if self.output_dir is not None else path.parent / DEFAULT_SUBFOLDER
@@ -66,7 +72,8 @@ class ProtectJob:
 
     def options(self, out_dir: Path) -> ProtectOptions:
         return ProtectOptions(out_dir=out_dir, fmt=self.output_format,
-                              jpeg_quality=self.jpeg_quality, strength=self.strength)
+                              jpeg_quality=self.jpeg_quality, strength=self.strength,
+                              retag=self.retag)
 
 
 def run_protect(
@@ -96,3 +103,4 @@ def run_protect(
         faces += group_faces
         if cancel.cancelled:
             break
+    pipeline.ledger.checkpoint_backup()  # the GUI keeps its ledger open: back up per job

@@ -1,103 +1,55 @@
-"""A rough passphrase strength estimate for the "choose a passphrase" fields (welcome dialog,
-change-passphrase dialog, CLI if it wants one).
+"""Passphrase strength: the hint shown while choosing one, and the minimum the ledger accepts.
 
-Why a hint and not a rule: the key file is protected by scrypt (engine.identity), so each guess
-costs an attacker real work, and people remember long phrases better than short symbol soups.
-We therefore reward length and variety, and flag the patterns that guessers try first (common
-passwords, one repeated character, keyboard/alphabet runs). The estimate never refuses anything;
-:func:`engine.identity.check_passphrase` decides what is usable.
+The estimate is zxcvbn's (Dropbox's estimator, the one password managers use): it knows leaked
+password lists, dictionaries, names, keyboard patterns, dates, repeats and l33t spellings, and
+scores the number of guesses an attacker needs: 0 (< 10^3), 1 (< 10^6), 2 (< 10^8), 3 (< 10^10),
+4 (more). The key file is protected by scrypt (~0.1 s per guess, engine.identity), so a score-1
+passphrase still falls to one core in about a day; :data:`MIN_SCORE` 2 is refused below.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import unicodedata
 
+from zxcvbn import zxcvbn
+
+from engine.errors import PassphraseError
+
 LABELS = ("very weak", "weak", "fair", "good", "strong")
-
-# The passwords that top every leaked-password list; a phrase made only of these is guessed first.
-# fmt: off
-_COMMON = frozenset((
-    "password", "passw0rd", "p@ssw0rd", "123456", "12345678", "123456789", "1234567890", "qwerty",
-    "qwertyuiop", "azerty", "abc123", "111111", "000000", "letmein", "welcome", "iloveyou",
-    "admin", "monkey", "dragon", "master", "sunshine", "princess", "football", "baseball",
-    "shadow", "trustno1", "secret", "faketagger", "changeme",
-))
-# fmt: on
-_RUNS = ("abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm", "01234567890")
+#: Weakest score :func:`require_strong` accepts (new identities, new passphrases).
+MIN_SCORE = 2
+#: zxcvbn's run time grows quickly with length; beyond this many characters a passphrase is
+#: long enough that only its start needs judging.
+_MAX_CHARS = 72  # zxcvbn refuses longer input
 
 
-def _alphabet_size(text: str) -> int:
-    """Size of the character pool the text draws from (lower, upper, digits, symbols, other)."""
-    size = 0
-    if re.search(r"[a-z]", text):
-        size += 26
-    if re.search(r"[A-Z]", text):
-        size += 26
-    if re.search(r"[0-9]", text):
-        size += 10
-    if re.search(r"[^\w\s]", text, re.ASCII):
-        size += 33
-    if re.search(r"\s", text):
-        size += 1
-    if any(ord(c) > 127 for c in text):
-        size += 100  # any non-ASCII script widens the pool a lot
-    return max(size, 1)
+def _estimate(text: str, user_inputs: list[str] | None = None) -> dict:
+    inputs = [w for s in (user_inputs or []) for w in str(s).split() if w]
+    return zxcvbn(text[:_MAX_CHARS], user_inputs=inputs)
 
 
-def _is_run(text: str) -> bool:
-    """True for a stretch of the alphabet, a keyboard row or digits, forwards or backwards."""
-    low = text.lower()
-    return len(low) >= 4 and any(low in run or low in run[::-1] for run in _RUNS)
-
-
-def _collapse_patterns(text: str) -> str:
-    """*text* (lower case) with each common password and each 4+ character sequence replaced by
-    one character, so "qwerty123!" counts about as long as "x1!" does to a guesser."""
-    low = text.lower()
-    for word in sorted(_COMMON, key=len, reverse=True):
-        low = low.replace(word, "\x00")
-    for run in (*_RUNS, *(r[::-1] for r in _RUNS)):
-        for size in range(len(run), 3, -1):
-            for start in range(len(run) - size + 1):
-                piece = run[start : start + size]
-                if piece in low:
-                    low = low.replace(piece, "\x01")
-    return low
-
-
-def passphrase_strength(text: str) -> tuple[int, str]:
+def passphrase_strength(text: str, user_inputs: list[str] | None = None) -> tuple[int, str]:
     """Score 0 (very weak) .. 4 (strong) and a one-line hint for the person typing it.
-
-    Entropy is estimated as length x log2(pool), with a penalty for repeated characters; it is a
-    coarse guide (like the bars most sign-up forms show), not a guarantee.
-    """
+    *user_inputs* (the identity's name) count as words a guesser knows."""
     phrase = unicodedata.normalize("NFC", text or "")
     if not phrase.strip():
         return 0, "Enter a passphrase."
-    stripped = phrase.strip()
-    words = re.findall(r"\w+", stripped.lower())
-    if stripped.lower() in _COMMON or (words and all(w in _COMMON for w in words)):
-        return 0, "This is one of the most common passwords; choose something personal."
-    if len(set(stripped)) <= 2:
-        return 0, "Avoid repeating the same character."
-    if _is_run(stripped.replace(" ", "")):
-        return 0, "Avoid keyboard or alphabet sequences."
-    collapsed = _collapse_patterns(stripped)
-    distinct = len(set(collapsed))
-    effective_len = min(len(collapsed), 2 * distinct)  # "abababab..." is not long in practice
-    bits = effective_len * math.log2(_alphabet_size(stripped))
-    if len(stripped) < 8:
-        return (0 if bits < 28 else 1), "Too short: use at least 8 characters, ideally 4+ words."
-    if bits < 45:
-        score, hint = 1, "Weak: add more words or characters."
-    elif bits < 60:
-        score, hint = 2, "Fair: a few more words would make it much harder to guess."
-    elif bits < 80:
-        score, hint = 3, "Good."
-    else:
-        score, hint = 4, "Strong."
-    if score < 4 and len(words) < 3 and len(stripped) < 16:
-        hint += " Several unrelated words are easy to remember and hard to guess."
-    return score, hint
+    result = _estimate(phrase, user_inputs)
+    score = int(result["score"])
+    if score >= 4:
+        return 4, "Strong."
+    feedback = result.get("feedback") or {}
+    parts = [feedback.get("warning") or ""] + list(feedback.get("suggestions") or [])
+    advice = " ".join(p.strip() for p in parts if p and p.strip())
+    lead = {0: "Very weak.", 1: "Weak.", 2: "Fair.", 3: "Good."}[score]
+    if score < MIN_SCORE:
+        lead += " Too easy to guess: FakeTagger will not accept it."
+    return score, " ".join(f"{lead} {advice}".split())
+
+
+def require_strong(passphrase: str, user_inputs: list[str] | None = None) -> None:
+    """PassphraseError unless *passphrase* scores at least MIN_SCORE."""
+    score, hint = passphrase_strength(passphrase, user_inputs)
+    if score < MIN_SCORE:
+        raise PassphraseError(f"passphrase is too weak ({LABELS[score]}): {hint} "
+                              "Use several unrelated words")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
+from engine.errors import FileAccessError
+
 APP_NAME = "FakeTagger"
 HOME_ENV = "FAKETAGGER_HOME"
 
@@ -40,10 +42,19 @@ def _home() -> Path | None:
 
 
 def _ensure(path: Path, private: bool = False) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    if private and os.name == "posix":
-        # Key files are already 0600; a 0700 folder also hides which identities exist.
-        path.chmod(0o700)
+    """*path* as an existing folder; FileAccessError (one line, with the way out) when it cannot
+    be one: FAKETAGGER_HOME naming a file, a read-only or foreign folder."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if private and os.name == "posix":
+            # Key files are already 0600; a 0700 folder also hides which identities exist.
+            path.chmod(0o700)
+    except OSError as exc:
+        where = Path(exc.filename) if exc.filename else path
+        reason = ("a file is in the way" if isinstance(exc, FileExistsError | NotADirectoryError)
+                  else exc.strerror or type(exc).__name__)
+        raise FileAccessError(f"cannot use {where} as FakeTagger's data folder ({reason}); "
+                              f"set {HOME_ENV} to a writable folder") from None
     return path
 
 

@@ -7,6 +7,7 @@ touches the original and is atomic, so a crash or a full disk never leaves a hal
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -17,10 +18,16 @@ from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, PngImagePlugin
 
 from engine.atomic import fsync_dir, publish
 from engine.errors import FakeTaggerError
+
+# An ICC profile is a compressed PNG chunk, which Pillow caps at 1 MB by default (its text-chunk
+# bomb guard); print and camera profiles reach several MB, and refusing those photos as "corrupt"
+# helps nobody. 64 MB still bounds the memory a crafted file can claim.
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 64 * 2**20)
+PngImagePlugin.MAX_TEXT_MEMORY = max(PngImagePlugin.MAX_TEXT_MEMORY, 128 * 2**20)
 
 SUPPORTED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
 MAX_PIXELS = 100_000_000  # refuse bigger images: decompression-bomb guard and RAM bound
@@ -151,7 +158,11 @@ def load_photo(path: Path | str) -> Photo:
             if w * h > MAX_PIXELS:
                 raise PhotoError(f"{path}: image is {w}x{h} ({w * h / 1e6:.0f} MP), "
                                  f"over the {MAX_PIXELS // 1_000_000} MP limit")
-            # Animated / multi-page files open on their first (primary) frame: that one is tagged.
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            if frames > 1 and im.format != "MPO":  # MPO: a camera's photo + preview; 1st kept
+                raise PhotoError(f"{path}: has {frames} frames (an animation or a multi-page "
+                                 "file); FakeTagger tags single pictures and would drop the "
+                                 "other frames: save the frame you want as its own file")
             im.load()  # force a full decode now so truncation surfaces here, not mid-pipeline
             fmt = _normalize_format(im.format or "")
             exif, orientation = _read_exif(im, fmt)
@@ -225,10 +236,22 @@ def _encode(photo: Photo, rgb: np.ndarray, fmt: str, quality: int) -> tuple[Imag
     return im, kw
 
 
-def save_photo(photo: Photo, rgb: np.ndarray, out_path: Path, *, fmt: str | None = None,
-               jpeg_quality: int = 95) -> Path:
-    """Atomically write `rgb` to the NEW file `out_path` with `photo`'s metadata; return it."""
+class NameTakenError(PhotoError):
+    """The output name was taken by another file between choosing it and publishing."""
+
+
+def temp_path_for(out_path: Path) -> Path:
+    """The hidden temp name a tagged copy is written under before it gets *out_path*."""
     out_path = Path(out_path)
+    return out_path.parent / f".{out_path.name}.{secrets.token_hex(8)}.part"
+
+
+def write_photo_temp(photo: Photo, rgb: np.ndarray, out_path: Path, tmp: Path, *,
+                     fmt: str | None = None, jpeg_quality: int = 95) -> None:
+    """Encode `rgb` with `photo`'s metadata into the NEW temp file `tmp` (fsynced), the first
+    half of :func:`save_photo`; :func:`publish_photo` gives it `out_path`. On failure the temp
+    file is removed and a one-line PhotoError raised."""
+    out_path, tmp = Path(out_path), Path(tmp)
     rgb = _check_rgb(rgb)
     fmt = _normalize_format(fmt or photo.format)
     if not 1 <= jpeg_quality <= 100:
@@ -240,12 +263,11 @@ def save_photo(photo: Photo, rgb: np.ndarray, out_path: Path, *, fmt: str | None
             out_path.exists() and photo.path.exists() and os.path.samefile(out_path, photo.path)):
         raise PhotoError(f"{out_path}: refusing to overwrite the original photo")
     if os.path.lexists(out_path):
-        raise PhotoError(f"{out_path}: already exists; choose another name")
+        raise NameTakenError(f"{out_path}: already exists; choose another name")
     parent = out_path.parent
     if not parent.is_dir():
         raise PhotoError(f"{parent}: output folder does not exist")
     im, kw = _encode(photo, rgb, fmt, jpeg_quality)
-    tmp = parent / f".{out_path.name}.{secrets.token_hex(8)}.part"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:  # os.open, not mkstemp: mkstemp's 0600 mode would stick to the final photo
         fd = os.open(tmp, flags, 0o666)
@@ -256,23 +278,38 @@ def save_photo(photo: Photo, rgb: np.ndarray, out_path: Path, *, fmt: str | None
             im.save(f, format=fmt, **kw)
             f.flush()
             os.fsync(f.fileno())
-        _publish(tmp, out_path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise PhotoError(f"{out_path}: the disk is full; nothing was written") from None
         if isinstance(exc, Exception) and not isinstance(exc, PhotoError):
             raise PhotoError(f"{out_path}: cannot write {fmt} ({exc})") from exc
         raise
-    fsync_dir(parent)
-    return out_path
 
 
-def _publish(tmp: Path, out_path: Path) -> None:
-    """Move the finished temp into place without ever clobbering a file that appeared meanwhile
-    (see :func:`engine.atomic.publish`)."""
+def publish_photo(tmp: Path, out_path: Path) -> None:
+    """Give the finished temp file its name, never over an existing file (NameTakenError then,
+    the temp file kept for another try), and make the new name durable."""
     try:
         publish(tmp, out_path, overwrite=False)
     except FileExistsError:
-        raise PhotoError(f"{out_path}: already exists; choose another name") from None
+        raise NameTakenError(f"{out_path}: already exists; choose another name") from None
+    except OSError as exc:
+        raise PhotoError(f"{out_path}: cannot write ({exc.strerror})") from None
+    fsync_dir(Path(out_path).parent)
+
+
+def save_photo(photo: Photo, rgb: np.ndarray, out_path: Path, *, fmt: str | None = None,
+               jpeg_quality: int = 95) -> Path:
+    """Atomically write `rgb` to the NEW file `out_path` with `photo`'s metadata; return it."""
+    out_path = Path(out_path)
+    tmp = temp_path_for(out_path)
+    write_photo_temp(photo, rgb, out_path, tmp, fmt=fmt, jpeg_quality=jpeg_quality)
+    try:
+        publish_photo(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_path
 
 
 def unique_output_path(out_dir: Path, src: Path, *, suffix: str = "-tagged",

@@ -8,6 +8,7 @@ Errors in one photo become that photo's outcome; the batch goes on.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,12 +26,16 @@ from engine.faces import (
     FaceDetector,
     box_iou,
 )
-from engine.identity import UnlockedIdentity
+from engine.files import display_path, safe_text
+from engine.identity import UnlockedIdentity, format_key_id
+from engine.limits import MIN_FACE, THRESHOLD
 from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
 from engine.photos import load_photo, sha256_file
 from engine.protect import ProtectOptions, ProtectOutcome, protect_photo
 from engine.store.ledger import Ledger
 from engine.verify import FaceVerdict, decode_face, judge
+
+log = logging.getLogger(__name__)
 
 
 class CancelToken:
@@ -89,6 +94,7 @@ class Pipeline:
         threshold: float = DEFAULT_THRESHOLD,
         min_face: int = DEFAULT_MIN_FACE,
     ) -> None:
+        threshold, min_face = THRESHOLD.check(threshold), MIN_FACE.check(min_face)
         self.ledger = ledger
         self.device = pick_device(device)
         self.detector = FaceDetector(threshold=threshold, min_face=min_face, device=self.device)
@@ -134,6 +140,22 @@ class Pipeline:
             verdicts.append(verdict)
         return verdicts
 
+    def existing_tag(self, rgb: np.ndarray, faces: list[Face]) -> str | None:
+        """Why *faces* should not be tagged again: a face there already carries a FakeTagger tag
+        (a second tag on top of the first would garble both). None when no face has one."""
+        models = all_watermarkers(self.device)
+        for face in faces:
+            res, _version = decode_face(rgb, face, models)
+            if res is None:
+                continue
+            p = res.payload
+            owner = self.ledger.lookup_owner(p.key_id)
+            who = (f"your identity {owner.name}" if owner and owner.is_own else
+                   owner.name if owner else "an unknown owner")
+            return (f"already tagged: the face at {face.int_box()} carries a tag of {who} "
+                    f"({format_key_id(p.key_id)}, serial {p.serial})")
+        return None
+
     # -- batch generators ---------------------------------------------------------------------
 
     def _batch(
@@ -157,6 +179,11 @@ class Pipeline:
                 outcome = work(path, cancel)
             except FakeTaggerError as err:
                 outcome = failed(Path(path), str(err))
+            except Exception as err:  # noqa: BLE001 - one photo's bug must not end the batch
+                log.exception("unexpected error on %s", display_path(path))
+                outcome = failed(Path(path), safe_text(
+                    f"{display_path(path)}: unexpected error ({type(err).__name__}: {err}); "
+                    "the other photos go on"))
             if outcome is None:
                 yield Progress(i, total, None, Stage.CANCELLED, faces_done)
                 return
@@ -184,6 +211,12 @@ class Pipeline:
                      and (chosen is None or k in chosen)]
             if token.cancelled:  # last chance before anything is written
                 return None
+            if faces and not opts.retag:
+                found_tag = self.existing_tag(photo.rgb, faces)
+                if found_tag:
+                    return ProtectOutcome(path, error=f"{display_path(path)}: {found_tag}; not "
+                                          "tagged again (--retag, or Retag in the app, tags it "
+                                          "anyway)", skipped=True)
             outcome = protect_photo(photo, faces, identity, self.ledger, self.model, opts)
             outcome.small_faces = [f.int_box() for f in found if f.size < self.detector.min_face]
             return outcome

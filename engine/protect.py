@@ -1,13 +1,15 @@
 """Tagging the faces of one photo: payload per face, residual, paste-back, atomic write, records.
 
-The tagged copy is written (atomically) before its records are signed, because each record holds
-the SHA-256 of that exact file. If storing the records fails, the new file is removed again, so
-the ledger and the disk never disagree.
+Each record holds the SHA-256 of the tagged file, so the file is written (to a hidden temp name)
+and hashed before its records are signed; the records are staged as pending, the file published,
+then the records committed (engine.store.tagging). A failure or a kill at any point leaves either
+the tagged file with its records or neither, and no serial is used up by a photo never written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -15,16 +17,22 @@ from pathlib import Path
 import numpy as np
 
 from engine.faces import Face, crop_square, extract_square, face_square, paste_residual
+from engine.files import display_path
 from engine.identity import UnlockedIdentity
+from engine.limits import JPEG_QUALITY, STRENGTH, OptionError
 from engine.model.registry import Watermarker
 from engine.payload import Payload, encode_bits
 from engine.photos import (
+    NameTakenError,
     OutputFormat,
     Photo,
+    PhotoError,
     encode_jpeg_thumbnail,
-    save_photo,
+    publish_photo,
     sha256_file,
+    temp_path_for,
     unique_output_path,
+    write_photo_temp,
 )
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
@@ -44,6 +52,15 @@ class Outcome(StrEnum):
     FAILED = "failed"  # an error; `error` says why
 
 
+def output_format(value: object) -> OutputFormat:
+    """Any spelling ("PNG", "png", None for keep) as an OutputFormat; OptionError otherwise."""
+    try:
+        return OutputFormat(str(value or "keep").lower())
+    except ValueError:
+        choices = ", ".join(f.value for f in OutputFormat)
+        raise OptionError(f"output format must be one of {choices}, got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class ProtectOptions:
     out_dir: Path
@@ -51,10 +68,13 @@ class ProtectOptions:
     jpeg_quality: int = 95
     strength: float = DEFAULT_STRENGTH
     suffix: str = "-tagged"
+    retag: bool = False  # tag faces that already carry a tag (else the photo is skipped)
 
     def __post_init__(self) -> None:
         # Any spelling ("PNG", "png", None for keep) becomes the one vocabulary.
-        object.__setattr__(self, "fmt", OutputFormat(str(self.fmt or "keep").lower()))
+        object.__setattr__(self, "fmt", output_format(self.fmt))
+        object.__setattr__(self, "jpeg_quality", JPEG_QUALITY.check(self.jpeg_quality))
+        object.__setattr__(self, "strength", STRENGTH.check(self.strength))
 
 
 @dataclass
@@ -110,23 +130,34 @@ def embed_faces(
     return out, [region_psnr(rgb[r], out[r]) for r in inside]
 
 
+#: How often protect picks a new output name when another program takes the chosen one first.
+_NAME_TRIES = 20
+
+
 def protect_photo(
     photo: Photo, faces: list[Face], identity: UnlockedIdentity, ledger: Ledger,
     model: Watermarker, opts: ProtectOptions,
 ) -> ProtectOutcome:
+    """Tag *faces* of *photo* into a new file in ``opts.out_dir``, crash-safe
+    (engine.store.tagging): serials reserved, temp file written and hashed, records signed and
+    staged, file published, records committed. Any failure before the file is published undoes
+    everything and frees the serials; nothing half-done is ever left for the user."""
     outcome = ProtectOutcome(photo.path)
     if not faces:
         return outcome
-    serials = ledger.allocate_serials(identity.key_id, len(faces))
-    payloads = [Payload.create(identity.mac_key, identity.key_id, s, model.version)
-                for s in serials]
-    tagged, psnrs = embed_faces(photo.rgb, faces, payloads, model, opts.strength)
     fmt = photo.format if opts.fmt is OutputFormat.KEEP else opts.fmt.value
-    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_output_dir(opts.out_dir)
     out_path = unique_output_path(opts.out_dir, photo.path, suffix=opts.suffix, fmt=fmt)
-    save_photo(photo, tagged, out_path, fmt=fmt, jpeg_quality=opts.jpeg_quality)
+    tmp = temp_path_for(out_path)
+    job = ledger.begin_tag(identity.key_id, len(faces), original_path=display_path(photo.path),
+                           output_path=out_path, tmp_path=tmp)
+    published = False
     try:
-        digest = sha256_file(out_path)
+        payloads = [Payload.create(identity.mac_key, identity.key_id, s, model.version)
+                    for s in job.serials]
+        tagged, psnrs = embed_faces(photo.rgb, faces, payloads, model, opts.strength)
+        write_photo_temp(photo, tagged, out_path, tmp, fmt=fmt, jpeg_quality=opts.jpeg_quality)
+        digest = sha256_file(tmp)
         h, w = tagged.shape[:2]
         records = []
         for face, payload, psnr in zip(faces, payloads, psnrs, strict=True):
@@ -136,10 +167,52 @@ def protect_photo(
                 file_sha256=digest, face_box=face.int_box(),
                 face_thumb_jpeg=encode_jpeg_thumbnail(tagged[y:y + s, x:x + s])))
             outcome.faces.append(TaggedFace(face.int_box(), payload.serial, payload.to_hex(), psnr))
-        ledger.add_records(records, original_path=str(photo.path), output_path=str(out_path))
+        ledger.stage_tag(job, records)
+        for attempt in range(_NAME_TRIES):
+            try:
+                publish_photo(tmp, out_path)
+                published = True
+                break
+            except NameTakenError:  # another program took the name meanwhile: pick the next
+                if attempt == _NAME_TRIES - 1:
+                    raise
+                out_path = unique_output_path(opts.out_dir, photo.path, suffix=opts.suffix,
+                                              fmt=fmt)
+                ledger.move_tag(job, out_path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            out_path.unlink()
+        if not published:
+            with contextlib.suppress(Exception):  # if this fails too, the next open recovers it
+                ledger.abort_tag(job)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    ledger.finish_tag(job)  # a failure here leaves it pending: the next open finishes it
     outcome.output = out_path
     return outcome
+
+
+def check_output_dir(folder: Path) -> None:
+    """PhotoError now, before any work, if *folder* cannot be (made into) a writable folder:
+    it is a file, or it or the nearest folder above it that exists is not writable."""
+    folder = Path(folder).absolute()
+    probe = folder
+    while not os.path.lexists(probe) and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise PhotoError(f"{folder}: cannot create the output folder ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "output folder" if probe == folder else f"output folder (in {probe})"
+        raise PhotoError(f"{folder}: cannot write the {what}: permission denied or read-only")
+
+
+def ensure_output_dir(folder: Path) -> None:
+    """Create the output folder (and parents); one-line PhotoError when it cannot be."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise PhotoError(f"{folder}: the output folder is a file, not a folder") from None
+    except OSError as exc:
+        raise PhotoError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+    if not Path(folder).is_dir():
+        raise PhotoError(f"{folder}: the output folder is not a folder")

@@ -10,9 +10,11 @@ report looks the same whichever front end made it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from PIL import Image
 from engine import __version__
 from engine.atomic import write_atomic
 from engine.errors import FakeTaggerError
+from engine.files import safe_text
 from engine.identity import utc_now_iso
 from engine.verify import FaceVerdict, Verdict
 
@@ -81,7 +84,8 @@ def build_report(images: list[ImageReport]) -> dict:
     out = []
     for im in images:
         h, w = im.rgb.shape[:2] if im.rgb is not None else (0, 0)
-        entry = {"file": str(im.file), "name": im.file.name, "sha256": im.sha256,
+        entry = {"file": safe_text(str(im.file)), "name": safe_text(im.file.name),
+                 "sha256": im.sha256,
                  "width": int(w), "height": int(h), "faces": [face_entry(f) for f in im.faces],
                  "summary": dict(Counter(f.verdict for f in im.faces))}
         if im.error:
@@ -105,7 +109,7 @@ def _data_uri(rgb: np.ndarray) -> str:
 
 def _svg(im: ImageReport) -> str:
     h, w = im.rgb.shape[:2]
-    parts = [f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(im.file.name)} '
+    parts = [f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(safe_text(im.file.name))} '
              f'with {len(im.faces)} face(s) outlined">',
              f'<image href="{_data_uri(im.rgb)}" width="{w}" height="{h}"/>']
     stroke = max(2, round(max(w, h) / 300))
@@ -199,10 +203,22 @@ def image_report(file: Path, faces: list[FaceVerdict], error: str | None = None)
         return ImageReport(file, None, faces, None, error or str(err))
 
 
-def write_report(path: Path, images: list[ImageReport]) -> None:
-    """Write JSON for a .json path, HTML otherwise; atomically (temp file, then rename)."""
+def write_report(path: Path, images: list[ImageReport], *, overwrite: bool = False) -> None:
+    """Write JSON for a .json path, HTML otherwise; atomically (temp file, then rename). An
+    existing file is replaced only with *overwrite* (the CLI's --force; the GUI's save dialog
+    asked), and never when it is one of the checked images."""
+    path = Path(path)
+    with contextlib.suppress(OSError):
+        if any(path.exists() and im.file.exists() and os.path.samefile(path, im.file)
+               for im in images):
+            raise ReportError(f"{path} is one of the checked images; the report needs another "
+                              "name")
     text = report_json(images) if path.suffix.lower() == ".json" else report_html(images)
     try:
-        write_atomic(path, text.encode("utf-8"))
+        write_atomic(path, text.encode("utf-8", "backslashreplace"), overwrite=overwrite)
+    except FileExistsError:
+        raise ReportError(f"{path} already exists; choose another name or use --force") from None
+    except IsADirectoryError:
+        raise ReportError(f"{path} is a folder; name a report file") from None
     except OSError as err:
         raise ReportError(f"{path}: cannot write the report ({err.strerror})") from None

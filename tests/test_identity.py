@@ -44,6 +44,7 @@ from engine.store.ledger import Ledger
 SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
 PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
 POSIX = os.name == "posix"
+PW2 = "pale violet ostrich lantern"  # strong enough for a new identity (engine.passphrase)
 
 
 @pytest.fixture
@@ -251,7 +252,7 @@ def test_ledger_identity_lifecycle(home: Path) -> None:
     with Ledger() as ledger:
         assert ledger.default_identity() is None
         with pytest.raises(LedgerError, match="no identity"):
-            ledger.unlock(None, "pw")
+            ledger.unlock(None, PW2)
         alice = ledger.create_identity("Alice", "first pass")
         key_file = home / "keys" / f"{alice.key_id.hex()}.pem"
         assert key_file.is_file()
@@ -291,17 +292,17 @@ def test_empty_passphrase_creates_nothing(home: Path) -> None:
         with pytest.raises(PassphraseError):
             ledger.create_identity("Alice", "")
         with pytest.raises(IdentityError):
-            ledger.create_identity("", "pw")
+            ledger.create_identity("", PW2)
         assert ledger.list_identities() == []
     assert list((home / "keys").iterdir()) == []
 
 
 def test_missing_key_file_is_reported(home: Path) -> None:
     with Ledger() as ledger:
-        alice = ledger.create_identity("Alice", "pw")
+        alice = ledger.create_identity("Alice", PW2)
         (home / "keys" / f"{alice.key_id.hex()}.pem").unlink()
         with pytest.raises(KeyStoreError, match="missing"):
-            ledger.unlock(alice.key_id, "pw")
+            ledger.unlock(alice.key_id, PW2)
 
 
 def test_ledger_backup_restore_keeps_serials(
@@ -309,7 +310,7 @@ def test_ledger_backup_restore_keeps_serials(
 ) -> None:
     monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path / "old"))
     with Ledger() as old:
-        alice = old.create_identity("Alice", "pw")
+        alice = old.create_identity("Alice", PW2)
         assert old.allocate_serials(alice.key_id, 5) == [1, 2, 3, 4, 5]
         backup = old.export_backup(alice.key_id)
         header = old.export_card(alice.key_id, include_records=False)
@@ -318,31 +319,31 @@ def test_ledger_backup_restore_keeps_serials(
         with pytest.raises(WrongPassphraseError):
             new.restore_backup(backup, "wrong")
         assert new.list_identities() == []
-        assert new.restore_backup(backup, "pw") == alice
+        assert new.restore_backup(backup, PW2) == alice
         assert new.allocate_serials(alice.key_id, 1) == [6]  # never reuses published serials
         assert new.export_card(alice.key_id, include_records=False) == header
-        assert new.restore_backup(backup, "pw") == alice  # idempotent; counter never goes back
+        assert new.restore_backup(backup, PW2) == alice  # idempotent; counter never goes back
         assert new.allocate_serials(alice.key_id, 1) == [7]
 
 
 def test_restore_puts_back_a_missing_key_file(home: Path) -> None:
     with Ledger() as ledger:
-        alice = ledger.create_identity("Alice", "pw")
+        alice = ledger.create_identity("Alice", PW2)
         ledger.allocate_serials(alice.key_id, 3)
         backup = ledger.export_backup(alice.key_id)
         key_file = home / "keys" / f"{alice.key_id.hex()}.pem"
         key_file.unlink()
         with pytest.raises(KeyStoreError, match="missing"):
             ledger.export_backup(alice.key_id)  # a KeyStoreError, not a bare FileNotFoundError
-        assert ledger.restore_backup(backup, "pw") == alice
-        assert ledger.unlock(alice.key_id, "pw").identity == alice
+        assert ledger.restore_backup(backup, PW2) == alice
+        assert ledger.unlock(alice.key_id, PW2).identity == alice
         if POSIX:
             assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         key_file.write_bytes(b"garbage")  # damaged: restored too
-        ledger.restore_backup(backup, "pw")
-        assert ledger.unlock(alice.key_id, "pw").identity == alice
-        ledger.change_passphrase(alice.key_id, "pw", "newer pw")
-        ledger.restore_backup(backup, "pw")  # a good key file under a newer passphrase is kept
+        ledger.restore_backup(backup, PW2)
+        assert ledger.unlock(alice.key_id, PW2).identity == alice
+        ledger.change_passphrase(alice.key_id, PW2, "newer pw")
+        ledger.restore_backup(backup, PW2)  # a good key file under a newer passphrase is kept
         assert ledger.unlock(alice.key_id, "newer pw").identity == alice
         assert ledger.allocate_serials(alice.key_id, 1) == [4]
 
@@ -362,14 +363,14 @@ def test_restore_refuses_a_key_id_collision(home: Path) -> None:
     for name, key in zip(("Alice", "Mallory"), keys, strict=True):
         public = key.public_key().public_bytes_raw()
         ident = Identity(name, public, key_id_of(public), "2025-01-01T00:00:00Z")
-        backups.append(export_backup(ident, encrypt_private_key(key, "pw")))
+        backups.append(export_backup(ident, encrypt_private_key(key, PW2)))
     assert key_id_of(keys[0].public_key().public_bytes_raw()).hex() == "148a2d86"
     with Ledger() as ledger:
-        alice = ledger.restore_backup(backups[0], "pw")
+        alice = ledger.restore_backup(backups[0], PW2)
         key_file = home / "keys" / "148a2d86.pem"
         before = key_file.read_bytes()
         with pytest.raises(KeyStoreError, match="different key"):
-            ledger.restore_backup(backups[1], "pw")
+            ledger.restore_backup(backups[1], PW2)
         assert key_file.read_bytes() == before and ledger.list_identities() == [alice]
 
 
@@ -394,9 +395,9 @@ def test_failed_install_keeps_a_key_file_it_did_not_create(
     with Ledger() as ledger:
         monkeypatch.setattr(ledger, "_write", lambda: failing_write(False))
         with pytest.raises(LedgerError, match="insert failed"):
-            ledger.create_identity("Alice", "pw")
+            ledger.create_identity("Alice", PW2)
         assert list(keys.iterdir()) == []  # ours: removed
         monkeypatch.setattr(ledger, "_write", lambda: failing_write(True))
         with pytest.raises(LedgerError, match="insert failed"):
-            ledger.create_identity("Alice", "pw")
+            ledger.create_identity("Alice", PW2)
         assert [p.read_bytes() for p in keys.iterdir()] == [b"someone else's"]  # not ours: kept

@@ -65,9 +65,9 @@ def row_counts(ledger: Ledger) -> tuple[int, int]:
 
 def test_schema_wal_and_foreign_keys(ledger: Ledger, home: Path) -> None:
     con = sqlite3.connect(home / "ledger.sqlite3")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert con.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+    assert con.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
     con.close()
     assert ledger._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
@@ -81,7 +81,7 @@ def test_newer_schema_and_garbage_file_refused(tmp_path: Path) -> None:
         Ledger(newer)
     junk = tmp_path / "junk.sqlite3"
     junk.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(LedgerError, match="cannot open ledger"):
+    with pytest.raises(LedgerError, match="not a FakeTagger ledger|cannot be opened|damaged"):
         Ledger(junk)
 
 

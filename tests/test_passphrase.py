@@ -18,7 +18,28 @@ def test_obviously_weak_scores_zero(text: str) -> None:
 
 def test_common_word_plus_digits_stays_weak() -> None:
     assert passphrase_strength("qwerty123")[0] <= 1
-    assert passphrase_strength("password2024!")[0] <= 1
+    assert passphrase_strength("password2024!")[0] <= 2
+
+
+@pytest.mark.parametrize("text", ["x", "hunter2", "password123", "Alice1", "aaaaaaaaaaaaaaa"])
+def test_weakest_passphrases_are_refused(text: str) -> None:
+    """Issue 11: a 1-character passphrase was accepted for a new identity."""
+    from engine.errors import PassphraseError
+    from engine.passphrase import require_strong
+
+    with pytest.raises(PassphraseError, match="too weak"):
+        require_strong(text, user_inputs=["Alice"])
+    require_strong("correct horse battery staple")
+
+
+def test_weak_passphrase_creates_no_identity(home) -> None:
+    from engine.errors import PassphraseError
+    from engine.store.ledger import Ledger
+
+    with Ledger() as ledger:
+        with pytest.raises(PassphraseError, match="too weak"):
+            ledger.create_identity("Alice", "a")
+        assert ledger.list_identities() == []
 
 
 def test_long_phrases_are_strong() -> None:

@@ -190,10 +190,27 @@ def test_sixteen_bit_palette_and_grey_become_rgb8(tmp_path: Path) -> None:
     assert load_photo(write(tmp_path / "l.webp", landscape()[..., 0])).rgb.shape == (40, 60, 3)
 
 
-def test_animated_uses_first_frame(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["anim.png", "anim.webp", "pages.tif"])
+def test_animated_and_multi_page_files_are_refused(tmp_path: Path, name: str) -> None:
+    """Issue 11: tagging only the first frame would silently drop the others."""
     first, second = Image.fromarray(landscape()), Image.fromarray(255 - landscape())
-    first.save(tmp_path / "anim.png", save_all=True, append_images=[second])
-    assert np.array_equal(load_photo(tmp_path / "anim.png").rgb, landscape())
+    first.save(tmp_path / name, save_all=True, append_images=[second])
+    with pytest.raises(PhotoError, match="has 2 frames"):
+        load_photo(tmp_path / name)
+
+
+def test_big_icc_profile_is_kept(tmp_path: Path) -> None:
+    """Issue 11: a 5 MB ICC profile (print profiles are that big) is not "corrupt"."""
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc += bytes(range(256)) * (5 * 2**20 // 256)
+    icc = len(icc).to_bytes(4, "big") + icc[4:]
+    Image.fromarray(landscape()).save(tmp_path / "big.png", icc_profile=icc)
+    photo = load_photo(tmp_path / "big.png")
+    assert photo.icc_profile == icc
+    out = save_photo(photo, photo.rgb, tmp_path / "out.jpg", fmt="JPEG")
+    assert Image.open(out).info["icc_profile"] == icc
 
 
 # ---------------------------------------------------------------- load errors

@@ -11,11 +11,12 @@ from engine.files import read_file, write_file
 NO_IDENTITY = "no identity: create one with faketagger identity create --name NAME"
 
 
-def _default(ledger):
-    ident = ledger.default_identity()
-    if ident is None:
+def _chosen(ledger, args):
+    """The identity --identity names (key ID or name), else the default one."""
+    choice = getattr(args, "identity", None)
+    if choice is None and ledger.default_identity() is None and not ledger.list_identities():
         raise CliError(NO_IDENTITY)
-    return ident
+    return ledger.resolve_identity(choice)
 
 
 def cmd_identity_create(args) -> int:
@@ -44,8 +45,8 @@ def cmd_identity_list(args) -> int:
 
 def cmd_identity_backup(args) -> int:
     with ledger_from_env() as ledger:
-        ident = _default(ledger)
-        write_file(Path(args.file), ledger.export_backup(ident.key_id), overwrite=False)
+        ident = _chosen(ledger, args)
+        write_file(Path(args.file), ledger.export_backup(ident.key_id), overwrite=args.force)
     print(f"Backed up {ident.name} ({ident.key_id_text}) to {args.file}. The key inside stays "
           "encrypted with your passphrase; you need both to restore it.")
     return 0
@@ -55,13 +56,15 @@ def cmd_identity_restore(args) -> int:
     data = read_file(Path(args.file))
     with ledger_from_env() as ledger:
         ident = ledger.restore_backup(data, need_passphrase())
-    print(f"Restored {ident.name} ({ident.key_id_text})")
+        left = ledger.serials_left(ident.key_id)
+    print(f"Restored {ident.name} ({ident.key_id_text}); {left} tag serials left. Serials "
+          "continue after the highest one this backup or this computer knows of.")
     return 0
 
 
 def cmd_identity_passphrase(args) -> int:
     with ledger_from_env() as ledger:
-        ident = _default(ledger)
+        ident = _chosen(ledger, args)
         old = need_passphrase(prompt="Current passphrase: ")
         new = need_passphrase(confirm=True, env="FAKETAGGER_NEW_PASSPHRASE",
                               prompt="New passphrase: ")
@@ -72,9 +75,9 @@ def cmd_identity_passphrase(args) -> int:
 
 def cmd_card_export(args) -> int:
     with ledger_from_env() as ledger:
-        ident = _default(ledger)
+        ident = _chosen(ledger, args)
         data = ledger.export_card(ident.key_id, include_records=not args.no_records)
-    write_file(Path(args.file), data, overwrite=True)
+    write_file(Path(args.file), data, overwrite=args.force)
     print(f"Exported the public card of {ident.name} ({ident.key_id_text}) to {args.file}")
     return 0
 
@@ -122,6 +125,55 @@ def cmd_history(args) -> int:
     return 0
 
 
+def cmd_ledger_check(args) -> int:
+    from engine import paths
+    from engine.store.ledger_backups import check_ledger
+
+    result = check_ledger(paths.ledger_path())
+    newest = result.backups[0].name if result.backups else "none"
+    if result.ok:
+        with ledger_from_env() as ledger:  # opening also finishes interrupted tag jobs
+            rec, pending = ledger.recovered, ledger.pending_jobs()
+        print(f"ledger {result.path}: ok ({len(result.backups)} automatic backups, newest "
+              f"{newest})")
+        if rec:
+            print(f"finished {len(rec.finished)} interrupted tag job(s), rolled back "
+                  f"{len(rec.rolled_back)} (freeing {rec.freed_serials} serials)")
+        if pending:
+            print(f"{len(pending)} tag job(s) still running in another FakeTagger")
+        return 0
+    print(f"ledger {result.path}: DAMAGED: {'; '.join(result.problems[:3])}")
+    print(f"automatic backups: {len(result.backups)} (newest {newest}). "
+          "`faketagger ledger restore` puts the newest good one back, keeping this file aside.")
+    return 1
+
+
+def cmd_ledger_restore(args) -> int:
+    from engine import paths
+    from engine.store.ledger_backups import check_ledger, restore_ledger
+
+    path = paths.ledger_path()
+    if check_ledger(path).ok and not args.force:
+        raise CliError(f"ledger {path} is not damaged; use --force to replace it with a backup "
+                       "anyway (it is kept aside)")
+    used, aside = restore_ledger(path, Path(args.backup) if args.backup else None)
+    with ledger_from_env() as ledger:  # raises serial counters to this machine's marks
+        count = len(ledger.history(limit=1_000_000))
+    print(f"Restored the ledger from {used} ({count} tagged files in its history).")
+    if aside is not None:
+        print(f"The previous file is kept as {aside}.")
+    print("Photos tagged after that backup are missing from the history; their serials are "
+          "never reused.")
+    return 0
+
+
+def cmd_ledger_backup(args) -> int:
+    with ledger_from_env() as ledger:
+        made = ledger.backup_now()
+    print(f"Ledger backed up to {made}")
+    return 0
+
+
 def add_key_commands(sub: argparse._SubParsersAction) -> None:
     """Register the identity, card, contacts and history commands on the main parser."""
     ident = sub.add_parser("identity", help="create, list, back up your identities").add_subparsers(
@@ -132,18 +184,24 @@ def add_key_commands(sub: argparse._SubParsersAction) -> None:
     ident.add_parser("list", help="list identities").set_defaults(func=cmd_identity_list)
     b = ident.add_parser("backup", help="write an encrypted backup of your key")
     b.add_argument("file")
+    b.add_argument("--force", action="store_true", help="replace an existing file")
+    b.add_argument("--identity", metavar="KEY-ID|NAME", help="which identity (default: yours)")
     b.set_defaults(func=cmd_identity_backup)
     r = ident.add_parser("restore", help="restore an identity from a backup")
     r.add_argument("file")
     r.set_defaults(func=cmd_identity_restore)
-    ident.add_parser("passphrase", help="change your passphrase (new one from a prompt or "
-                     "FAKETAGGER_NEW_PASSPHRASE)").set_defaults(func=cmd_identity_passphrase)
+    pp = ident.add_parser("passphrase", help="change your passphrase (new one from a prompt or "
+                          "FAKETAGGER_NEW_PASSPHRASE)")
+    pp.add_argument("--identity", metavar="KEY-ID|NAME", help="which identity (default: yours)")
+    pp.set_defaults(func=cmd_identity_passphrase)
 
     card = sub.add_parser("card", help="export your public card, import others'").add_subparsers(
         dest="action", metavar="ACTION", required=True)
     e = card.add_parser("export", help="write your public card (with signed tag records)")
     e.add_argument("file")
     e.add_argument("--no-records", action="store_true", help="leave the tag records out")
+    e.add_argument("--force", action="store_true", help="replace an existing file")
+    e.add_argument("--identity", metavar="KEY-ID|NAME", help="which identity (default: yours)")
     e.set_defaults(func=cmd_card_export)
     i = card.add_parser("import", help="import a contact's public card")
     i.add_argument("file")
@@ -155,6 +213,18 @@ def add_key_commands(sub: argparse._SubParsersAction) -> None:
     rm = con.add_parser("remove", help="forget a contact and their records")
     rm.add_argument("key_id", help="e.g. 3F2A-91C0")
     rm.set_defaults(func=cmd_contacts_remove)
+
+    led = sub.add_parser("ledger", help="check, back up or restore the local ledger"
+                         ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    led.add_parser("check", help="check the ledger's integrity; finish interrupted tag jobs"
+                   ).set_defaults(func=cmd_ledger_check)
+    lr = led.add_parser("restore", help="put the newest good automatic backup back (the current "
+                        "file is kept aside)")
+    lr.add_argument("backup", nargs="?", help="a backup file (default: the newest good one)")
+    lr.add_argument("--force", action="store_true", help="even if the ledger is not damaged")
+    lr.set_defaults(func=cmd_ledger_restore)
+    led.add_parser("backup", help="make an automatic-style backup now"
+                   ).set_defaults(func=cmd_ledger_backup)
 
     h = sub.add_parser("history", help="what you have tagged (from the local ledger)")
     h.add_argument("search", nargs="?", help="filter by path, name or key ID")

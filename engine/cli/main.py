@@ -8,14 +8,19 @@ everything else (progress, notes) goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from engine import __version__
 from engine.cli.keys import add_key_commands
 from engine.cli.support import EXIT_ERROR, CliError, ledger_from_env, need_passphrase
 from engine.errors import FakeTaggerError
+from engine.files import safe_text
 
 #: `faketagger bench` where the bench is left out: the desktop build (installer/faketagger.spec).
 BENCH_NEEDS_CHECKOUT = (
@@ -57,42 +62,65 @@ def _drain(events, total: int, unit: str, render) -> list:
     return outcomes
 
 
+def note(text: str) -> None:
+    """One line on stderr, whatever the file names in it hold (newlines, invalid UTF-8)."""
+    print(" ".join(safe_text(text).split()), file=sys.stderr)
+
+
 def _report_errors(outcomes: list) -> int:
     for o in outcomes:
         if o.error:
-            print(f"faketagger: error: {o.error}", file=sys.stderr)
+            note(f"faketagger: error: {o.error}")
     return EXIT_ERROR if any(o.error for o in outcomes) else 0
 
 
-def cmd_protect(args) -> int:
-    from engine.jobs import ProtectJob, run_protect
-    from engine.photos import iter_photos
-    from engine.protect import DEFAULT_STRENGTH, Outcome
+def _check_detection(args) -> None:
+    """The detection options, checked before any work (engine.limits owns their ranges)."""
+    from engine.limits import MIN_FACE, THRESHOLD
 
-    out_dir = (Path(args.out) if args.out else Path.cwd() / "tagged").resolve()
+    THRESHOLD.check(args.threshold)
+    MIN_FACE.check(args.min_face)
+
+
+def cmd_protect(args) -> int:
+    from engine.jobs import ALREADY_IN_OUTPUT, ProtectJob, run_protect
+    from engine.photos import iter_photos
+    from engine.protect import DEFAULT_STRENGTH, Outcome, check_output_dir
+
+    # Everything a user can get wrong is checked here, before the passphrase, the models or a
+    # serial: option ranges (ProtectJob), the output folder, the inputs.
+    _check_detection(args)
+    out_dir = (Path(args.out) if args.out else Path.cwd() / "tagged").absolute()
     job = ProtectJob(iter_photos([Path(p) for p in args.inputs]), out_dir, args.format,
-                     args.quality, DEFAULT_STRENGTH if args.strength is None else args.strength)
+                     args.quality, DEFAULT_STRENGTH if args.strength is None else args.strength,
+                     retag=args.retag)
     # Never re-tag our own outputs when the output folder sits inside an input folder: the
     # job skips them; here they are left out silently, as the user did not pick them one by one.
-    groups, _inside = job.plan()
+    groups, inside = job.plan()
     if not groups:
+        if inside:
+            raise CliError(f"every photo given is inside the output folder {out_dir}: tagged "
+                           "copies never go among the photos they come from; choose another "
+                           "--out")
         raise CliError("no supported photos found in the given inputs")
+    check_output_dir(out_dir)
     with ledger_from_env() as ledger:
-        ident = ledger.default_identity()
-        if ident is None:
-            raise CliError("no identity: create one with faketagger identity create --name NAME")
+        ident = ledger.resolve_identity(args.identity)
         unlocked = ledger.unlock(ident.key_id, need_passphrase())
         events = run_protect(_pipeline(ledger, args), unlocked, job)
         outcomes = [o for o in _drain(events, len(job.paths), "photo",
                                       None if args.json else _protect_line)
-                    if o.status is not Outcome.SKIPPED]
+                    if not (o.status is Outcome.SKIPPED and o.error == ALREADY_IN_OUTPUT)]
     if args.json:
         # Exactly the contract: written files only; skipped photos are noted on stderr.
         print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.output]}))
         for o in outcomes:
             if o.status is Outcome.NO_FACE:
-                print(f"faketagger: note: {_protect_line(o)}", file=sys.stderr)
-    return _report_errors(outcomes)
+                note(f"faketagger: note: {_protect_line(o)}")
+    for o in outcomes:
+        if o.status is Outcome.SKIPPED:
+            note(f"faketagger: note: skipped {o.error}")
+    return _report_errors([o for o in outcomes if o.status is Outcome.FAILED])
 
 
 def _protect_line(o) -> str:
@@ -106,15 +134,25 @@ def _protect_line(o) -> str:
 
 
 def cmd_verify(args) -> int:
+    import os
+
+    _check_detection(args)
     paths = [Path(p) for p in args.images]
+    report = Path(args.report) if args.report else None
+    if report is not None:  # refused now, not after every image was checked
+        if any(report.exists() and p.exists() and os.path.samefile(report, p) for p in paths):
+            raise CliError(f"{report} is one of the images to check; the report needs another "
+                           "name")
+        if report.exists() and not args.force:
+            raise CliError(f"{report} already exists; choose another name or use --force")
     with ledger_from_env() as ledger:
         events = _pipeline(ledger, args).verify(paths)
         outcomes = _drain(events, len(paths), "image", None if args.json else _verify_text)
-    if args.report:
+    if report is not None:
         from engine.report import image_report, write_report
 
-        report = Path(args.report)
-        write_report(report, [image_report(o.file, o.faces, o.error) for o in outcomes])
+        write_report(report, [image_report(o.file, o.faces, o.error) for o in outcomes],
+                     overwrite=args.force)
         print(f"faketagger: report written to {report}", file=sys.stderr)
     if args.json:
         print(json.dumps({"results": [o.to_json() for o in outcomes]}))
@@ -148,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_key_commands(sub)
 
+    from engine.limits import JPEG_QUALITY, MIN_FACE, STRENGTH, THRESHOLD
     from engine.photos import OutputFormat
+
+    def span(limit) -> str:
+        return f"{limit.text(limit.lo)}-{limit.text(limit.hi)}"
 
     def engine_opts(sp):
         from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD
@@ -156,20 +198,27 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="one JSON object on stdout")
         sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         sp.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="face detection probability threshold")
+                        help=f"face detection probability threshold, {span(THRESHOLD)} "
+                             f"(default {DEFAULT_THRESHOLD})")
         sp.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE,
-                        help="smallest face side in pixels that gets a tag")
+                        help=f"smallest face side in pixels that gets a tag, {span(MIN_FACE)} "
+                             f"(default {DEFAULT_MIN_FACE})")
 
     pr = sub.add_parser("protect", help="tag the faces in photos (files or folders)")
     pr.add_argument("inputs", nargs="+")
     pr.add_argument("--out", help="output folder (default: ./tagged)")
-    pr.add_argument("--format", choices=list(OutputFormat), type=str.lower,
+    pr.add_argument("--format", choices=[f.value for f in OutputFormat], type=str.lower,
                     default=OutputFormat.KEEP, help="output format (default: keep the input's)")
-    pr.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    pr.add_argument("--quality", type=int, default=95,
+                    help=f"JPEG/WebP quality, {span(JPEG_QUALITY)} (default 95)")
     pr.add_argument("--strength", type=float, default=None,
-                    help="tag strength, a multiple of the standard one: higher is more robust "
-                         "and less invisible (default: the standard, "
+                    help=f"tag strength, a multiple of the standard one, {span(STRENGTH)}: "
+                         "higher is more robust and less invisible (default: the standard, "
                          "engine.protect.DEFAULT_STRENGTH)")
+    pr.add_argument("--identity", metavar="KEY-ID|NAME",
+                    help="which of your identities signs the tags (default: the default one)")
+    pr.add_argument("--retag", action="store_true",
+                    help="also tag photos whose faces already carry a tag (skipped otherwise)")
     engine_opts(pr)
     pr.set_defaults(func=cmd_protect)
 
@@ -178,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--report", metavar="FILE",
                    help="also write a verification report: FILE.html (self-contained page) "
                         "or FILE.json")
+    v.add_argument("--force", action="store_true", help="replace an existing report file")
     engine_opts(v)
     v.set_defaults(func=cmd_verify)
 
@@ -201,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             print(BENCH_NEEDS_CHECKOUT, file=sys.stderr)
             return EXIT_ERROR
         return bench_main(argv[1:])
+    _quiet_streams()
     args = build_parser().parse_args(argv)
     if args.command is None:
         # `faketagger` with no arguments opens the desktop app (app.launch, which calls this
@@ -210,11 +261,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except FakeTaggerError as err:
-        print(f"faketagger: error: {err}", file=sys.stderr)
+        note(f"faketagger: error: {err}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("faketagger: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - the one-line contract holds even for our bugs
+        if os.environ.get("FAKETAGGER_DEBUG"):
+            raise
+        logging.getLogger(__name__).exception("unexpected error")
+        note(f"faketagger: error: unexpected {type(err).__name__}: {err} (a bug: please report "
+             "it; FAKETAGGER_DEBUG=1 shows the details)")
+        return EXIT_ERROR
+
+
+def _quiet_streams() -> None:
+    """File names that are not valid UTF-8 print as the bytes they are (stdout) or escaped
+    (stderr) instead of ending the run in UnicodeEncodeError; library warnings (Pillow's) stay
+    out of the one-line error contract."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors=errors)
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def export_backup(identity: Identity, key_file: bytes, *, next_serial: int = 1) 
 def parse_backup(data: bytes) -> KeyBackup:
     """Validate a backup without decrypting it (KeyStoreError with the reason if unusable)."""
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8-sig"))  # a byte-order mark is not part of it
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise KeyStoreError("not a FakeTagger key backup (not JSON)") from None
     if not isinstance(doc, dict) or doc.get("format") != BACKUP_FORMAT:

@@ -177,8 +177,8 @@ def parse_card(data: bytes) -> Card:
         raise CardError(f"file is too large to be a card (limit {MAX_CARD_BYTES // 2**20} MB)")
     if not data.strip():
         raise CardError("card file is empty")
-    try:
-        text = bytes(data).decode("utf-8")
+    try:  # utf-8-sig: a byte-order mark (Windows editors add one) is not part of the card
+        text = bytes(data).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CardError("not a FakeTagger public card (not UTF-8 text)") from None
     try:

@@ -13,12 +13,13 @@ import json
 import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import LedgerError, RecordError
 from engine.identity import b64decode_strict, format_key_id, utc_now_iso
 from engine.store.records import TagRecord, verify_record
-from engine.store.schema import KeyIdLike, key_hex, key_text
+from engine.store.schema import DAMAGED_HINT, KeyIdLike, key_hex, key_text
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class RecordsMixin:
     """Record and history methods of :class:`engine.store.ledger.Ledger`; not usable on its own."""
 
     if TYPE_CHECKING:  # provided by Ledger; declared so the calls below type-check
+
+        path: Path
 
         def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]: ...
 
@@ -89,24 +92,32 @@ class RecordsMixin:
 
     @staticmethod
     def _insert_record(
-        c: sqlite3.Connection, rec: TagRecord, own: bool, orig: str, out: str
+        c: sqlite3.Connection, rec: TagRecord, own: bool, orig: str, out: str,
+        state: str = "done", token: str | None = None,
     ) -> None:
+        """One record row; ``pending`` ones (a tag job's, engine.store.tagging) are invisible to
+        every query until the job finishes."""
         c.execute(
             "INSERT INTO records (key_id, serial, identity_key_id, contact_key_id, created,"
-            " file_sha256, original_path, output_path, signature, record_json, added)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (signature) DO NOTHING",
+            " file_sha256, original_path, output_path, signature, record_json, added, state,"
+            " token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (signature) DO NOTHING",
             (rec.key_id, rec.serial, rec.key_id if own else None, None if own else rec.key_id,
              rec.created, rec.file_sha256, orig, out, rec.signature,
-             json.dumps(rec.to_dict(), sort_keys=True), utc_now_iso()),
+             json.dumps(rec.to_dict(), sort_keys=True), utc_now_iso(), state, token),
         )  # fmt: skip
 
     def _records(self, where: str, args: tuple[object, ...]) -> list[TagRecord]:
         rows = self._read(
-            f"SELECT record_json FROM records WHERE {where}"
+            f"SELECT record_json FROM records WHERE state = 'done' AND ({where})"
             " ORDER BY identity_key_id IS NULL, serial, id",
             args,
         )
-        return [TagRecord.from_dict(json.loads(r[0])) for r in rows]
+        try:
+            return [TagRecord.from_dict(json.loads(r[0])) for r in rows]
+        except (ValueError, RecordError) as exc:  # flipped bytes inside a stored record
+            raise LedgerError(f"ledger {self.path} holds a damaged tag record ({exc}); "
+                              f"{DAMAGED_HINT}") from None
 
     def records_for(self, key_id: KeyIdLike, serial: int) -> list[TagRecord]:
         """Every stored record (own first, then contacts') for this key ID and serial. Callers
@@ -116,7 +127,8 @@ class RecordsMixin:
     def known_payloads(self) -> tuple[str, ...]:
         """Every payload (hex) with a stored record, own or a contact's: the candidates for
         record-informed decoding (engine.match). Signatures are checked later, by the verdict."""
-        rows = self._read("SELECT DISTINCT json_extract(record_json, '$.payload') FROM records")
+        rows = self._read("SELECT DISTINCT json_extract(record_json, '$.payload') FROM records"
+                          " WHERE state = 'done'")
         return tuple(sorted(r[0] for r in rows if r[0]))
 
     def records_of(self, key_id: KeyIdLike) -> list[TagRecord]:
@@ -136,8 +148,9 @@ class RecordsMixin:
             " SELECT min(r.id) AS first_id, min(r.created) AS created, r.original_path AS orig,"
             " r.output_path AS out, r.file_sha256 AS sha, r.key_id, group_concat(r.serial) AS"
             " serials, i.name FROM records r JOIN identities i ON i.key_id = r.identity_key_id"
-            " WHERE ? = '' OR r.original_path LIKE ? ESCAPE '\\' OR r.output_path LIKE ? ESCAPE '\\'"
-            " OR i.name LIKE ? ESCAPE '\\' OR (? <> '' AND r.key_id LIKE ? ESCAPE '\\')"
+            " WHERE r.state = 'done' AND (? = '' OR r.original_path LIKE ? ESCAPE '\\'"
+            " OR r.output_path LIKE ? ESCAPE '\\'"
+            " OR i.name LIKE ? ESCAPE '\\' OR (? <> '' AND r.key_id LIKE ? ESCAPE '\\'))"
             " GROUP BY r.output_path, r.file_sha256, r.key_id, r.original_path"
             " ORDER BY min(r.created) DESC, min(r.id) DESC LIMIT ?"
             ") g JOIN records f ON f.id = g.first_id ORDER BY g.created DESC, g.first_id DESC",
@@ -158,6 +171,7 @@ class RecordsMixin:
         this key ID, serial and tagged-file hash (None when the ledger has no such record)."""
         rows = self._read(
             "SELECT original_path FROM records WHERE identity_key_id IS NOT NULL AND key_id = ?"
+            " AND state = 'done'"
             " AND serial = ? AND file_sha256 = ? ORDER BY created DESC, id DESC LIMIT 1",
             (key_hex(key_id), int(serial), file_sha256),
         )

@@ -18,6 +18,8 @@ stays the one import callers need.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -29,24 +31,31 @@ from types import TracebackType
 from engine import paths
 from engine.atomic import remove_if_same
 from engine.errors import (
+    IdentityError,
+    KeyIdError,
     KeyStoreError,
     LedgerError,
     PassphraseError,
     SerialsExhaustedError,
+    WrongPassphraseError,
 )
 from engine.identity import (
     Identity,
     UnlockedIdentity,
     check_passphrase,
     load_unlocked,
+    name_problem,
     write_private_file,
 )
+from engine.passphrase import require_strong
 from engine.store.backup import export_backup, restore_backup
 from engine.store.cards import sign_card_header
 from engine.store.contacts import Contact, ContactsMixin, Owner
 from engine.store.history import HistoryRow, RecordsMixin
+from engine.store.ledger_backups import backups_dir, list_backups, make_backup
 from engine.store.records import MAX_SERIAL
 from engine.store.schema import (
+    DAMAGED_HINT,
     SCHEMA_VERSION,
     KeyIdLike,
     immediate,
@@ -54,21 +63,69 @@ from engine.store.schema import (
     key_text,
     open_ledger_db,
 )
+from engine.store.session import SessionLock
+from engine.store.tagging import RecoveryReport, TaggingMixin, TagJob
 
-__all__ = ["SCHEMA_VERSION", "Contact", "HistoryRow", "KeyIdLike", "Ledger", "Owner"]
+log = logging.getLogger(__name__)
+
+__all__ = ["SCHEMA_VERSION", "Contact", "HistoryRow", "KeyIdLike", "Ledger", "Owner",
+           "RecoveryReport", "TagJob"]
 
 
-class Ledger(ContactsMixin, RecordsMixin):
+def _sqlite_message(path: Path, exc: sqlite3.Error) -> str:
+    """One line for a user about an SQLite failure, with what to do."""
+    text = str(exc)
+    low = text.lower()
+    if "full" in low:
+        return f"ledger {path}: the disk is full; nothing was recorded. Free some space and retry"
+    if "locked" in low or "busy" in low:
+        return f"ledger {path} is busy (another FakeTagger is writing to it); try again"
+    if "readonly" in low or "read-only" in low:
+        return f"ledger {path} is read-only; nothing was recorded"
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        return f"ledger {path} is damaged ({text}); {DAMAGED_HINT}"
+    if "disk i/o" in low:
+        return f"ledger {path}: the disk failed to read or write ({text}); nothing was recorded"
+    return f"ledger {path}: {text}"
+
+
+class Ledger(ContactsMixin, RecordsMixin, TaggingMixin):
     """Open (and create or migrate) the ledger at *path*; keys live in *keys_dir*, by default the
-    ``keys`` folder beside the database (data_dir()/keys for the default ledger)."""
+    ``keys`` folder beside the database (data_dir()/keys for the default ledger).
+
+    Opening also finishes or rolls back the tag jobs of runs that were killed mid-way
+    (:meth:`recover`; what it did is in :attr:`recovered`) and raises each identity's serial
+    counter to its high-water mark in the keys folder, so a ledger put back from a backup never
+    hands out a serial again."""
 
     def __init__(self, path: Path | None = None, *, keys_dir: Path | None = None) -> None:
-        self.path = Path(path) if path is not None else paths.ledger_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.keys_dir = Path(keys_dir) if keys_dir is not None else paths.keys_dir(self.path.parent)
-        self.keys_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path = Path(path) if path is not None else paths.ledger_path()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.keys_dir = (Path(keys_dir) if keys_dir is not None
+                             else paths.keys_dir(self.path.parent))
+            self.keys_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            where = exc.filename or (path if path is not None else "FakeTagger's data folder")
+            raise LedgerError(f"cannot use the data folder {where} ({exc.strerror}); set "
+                              f"{paths.HOME_ENV} to a writable folder") from None
+        if not os.path.lexists(self.path) and list_backups(self.path):
+            raise LedgerError(
+                f"ledger {self.path} is missing, but automatic backups of it exist; nothing was "
+                "changed. `faketagger ledger restore` puts the newest back (or move the "
+                f"{backups_dir(self.path)} folder away to start a new ledger)")
         self._lock = threading.RLock()
+        self._session_lock: SessionLock | None = None
+        self._wrote = False
         self._conn = open_ledger_db(self.path)
+        self.recovered = RecoveryReport()
+        try:
+            self._raise_to_marks()
+            if self._read("SELECT 1 FROM reservations LIMIT 1"):
+                self.recovered = self.recover()
+        except BaseException:
+            self._conn.close()
+            raise
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -84,18 +141,104 @@ class Ledger(ContactsMixin, RecordsMixin):
         self.close()
 
     def close(self) -> None:
+        """Close the database; after a session that wrote, keep an automatic backup of it."""
         with self._lock:
+            self.checkpoint_backup()
             self._conn.close()
+            if self._session_lock is not None:
+                self._session_lock.close()
+                self._session_lock = None
+
+    def checkpoint_backup(self) -> Path | None:
+        """An automatic backup if anything was written since the last one (engine.jobs calls
+        this after each protect job; close() too). Never fails the work: a backup that cannot
+        be written is logged."""
+        with self._lock:
+            if not self._wrote:
+                return None
+            self._wrote = False
+            try:
+                return make_backup(self._conn, self.path)
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("ledger backup failed: %s", exc)
+                return None
+
+    def backup_now(self) -> Path | None:
+        """A backup right now (``faketagger ledger backup``)."""
+        with self._lock:
+            try:
+                return make_backup(self._conn, self.path)
+            except sqlite3.Error as exc:
+                raise LedgerError(_sqlite_message(self.path, exc)) from None
+            except OSError as exc:
+                raise LedgerError(f"cannot write a ledger backup ({exc.strerror})") from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction under the lock: all of it is stored, or none of it."""
-        with self._lock, immediate(self._conn) as c:
-            yield c
+        """One IMMEDIATE transaction under the lock: all of it is stored, or none of it. SQLite
+        failures (disk full, damaged file, read-only) become a one-line LedgerError."""
+        with self._lock:
+            try:
+                with immediate(self._conn) as c:
+                    yield c
+            except sqlite3.Error as exc:
+                raise LedgerError(_sqlite_message(self.path, exc)) from None
+            self._wrote = True
 
     def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerError(_sqlite_message(self.path, exc)) from None
+
+    def _locks_dir(self) -> Path:
+        return self.path.parent / "locks"
+
+    def _session(self) -> SessionLock:
+        """This Ledger's session lock (engine.store.session), made on the first tag job."""
+        with self._lock:
+            if self._session_lock is None:
+                try:
+                    self._session_lock = SessionLock(self._locks_dir())
+                except OSError as exc:
+                    raise LedgerError(f"cannot write in {self._locks_dir()} "
+                                      f"({exc.strerror})") from None
+            return self._session_lock
+
+    # --- serial high-water marks ---------------------------------------------------------------
+    # Beside each key file, ``<key id>.serial`` holds the identity's next serial as text. It is
+    # raised in the same step as the ledger's counter, so a ledger restored from a backup (or
+    # rebuilt from a key backup) continues after every serial ever handed out on this machine.
+
+    def _mark_path(self, hex_id: str) -> Path:
+        return self.keys_dir / f"{hex_id}.serial"
+
+    def _serial_mark(self, hex_id: str) -> int:
+        try:
+            text = self._mark_path(hex_id).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return 1
+        return int(text) if text.isdigit() and len(text) < 9 else 1
+
+    def _raise_serial_mark(self, c: sqlite3.Connection, hex_id: str, next_serial: int) -> None:
+        del c  # called inside the transaction that raises the counter: the mark goes first
+        if next_serial > self._serial_mark(hex_id):
+            try:
+                write_private_file(self._mark_path(hex_id), f"{next_serial}\n".encode("ascii"),
+                                   overwrite=True)
+            except OSError as exc:
+                raise LedgerError(f"cannot record the serial counter in {self.keys_dir} "
+                                  f"({exc.strerror})") from None
+
+    def _raise_to_marks(self) -> None:
+        rows = self._read("SELECT key_id, next_serial FROM identities")
+        behind = [(h, m) for h, n in rows if (m := self._serial_mark(h)) > int(n)]
+        if behind:
+            with self._write() as c:
+                for hex_id, mark in behind:
+                    c.execute("UPDATE identities SET next_serial = max(next_serial, ?)"
+                              " WHERE key_id = ?", (mark, hex_id))
 
     def _key_path(self, hex_id: str) -> Path:
         return self.keys_dir / f"{hex_id}.pem"
@@ -123,37 +266,63 @@ class Ledger(ContactsMixin, RecordsMixin):
 
     def create_identity(self, name: str, passphrase: str) -> Identity:
         """New Ed25519 identity: encrypted key file (0600) + ledger row + self-signed card header.
-        The first identity becomes the default."""
+        The first identity becomes the default. Names are unique among your identities (the CLI's
+        ``--identity`` and the GUI tell them apart by name), and a guessable passphrase is
+        refused (engine.passphrase)."""
         check_passphrase(passphrase)
+        problem = name_problem(name)
+        if problem:
+            raise IdentityError(problem)
+        require_strong(passphrase, user_inputs=[name])
+        self._check_name_free(name)
         for _ in range(32):  # a 32-bit key ID may collide with a contact's; draw again
             unlocked = UnlockedIdentity.generate(name)
             if self.lookup_owner(unlocked.key_id) is None:
                 return self._install(unlocked, unlocked.encrypt(passphrase), next_serial=1)
         raise LedgerError("could not draw a key ID that is not already in use")
 
-    def _install(self, unlocked: UnlockedIdentity, key_file: bytes, next_serial: int) -> Identity:
+    def _check_name_free(self, name: str) -> None:
+        taken = self._read("SELECT key_id FROM identities WHERE lower(name) = lower(?)", (name,))
+        if taken:
+            raise IdentityError(f"you already have an identity named {name!r} "
+                                f"({key_text(taken[0][0])}); choose another name")
+
+    def _install(self, unlocked: UnlockedIdentity, key_file: bytes, next_serial: int,
+                 *, adopt_key_file: bool = False) -> Identity:
+        """Store a new identity row (and its key file, unless *adopt_key_file*: the matching file
+        is already there, e.g. after the ledger was lost). The serial counter starts at the
+        highest of *next_serial* and the identity's high-water mark on this machine."""
         ident = unlocked.identity
         header = sign_card_header(unlocked)
         key_path = self._key_path(ident.key_id_hex)
+        next_serial = max(next_serial, self._serial_mark(ident.key_id_hex))
+        if adopt_key_file:
+            with self._write() as c:
+                self._insert_identity(c, unlocked, header, next_serial)
+            return ident
         write_private_file(key_path, key_file)  # refuses, race-free, if the name is taken
         ours = os.stat(key_path)
         try:
             with self._write() as c:
-                if c.execute(
-                    "SELECT 1 FROM contacts WHERE key_id = ?", (ident.key_id_hex,)
-                ).fetchone():
-                    raise LedgerError(f"key ID {ident.key_id_text} already belongs to a contact")
-                has_default = c.execute("SELECT 1 FROM identities WHERE is_default").fetchone()
-                c.execute(
-                    "INSERT INTO identities (key_id, name, public_key, created, mac_key,"
-                    " card_header, is_default, next_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ident.key_id_hex, ident.name, ident.public_raw, ident.created,
-                     unlocked.mac_key, header.to_json(), 0 if has_default else 1, next_serial),
-                )  # fmt: skip
+                self._insert_identity(c, unlocked, header, next_serial)
         except BaseException:
             remove_if_same(key_path, ours)  # only the file this call created
             raise
         return ident
+
+    @staticmethod
+    def _insert_identity(c: sqlite3.Connection, unlocked: UnlockedIdentity, header,
+                         next_serial: int) -> None:
+        ident = unlocked.identity
+        if c.execute("SELECT 1 FROM contacts WHERE key_id = ?", (ident.key_id_hex,)).fetchone():
+            raise LedgerError(f"key ID {ident.key_id_text} already belongs to a contact")
+        has_default = c.execute("SELECT 1 FROM identities WHERE is_default").fetchone()
+        c.execute(
+            "INSERT INTO identities (key_id, name, public_key, created, mac_key,"
+            " card_header, is_default, next_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ident.key_id_hex, ident.name, ident.public_raw, ident.created,
+             unlocked.mac_key, header.to_json(), 0 if has_default else 1, next_serial),
+        )  # fmt: skip
 
     def list_identities(self) -> list[Identity]:
         rows = self._read(f"SELECT {self._ID_COLS} FROM identities ORDER BY created, key_id")
@@ -180,6 +349,25 @@ class Ledger(ContactsMixin, RecordsMixin):
         if ident is None:
             raise LedgerError(f"no identity of yours has key ID {key_text(key_hex(key_id))}")
         return ident
+
+    def resolve_identity(self, choice: str | None) -> Identity:
+        """The identity a person means: None for the default; else a key ID (``3F2A-91C0``,
+        any case, dashes optional) or a name (case-insensitive) of one of your identities."""
+        if choice is None or not str(choice).strip():
+            return self._require_identity(None)
+        text = str(choice).strip()
+        with contextlib.suppress(KeyIdError):
+            ident = self.get_identity(text)
+            if ident is not None:
+                return ident
+        named = [i for i in self.list_identities() if i.name.casefold() == text.casefold()]
+        if len(named) == 1:
+            return named[0]
+        mine = ", ".join(f"{i.name} ({i.key_id_text})" for i in self.list_identities())
+        if named:
+            raise LedgerError(f"several identities are named {text!r}; give a key ID: {mine}")
+        raise LedgerError(f"no identity of yours is {text!r}"
+                          + (f"; yours: {mine}" if mine else "; create one first"))
 
     def default_identity(self) -> Identity | None:
         """The identity marked default, else the only one, else None."""
@@ -234,8 +422,23 @@ class Ledger(ContactsMixin, RecordsMixin):
                         (backup.next_serial, hex_id),
                     )
                 return existing
-            if self._key_path(hex_id).exists():
-                raise KeyStoreError(f"a key file already exists at {self._key_path(hex_id)}")
+            key_path = self._key_path(hex_id)
+            if os.path.lexists(key_path):
+                # The ledger lost this identity but its key file is still here (a re-created
+                # ledger): take the file back when it holds this key, never overwrite it blindly.
+                try:
+                    load_unlocked(backup.identity, self._read_key_file(backup.identity),
+                                  passphrase)
+                except WrongPassphraseError:
+                    raise KeyStoreError(
+                        f"a key file for {backup.identity.key_id_text} already exists at "
+                        f"{key_path} under another passphrase (changed after this backup?); "
+                        "restore with that passphrase") from None
+                except KeyStoreError:  # damaged or another key's: keep it aside, use the backup
+                    key_path.replace(key_path.with_name(f"{key_path.name}.damaged"))
+                    return self._install(unlocked, backup.key_file, backup.next_serial)
+                return self._install(unlocked, backup.key_file, backup.next_serial,
+                                     adopt_key_file=True)
             return self._install(unlocked, backup.key_file, backup.next_serial)
 
     def _repair_key_file(self, ident: Identity, key_file: bytes, passphrase: str) -> None:
@@ -258,7 +461,9 @@ class Ledger(ContactsMixin, RecordsMixin):
         return int(rows[0][0])
 
     def serials_left(self, key_id: KeyIdLike) -> int:
-        return MAX_SERIAL + 1 - self._next_serial(key_hex(key_id))
+        hex_id = key_hex(key_id)
+        free = self._read("SELECT count(*) FROM free_serials WHERE key_id = ?", (hex_id,))
+        return MAX_SERIAL + 1 - self._next_serial(hex_id) + int(free[0][0])
 
     def allocate_serials(self, key_id: KeyIdLike, count: int) -> list[int]:
         """Reserve *count* fresh serials (1, 2, ... per identity). Atomic across threads and
@@ -280,4 +485,6 @@ class Ledger(ContactsMixin, RecordsMixin):
             c.execute(
                 "UPDATE identities SET next_serial = ? WHERE key_id = ?", (start + count, hex_id)
             )
+            if count:
+                self._raise_serial_mark(c, hex_id, start + count)
         return list(range(start, start + count))

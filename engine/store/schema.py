@@ -8,12 +8,14 @@ what a key-ID column holds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.atomic import fsync_dir, publish
 from engine.errors import KeyIdError, LedgerError
 from engine.identity import format_key_id, parse_key_id, utc_now_iso
 
@@ -58,6 +60,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX records_by_serial ON records (key_id, serial)",
         "CREATE INDEX records_by_created ON records (created)",
     ),
+    (  # 2: crash-safe tagging (engine.store.tagging): staged records, reservations, free serials
+        "ALTER TABLE records ADD COLUMN state TEXT NOT NULL DEFAULT 'done'"
+        " CHECK (state IN ('pending', 'done'))",
+        "ALTER TABLE records ADD COLUMN token TEXT",
+        "CREATE INDEX records_by_token ON records (token) WHERE token IS NOT NULL",
+        """CREATE TABLE reservations (
+            key_id TEXT NOT NULL REFERENCES identities(key_id),
+            serial INTEGER NOT NULL CHECK (serial >= 1),
+            token TEXT NOT NULL,
+            session TEXT NOT NULL,
+            original_path TEXT NOT NULL,
+            output_path TEXT NOT NULL,
+            tmp_path TEXT NOT NULL,
+            created TEXT NOT NULL,
+            PRIMARY KEY (key_id, serial))""",
+        "CREATE INDEX reservations_by_token ON reservations (token)",
+        """CREATE TABLE free_serials (
+            key_id TEXT NOT NULL REFERENCES identities(key_id),
+            serial INTEGER NOT NULL CHECK (serial >= 1),
+            PRIMARY KEY (key_id, serial))""",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -97,28 +120,93 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+#: What every damaged-ledger message ends with: the way out.
+DAMAGED_HINT = ("nothing was changed. `faketagger ledger restore` puts back the latest automatic "
+                "backup (keeping the damaged file aside); `faketagger ledger check` tells more")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA foreign_keys = ON")
+    # WAL lets readers proceed during a write. Where SQLite cannot use it (some network shares
+    # and FUSE mounts) it keeps a rollback journal and says so in the result: still correct,
+    # as IMMEDIATE plus the busy timeout serialise writers, but synchronous=NORMAL is only
+    # corruption-safe with WAL, so the rollback journal gets FULL.
+    row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    wal = bool(row) and str(row[0]).lower() == "wal"
+    conn.execute(f"PRAGMA synchronous = {'NORMAL' if wal else 'FULL'}")
+
+
+def _create(path: Path) -> None:
+    """A new, fully migrated ledger appears under *path* in one step (temp file, then link), so
+    a kill while creating never leaves an empty file that would later pass for a ledger."""
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.new")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # it holds MAC keys
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = DELETE")
+            _migrate(conn, tmp)
+        finally:
+            conn.close()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile: use theirs
+            publish(tmp, path, overwrite=False)
+        fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def damage(path: Path) -> str | None:
+    """Why the file at *path* is not a usable ledger (empty, not SQLite), or None. Cheap: reads
+    the 16-byte header only; :func:`open_ledger_db` also runs SQLite's own quick check."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not head:
+        return "is empty (0 bytes): its identities, serial counters and records are gone"
+    if head != _SQLITE_MAGIC:
+        return "is not a FakeTagger ledger (not an SQLite database) or its header is damaged"
+    return None
+
+
+def integrity_problems(conn: sqlite3.Connection, full: bool = False) -> list[str]:
+    """SQLite's own check of every page and index ("ok" means none)."""
+    rows = conn.execute("PRAGMA integrity_check" if full else "PRAGMA quick_check").fetchall()
+    found = [str(r[0]) for r in rows]
+    return [] if found == ["ok"] else found
+
+
 def open_ledger_db(path: Path) -> sqlite3.Connection:
-    """Connect to the ledger file at *path* (created 0600 if missing) and bring its schema up to
-    date. Damaged files surface as LedgerError, not a bare sqlite3 error, so the CLI and GUI can
-    report them; the connection is closed again on any failure so the file is not left locked."""
-    if not path.exists():  # private from the start: it holds the tag-MAC keys
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    """Connect to the ledger file at *path* (created, 0600, if missing) and bring its schema up
+    to date. An empty, foreign or damaged file is refused with a LedgerError that says the way
+    out, never silently replaced by a new ledger (that would drop the identities, the serial
+    counters and every record). The connection is closed again on any failure."""
+    if not os.path.lexists(path):
+        try:
+            _create(path)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the ledger {path} ({exc.strerror})") from None
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot create the ledger {path} ({exc})") from None
+    problem = damage(path)
+    if problem:
+        raise LedgerError(f"ledger {path} {problem}; {DAMAGED_HINT}")
     # One connection shared across threads (the GUI's worker): the Ledger serialises use with a
     # lock. Autocommit mode, so transactions are exactly the explicit ones from immediate().
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
     try:
-        conn.execute("PRAGMA foreign_keys = ON")
-        # WAL lets readers proceed during a write. Where SQLite cannot use it (some network shares
-        # and FUSE mounts) it keeps a rollback journal and says so in the result: still correct,
-        # as IMMEDIATE plus the busy timeout serialise writers, but synchronous=NORMAL is only
-        # corruption-safe with WAL, so the rollback journal gets FULL.
-        row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        wal = bool(row) and str(row[0]).lower() == "wal"
-        conn.execute(f"PRAGMA synchronous = {'NORMAL' if wal else 'FULL'}")
+        _configure(conn)
+        problems = integrity_problems(conn)
+        if problems:
+            raise LedgerError(f"ledger {path} is damaged ({problems[0]}); {DAMAGED_HINT}")
         _migrate(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise LedgerError(f"cannot open ledger {path}: {exc}") from None
+        raise LedgerError(f"ledger {path} cannot be opened ({exc}); {DAMAGED_HINT}") from None
     except BaseException:
         conn.close()
         raise

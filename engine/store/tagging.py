@@ -1,0 +1,252 @@
+"""Crash-safe tagging: serials are reserved, records staged, the file published, then committed.
+
+Why: a tagged file's serial is in its pixels and its record holds the file's SHA-256, so the file
+must exist before its record is final, yet a kill between the two must neither leave a tagged file
+the ledger does not know nor burn serials of a photo that was never written. The steps of one
+:class:`TagJob` (protect drives them, :mod:`engine.protect`):
+
+1. :meth:`TaggingMixin.begin_tag` reserves serials (free ones first, then new ones) in one
+   transaction, naming the temp file and the output path the job will use, and this process's
+   session (a lock file held while the process lives, :mod:`engine.store.session`).
+2. The photo is written to the temp file (fsynced), hashed, and its records signed.
+3. :meth:`stage_tag` stores the records as ``pending``.
+4. The temp file is published under the output name (an atomic link or rename).
+5. :meth:`finish_tag` marks the records ``done`` and drops the reservation.
+
+Any failure before 4 ends in :meth:`abort_tag`: temp file removed, pending records dropped,
+serials back in the free list, so nothing is burned. A kill at any instruction leaves a
+reservation whose session is dead; :meth:`recover` (run whenever a ledger is opened) then finishes
+the job if its published file is there with the staged hash, and rolls it back otherwise. Either
+way there is a tagged file with its records, or neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.errors import LedgerError, RecordError, SerialsExhaustedError
+from engine.files import display_path
+from engine.identity import utc_now_iso
+from engine.store.records import MAX_SERIAL, TagRecord, verify_record
+from engine.store.schema import KeyIdLike, key_hex, key_text
+from engine.store.session import SessionLock, session_alive
+
+
+@dataclass
+class TagJob:
+    """One photo being tagged: its reserved serials and where its file goes."""
+
+    token: str
+    key_id: str  # 8 hex digits
+    serials: list[int]
+    original_path: str
+    output_path: Path
+    tmp_path: Path
+    staged: bool = False
+
+
+@dataclass
+class RecoveryReport:
+    """What :meth:`TaggingMixin.recover` did with the jobs of sessions that ended mid-way."""
+
+    finished: list[str] = field(default_factory=list)  # output files whose records were committed
+    rolled_back: list[str] = field(default_factory=list)  # output paths never published
+    freed_serials: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.finished or self.rolled_back)
+
+
+def _raw(path: Path) -> bytes:
+    """A path as the bytes the file system uses: reservations must find the file again, even
+    when its name is not valid UTF-8 (which SQLite text cannot hold)."""
+    return os.fsencode(os.path.abspath(path))
+
+
+def _path(value: bytes | str) -> Path:
+    return Path(os.fsdecode(value) if isinstance(value, bytes) else value)
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _remove_temp(path: Path) -> None:
+    """Remove one of our temp files (hidden ``.*.part`` names only: never a user's file)."""
+    if path.name.startswith(".") and path.name.endswith(".part"):
+        with contextlib.suppress(OSError):  # gone already, or a read-only folder: harmless
+            path.unlink()
+
+
+class TaggingMixin:
+    """Tag-job methods of :class:`engine.store.ledger.Ledger`; not usable on its own."""
+
+    if TYPE_CHECKING:  # provided by Ledger
+
+        path: Path
+
+        def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]: ...
+
+        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _session(self) -> SessionLock: ...
+
+        def _locks_dir(self) -> Path: ...
+
+        def _raise_serial_mark(self, c: sqlite3.Connection, hex_id: str, next_serial: int) -> None:
+            ...
+
+        @staticmethod
+        def _insert_record(
+            c: sqlite3.Connection, rec: TagRecord, own: bool, orig: str, out: str,
+            state: str = "done", token: str | None = None,
+        ) -> None: ...
+
+    def begin_tag(
+        self, key_id: KeyIdLike, count: int, *, original_path: str, output_path: Path,
+        tmp_path: Path,
+    ) -> TagJob:
+        """Reserve *count* serials for one photo (step 1). Freed serials (of photos that were
+        never written) are used first, lowest first; then new ones from the counter."""
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        hex_id = key_hex(key_id)
+        session = self._session()
+        token = f"{session.token}-{os.urandom(6).hex()}"
+        with self._write() as c:
+            row = c.execute("SELECT next_serial FROM identities WHERE key_id = ?", (hex_id,))
+            first = row.fetchone()
+            if first is None:
+                raise LedgerError(f"no identity of yours has key ID {key_text(hex_id)}")
+            free = [int(r[0]) for r in c.execute(
+                "SELECT serial FROM free_serials WHERE key_id = ? ORDER BY serial LIMIT ?",
+                (hex_id, count))]
+            start = int(first[0])
+            new = count - len(free)
+            if start + new - 1 > MAX_SERIAL:
+                raise SerialsExhaustedError(
+                    f"identity {key_text(hex_id)} has {MAX_SERIAL + 1 - start + len(free)} tag "
+                    f"serials left, {count} needed; create a new identity to keep tagging")
+            serials = free + list(range(start, start + new))
+            c.executemany("DELETE FROM free_serials WHERE key_id = ? AND serial = ?",
+                          [(hex_id, s) for s in free])
+            if new:
+                c.execute("UPDATE identities SET next_serial = ? WHERE key_id = ?",
+                          (start + new, hex_id))
+                self._raise_serial_mark(c, hex_id, start + new)
+            now = utc_now_iso()
+            c.executemany(
+                "INSERT INTO reservations (key_id, serial, token, session, original_path,"
+                " output_path, tmp_path, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(hex_id, s, token, session.token, original_path, _raw(output_path),
+                  _raw(tmp_path), now) for s in serials])
+        return TagJob(token, hex_id, serials, original_path, Path(output_path), Path(tmp_path))
+
+    def stage_tag(self, job: TagJob, records: list[TagRecord]) -> None:
+        """Store the signed records as pending (step 3), all or none."""
+        if sorted(r.serial for r in records) != sorted(job.serials) or any(
+                r.key_id != job.key_id for r in records):
+            raise LedgerError("the records do not match the reserved serials")
+        for rec in records:
+            if not verify_record(rec):
+                raise RecordError("tag record signature does not verify; not stored")
+        with self._write() as c:
+            self._check_reserved(c, job)
+            row = c.execute("SELECT public_key FROM identities WHERE key_id = ?", (job.key_id,))
+            found = row.fetchone()
+            if found is None or any(bytes(found[0]) != r.owner_public_raw for r in records):
+                raise LedgerError("record is not from one of your identities")
+            for rec in records:
+                self._insert_record(c, rec, True, job.original_path,
+                                    display_path(job.output_path),
+                                    state="pending", token=job.token)
+        job.staged = True
+
+    def move_tag(self, job: TagJob, output_path: Path) -> None:
+        """The output name was taken meanwhile: the job publishes under *output_path* instead."""
+        with self._write() as c:
+            self._check_reserved(c, job)
+            c.execute("UPDATE reservations SET output_path = ? WHERE token = ?",
+                      (_raw(output_path), job.token))
+            c.execute("UPDATE records SET output_path = ? WHERE token = ?",
+                      (display_path(output_path), job.token))
+        job.output_path = Path(output_path)
+
+    def finish_tag(self, job: TagJob) -> None:
+        """The file is published (step 5): its records become final, the reservation goes."""
+        with self._write() as c:
+            self._check_reserved(c, job)
+            c.execute("UPDATE records SET state = 'done', token = NULL WHERE token = ?",
+                      (job.token,))
+            c.execute("DELETE FROM reservations WHERE token = ?", (job.token,))
+
+    def abort_tag(self, job: TagJob) -> None:
+        """Nothing was published: drop the pending records, free the serials, remove the temp."""
+        _remove_temp(job.tmp_path)
+        with self._write() as c:
+            self._rollback(c, job.token, job.key_id)
+
+    @staticmethod
+    def _check_reserved(c: sqlite3.Connection, job: TagJob) -> None:
+        if c.execute("SELECT 1 FROM reservations WHERE token = ? LIMIT 1",
+                     (job.token,)).fetchone() is None:
+            raise LedgerError("this tag job's reservation is gone (recovered by another run?)")
+
+    @staticmethod
+    def _rollback(c: sqlite3.Connection, token: str, hex_id: str) -> int:
+        c.execute("DELETE FROM records WHERE token = ? AND state = 'pending'", (token,))
+        rows = c.execute("SELECT serial FROM reservations WHERE token = ?", (token,)).fetchall()
+        c.executemany("INSERT OR IGNORE INTO free_serials (key_id, serial) VALUES (?, ?)",
+                      [(hex_id, int(r[0])) for r in rows])
+        c.execute("DELETE FROM reservations WHERE token = ?", (token,))
+        return len(rows)
+
+    # --- recovery ------------------------------------------------------------------------------
+
+    def pending_jobs(self) -> list[tuple[str, str, Path, Path]]:
+        """(token, session, output path, temp path) of every unfinished tag job."""
+        rows = self._read("SELECT token, session, output_path, tmp_path FROM reservations"
+                          " GROUP BY token ORDER BY min(created), token")
+        return [(r[0], r[1], _path(r[2]), _path(r[3])) for r in rows]
+
+    def recover(self) -> RecoveryReport:
+        """Finish or roll back the tag jobs of sessions that ended without finishing them (a
+        kill, a power cut). Jobs of live sessions (another window, another command) are left
+        alone. Safe to run at any time and any number of times."""
+        report = RecoveryReport()
+        for token, session, out, tmp in self.pending_jobs():
+            if session_alive(self._locks_dir(), session):
+                continue
+            with self._write() as c:
+                rows = c.execute(
+                    "SELECT key_id, record_json FROM records WHERE token = ? AND state ="
+                    " 'pending'", (token,)).fetchall()
+                key_rows = c.execute("SELECT DISTINCT key_id FROM reservations WHERE token = ?",
+                                     (token,)).fetchall()
+                if not key_rows:
+                    continue  # another process recovered it meanwhile
+                hex_id = key_rows[0][0]
+                hashes = {json.loads(r[1])["file_sha256"] for r in rows}
+                published = bool(rows) and len(hashes) == 1 and _sha256(out) in hashes
+                if published:
+                    c.execute("UPDATE records SET state = 'done', token = NULL WHERE token = ?",
+                              (token,))
+                    c.execute("DELETE FROM reservations WHERE token = ?", (token,))
+                    report.finished.append(display_path(out))
+                else:
+                    report.freed_serials += self._rollback(c, token, hex_id)
+                    report.rolled_back.append(display_path(out))
+            _remove_temp(tmp)
+        return report
