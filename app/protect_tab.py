@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -123,6 +124,11 @@ class ProtectTab(TakesPhotos, QWidget):
         row.addWidget(self.format_combo)
         row.addWidget(QLabel("Quality:"))
         row.addWidget(self.quality)
+        self.retag = QCheckBox("Retag tagged photos")
+        self.retag.setAccessibleName("Retag photos that already carry a tag")
+        self.retag.setToolTip("Photos whose faces already carry a FakeTagger tag are skipped, as a "
+                              "second tag would garble the first; tick to tag them anyway.")
+        row.addWidget(self.retag)
         return row
 
     def _run_row(self) -> QHBoxLayout:
@@ -239,7 +245,8 @@ class ProtectTab(TakesPhotos, QWidget):
         out = self.out_edit.text().strip()
         return ProtectJob(paths, Path(out) if out else None,
                           OutputFormat(self.format_combo.currentData()), self.quality.value(),
-                          self.ctx.settings.strength, self.faces.include(paths))
+                          self.ctx.settings.strength, self.faces.include(paths),
+                          retag=self.retag.isChecked())
 
     def run(self) -> None:
         spec = self.spec()
@@ -282,7 +289,9 @@ class ProtectTab(TakesPhotos, QWidget):
 
     def _record(self, o: ProtectOutcome) -> None:
         self.outcomes.append(o)
-        if o.error:
+        if o.status is Outcome.SKIPPED:
+            self.photos.set_status(o.input, o.error or "skipped", ok=None)
+        elif o.error:
             self.photos.set_status(o.input, o.error, ok=False)
         elif not o.faces:
             small = f" ({len(o.small_faces)} too small)" if o.small_faces else ""

@@ -215,8 +215,8 @@ class Pipeline:
                 found_tag = self.existing_tag(photo.rgb, faces)
                 if found_tag:
                     return ProtectOutcome(path, error=f"{display_path(path)}: {found_tag}; not "
-                                          "tagged again (--retag, or Retag in the app, tags it "
-                                          "anyway)", skipped=True)
+                                          "tagged again (--retag, or “Retag tagged photos” in "
+                                          "the app, tags it anyway)", skipped=True)
             outcome = protect_photo(photo, faces, identity, self.ledger, self.model, opts)
             outcome.small_faces = [f.int_box() for f in found if f.size < self.detector.min_face]
             return outcome

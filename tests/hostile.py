@@ -499,11 +499,44 @@ def _damage_ledger(home: Path, kind: str) -> None:
     path.write_bytes(bytes(data))
 
 
+def unknown_outputs(work: Path) -> tuple[list[Path], list[Path]]:
+    """Tagged files (outside the input folder) that no ledger under *work* knows with their exact
+    hash (orphans, "records lost"), and temp files left anywhere."""
+    known: set[tuple[str, str]] = set()
+    for ledger in work.glob("home*/ledger.sqlite3"):
+        try:
+            con = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+            try:
+                rows = con.execute("SELECT output_path, record_json FROM records WHERE"
+                                   " identity_key_id IS NOT NULL AND state = 'done'").fetchall()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError:
+            continue
+        known |= {(out, json.loads(rec)["file_sha256"]) for out, rec in rows}
+    from engine.files import display_path
+
+    orphans, temps = [], []
+    for dirpath, dirnames, filenames in os.walk(work):
+        dirnames[:] = [d for d in dirnames if not d.startswith("home") and d != "photos"]
+        for name in filenames:
+            p = Path(dirpath) / name
+            if name.startswith(".") and name.endswith(".part"):
+                temps.append(p)
+            elif "-tagged" in name:
+                sha = hashlib.sha256(p.read_bytes()).hexdigest()
+                if (display_path(p), sha) not in known:  # how the ledger spells any name
+                    orphans.append(p)
+    return orphans, temps
+
+
 @dataclass
 class Summary:
     results: list[Result]
     images: dict[str, str]
     image_problems: list[str]
+    orphans: list[Path] = field(default_factory=list)
+    temps: list[Path] = field(default_factory=list)
 
     @property
     def inputs(self) -> int:
@@ -533,7 +566,8 @@ def run_corpus(work: Path) -> Summary:
         results.append(result)
         by_name[case.name] = result
     image_problems = _judge_images(work, images, by_name)
-    return Summary(results, images, image_problems)
+    orphans, temps = unknown_outputs(work)
+    return Summary(results, images, image_problems, orphans, temps)
 
 
 #: Files a folder walk passes over (not regular files, or not a photo type): only verify, which
@@ -589,13 +623,16 @@ def main() -> int:
     for word in ("traceback", "files changed", "files removed", "burned", "used twice",
                  "pending", "stray stderr"):
         print(f"  {word}: {summary.count(word)}")
+    print(f"  tagged files no ledger knows (orphans, records lost): {len(summary.orphans)}")
+    print(f"  temp files left behind: {len(summary.temps)}")
     print(f"  commands with any problem: {len(summary.failed)}")
     print(f"  image files judged wrongly: {len(summary.image_problems)}")
     for r in summary.failed:
         print(f"  FAIL {r.case.name}: {r.problems}")
     for p in summary.image_problems:
         print(f"  FAIL {p}")
-    return 1 if summary.failed or summary.image_problems else 0
+    bad = summary.failed or summary.image_problems or summary.orphans or summary.temps
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

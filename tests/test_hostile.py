@@ -19,3 +19,4 @@ def test_hostile_corpus(tmp_path, monkeypatch):
     failures = [f"{r.case.name}: {r.problems}" for r in summary.failed]
     assert not failures, "\n".join(failures)
     assert not summary.image_problems, "\n".join(summary.image_problems)
+    assert not summary.orphans and not summary.temps, (summary.orphans, summary.temps)

@@ -131,6 +131,9 @@ def cmd_ledger_check(args) -> int:
 
     result = check_ledger(paths.ledger_path())
     newest = result.backups[0].name if result.backups else "none"
+    if result.ok and not result.path.exists():
+        print(f"no ledger yet at {result.path}: it is made with your first identity")
+        return 0
     if result.ok:
         with ledger_from_env() as ledger:  # opening also finishes interrupted tag jobs
             rec, pending = ledger.recovered, ledger.pending_jobs()

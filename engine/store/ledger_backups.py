@@ -22,18 +22,26 @@ from engine.errors import LedgerError
 from engine.store.schema import damage, integrity_problems
 
 KEEP = 10
-_PREFIX, _SUFFIX = "ledger-", ".sqlite3"
+_SUFFIX = ".sqlite3"
 
 
 def backups_dir(ledger_path: Path) -> Path:
     return Path(ledger_path).parent / "backups"
 
 
+def _prefix(ledger_path: Path) -> str:
+    """Backups are named after their ledger (``ledger-<time>.sqlite3`` for ledger.sqlite3), so
+    two ledgers in one folder never take each other's backups."""
+    return f"{Path(ledger_path).name.split('.')[0]}-"
+
+
 def list_backups(ledger_path: Path) -> list[Path]:
     """Backups of this ledger, newest first."""
     folder = backups_dir(ledger_path)
+    prefix = _prefix(ledger_path)
     try:
-        names = [n for n in os.listdir(folder) if n.startswith(_PREFIX) and n.endswith(_SUFFIX)]
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(_SUFFIX)
+                 and n[len(prefix):len(prefix) + 1].isdigit()]
     except OSError:
         return []
     return [folder / n for n in sorted(names, reverse=True)]
@@ -45,7 +53,7 @@ def make_backup(conn: sqlite3.Connection, ledger_path: Path) -> Path | None:
     folder = backups_dir(ledger_path)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = folder / f"{_PREFIX}{stamp}{_SUFFIX}"
+    target = folder / f"{_prefix(ledger_path)}{stamp}{_SUFFIX}"
     tmp = folder / f".{target.name}.part"
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     try:
@@ -87,7 +95,7 @@ def check_ledger(ledger_path: Path) -> LedgerCheck:
     path = Path(ledger_path)
     backups = list_backups(path)
     if not path.exists():
-        return LedgerCheck(path, ["the ledger file is missing"], backups)
+        return LedgerCheck(path, ["the ledger file is missing"] if backups else [], backups)
     problem = damage(path)
     if problem:
         return LedgerCheck(path, [f"the ledger file {problem}"], backups)
