@@ -202,3 +202,40 @@ def test_option_types_validate_themselves(ledger):
         with pytest.raises(OptionError):
             Pipeline(ledger, device="cpu", **kw)
     assert json.loads(json.dumps({"ok": True}))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 64 KiB file system (tmpfs), where this machine allows mounting one (root in a
+    container with the right to mount); skipped elsewhere."""
+    import subprocess
+
+    where = tmp_path / "disk"
+    where.mkdir()
+    if os.name != "posix" or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)],
+            capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small file system here")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_full_photo_disk_and_read_only_folders_are_one_line(home, capsys, small_disk, tmp_path):
+    import subprocess
+
+    assert cli(capsys, "identity", "create", "--name", "Alice")[0] == 0
+    code, out, err = cli(capsys, "protect", str(SAMPLE), "--out", str(small_disk / "out"),
+                         "--format", "png")  # a lossless copy is far over 64 KiB
+    assert code == 1 and err.count("\n") == 1 and "disk is full" in err, (code, out, err)
+    assert [p.name for p in (small_disk / "out").iterdir()] == []  # no temp, no half file
+    with Ledger() as led:
+        assert led.serials_left(led.default_identity().key_id) == 65535  # nothing burned
+    assert subprocess.run(["mount", "-o", "remount,ro", str(small_disk)]).returncode == 0
+    for out_dir in (small_disk / "out", small_disk / "new"):
+        code, _, err = cli(capsys, "protect", str(SAMPLE), "--out", str(out_dir))
+        assert code == 1 and err.count("\n") == 1 and "read-only" in err
+    code, _, err = cli(capsys, "verify", str(SAMPLE), "--report", str(small_disk / "r.html"))
+    assert code == 1 and err.count("\n") == 1 and "cannot write" in err
+    os.environ["FAKETAGGER_HOME"] = str(small_disk / "home")
+    code, _, err = cli(capsys, "identity", "list")
+    assert code == 1 and "data folder" in err and "Read-only" in err
