@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import LedgerError
 from engine.faces import Face, crop_square, extract_square, face_square, paste_residual
 from engine.files import display_path
 from engine.identity import UnlockedIdentity
@@ -187,7 +188,12 @@ def protect_photo(
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-    ledger.finish_tag(job)  # a failure here leaves it pending: the next open finishes it
+    try:
+        ledger.finish_tag(job)
+    except LedgerError as err:  # the file is out: its staged records are finished on next open
+        raise LedgerError(f"{display_path(out_path)} was written, but the ledger could not "
+                          f"commit its records yet ({err}); FakeTagger finishes them the next "
+                          "time it opens the ledger") from None
     outcome.output = out_path
     return outcome
 

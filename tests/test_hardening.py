@@ -239,3 +239,27 @@ def test_full_photo_disk_and_read_only_folders_are_one_line(home, capsys, small_
     os.environ["FAKETAGGER_HOME"] = str(small_disk / "home")
     code, _, err = cli(capsys, "identity", "list")
     assert code == 1 and "data folder" in err and "Read-only" in err
+
+
+def test_commit_failure_after_publish_is_finished_on_next_open(home, identity, ledger, tmp_path):
+    """The file is out but its records cannot be committed (the ledger failed right then): the
+    photo reports it in one line, and the next open of the ledger commits the staged records."""
+    from engine.pipeline import Pipeline
+
+    def fails(self, job):
+        raise LedgerError("ledger: the disk is full; nothing was recorded")
+
+    real = Ledger.finish_tag
+    Ledger.finish_tag = fails
+    try:
+        res = _tag(Pipeline(ledger, device="cpu"), identity, tmp_path / "out")
+    finally:
+        Ledger.finish_tag = real
+    assert res.error and "was written" in res.error and "next time" in res.error
+    [written] = list((tmp_path / "out").iterdir())
+    assert ledger.history() == []  # staged, not yet final
+    ledger.close()
+    with Ledger() as again:
+        assert again.recovered.finished == [str(written)]
+        [row] = again.history()
+        assert row.output_path == str(written)
