@@ -46,8 +46,8 @@ def test_peer_embeds_in_the_face_square_and_reads_its_bits(face_photo, name):
     assert peer.bits == (32 if name == "rivaGan" else 60)
     bits = np.random.default_rng(3).integers(0, 2, 60).astype(np.uint8)
     tagged = peer.embed(rgb, faces, [bits])
-    psnr, ssim = region_quality(rgb, tagged, faces[0].box)
-    assert 30.0 < psnr < 99.0 and ssim > 0.95
+    q = region_quality(rgb, tagged, faces[0].box)
+    assert 30.0 < q["psnr"] < 99.0 and q["ssim"] > 0.95 and 0.0 < q["blotch_p99"] < 30.0
     changed = np.any(tagged != rgb, axis=2)
     x, y, side = face_square(faces[0].box)
     outside = np.ones(rgb.shape[:2], bool)
