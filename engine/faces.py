@@ -24,11 +24,16 @@ FEATHER = 0.12
 #: Defaults: MTCNN boxes below 0.9 probability include false faces (DESIGN.md).
 DEFAULT_THRESHOLD = 0.92
 DEFAULT_MIN_FACE = 40
-#: Verify's second look: MTCNN's own last-stage cut-off. Re-synthesised or heavily edited faces
-#: often score 0.7-0.9 (measured on the bench's resynth attacks: half the faces fell under 0.92),
-#: so verify also reads these candidates, but reports one only when a tag is read from it
-#: (FORMAT.md, "Second look"), which keeps non-faces out of the results.
-CANDIDATE_THRESHOLD = 0.7
+#: Verify's second look, and MTCNN's last-stage cut-off (its default is 0.7). Re-synthesised or
+#: heavily edited faces often score 0.4-0.9 (measured on the bench's resynth attacks over the 14
+#: eval faces: 5 of 14 reached 0.92, 11 reached 0.7, 13 reached 0.5), so verify also reads these
+#: candidates, but reports one only when a tag is read from it (FORMAT.md, "Second look"), which
+#: keeps non-faces out of the results. Lowering the last stage's cut-off only adds weaker boxes:
+#: MTCNN's final suppression keeps the stronger box of an overlapping pair, so the faces at or
+#: above DEFAULT_THRESHOLD are the same as with MTCNN's defaults.
+CANDIDATE_THRESHOLD = 0.5
+#: MTCNN's three stage cut-offs (P-Net, R-Net, O-Net): its defaults but the last.
+MTCNN_STAGES = (0.6, 0.7, CANDIDATE_THRESHOLD)
 #: Photos with a longer side are searched on a downscaled copy (boxes are mapped back): MTCNN's
 #: cost grows with the pixel count (8 s for a 6000 px photo on 2 cores), while faces too small
 #: to find after that downscale (under ~1.5% of the long side) are too small to tag well anyway.
@@ -212,7 +217,7 @@ def _mtcnn_class():
 def _mtcnn(min_face_size: int, device: str):
     """One MTCNN per (search size, device), shared by every detector in the process."""
     return _mtcnn_class()(keep_all=True, min_face_size=min_face_size, device=device,
-                          post_process=False)
+                          post_process=False, thresholds=list(MTCNN_STAGES))
 
 
 class FaceDetector:
