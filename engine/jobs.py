@@ -30,13 +30,20 @@ class JobProgress:
     total: int
     faces_done: int
     path: Path | None  # the photo being worked on
-    elapsed: float  # seconds since the job started
+    elapsed: float  # seconds since the job (or this run of a resumed job) started
+    before: int = 0  # photos a resumed job had finished before this run
+
+    def rate(self) -> float | None:
+        """Photos per second in this run; None before the first one."""
+        ran = self.done - self.before
+        return ran / self.elapsed if ran > 0 and self.elapsed > 0 else None
 
     def seconds_left(self) -> float | None:
         """Linear estimate from the photos finished so far; None before the first one."""
-        if self.done <= 0 or self.done >= self.total:
+        rate = self.rate()
+        if rate is None or self.done >= self.total:
             return None
-        return self.elapsed / self.done * (self.total - self.done)
+        return (self.total - self.done) / rate
 
 
 @dataclass(frozen=True)

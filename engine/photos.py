@@ -246,6 +246,68 @@ def temp_path_for(out_path: Path) -> Path:
     return out_path.parent / f".{out_path.name}.{secrets.token_hex(8)}.part"
 
 
+def _check_target(photo_path: Path, out_path: Path, fmt: str) -> None:
+    """PhotoError (NameTakenError) unless *out_path* is a free name for a *fmt* copy of the
+    photo at *photo_path*, in a folder that exists."""
+    suffix_fmt = _SUFFIX_FORMAT.get(out_path.suffix.lower())
+    if suffix_fmt is not None and suffix_fmt != fmt:
+        raise PhotoError(f"{out_path}: suffix {out_path.suffix} does not match format {fmt}")
+    if out_path.resolve() == photo_path.resolve() or (
+            out_path.exists() and photo_path.exists() and os.path.samefile(out_path, photo_path)):
+        raise PhotoError(f"{out_path}: refusing to overwrite the original photo")
+    if os.path.lexists(out_path):
+        raise NameTakenError(f"{out_path}: already exists; choose another name")
+    parent = out_path.parent
+    if not parent.is_dir():
+        raise PhotoError(f"{parent}: output folder does not exist")
+
+
+def encode_photo(photo: Photo, rgb: np.ndarray, *, fmt: str | None = None,
+                 jpeg_quality: int = 95) -> bytes:
+    """The bytes of `rgb` written with `photo`'s metadata: exactly what :func:`write_photo_temp`
+    puts in its file (batch workers encode, the driver writes). PhotoError if it cannot be."""
+    rgb = _check_rgb(rgb)
+    fmt = _normalize_format(fmt or photo.format)
+    if not 1 <= jpeg_quality <= 100:
+        raise ValueError(f"jpeg_quality must be 1..100, got {jpeg_quality}")
+    im, kw = _encode(photo, rgb, fmt, jpeg_quality)
+    buf = io.BytesIO()
+    try:
+        im.save(buf, format=fmt, **kw)
+    except Exception as exc:  # noqa: BLE001 - Pillow's encoders raise anything
+        raise PhotoError(f"{photo.path}: cannot encode {fmt} ({exc})") from exc
+    return buf.getvalue()
+
+
+def write_temp_bytes(data: bytes, photo_path: Path, out_path: Path, tmp: Path, *,
+                     fmt: str) -> None:
+    """Write encoded photo *data* (:func:`encode_photo`) to the NEW temp file *tmp* (fsynced),
+    after the same checks as :func:`write_photo_temp`; the temp is removed on failure."""
+    out_path, tmp = Path(out_path), Path(tmp)
+    _check_target(Path(photo_path), out_path, _normalize_format(fmt))
+    _write_temp(out_path, tmp, fmt, lambda f: f.write(data))
+
+
+def _write_temp(out_path: Path, tmp: Path, fmt: str, fill) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:  # os.open, not mkstemp: mkstemp's 0600 mode would stick to the final photo
+        fd = os.open(tmp, flags, 0o666)
+    except OSError as exc:
+        raise PhotoError(f"{out_path.parent}: cannot write here ({exc.strerror})") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise PhotoError(f"{out_path}: the disk is full; nothing was written") from None
+        if isinstance(exc, Exception) and not isinstance(exc, PhotoError):
+            raise PhotoError(f"{out_path}: cannot write {fmt} ({exc})") from exc
+        raise
+
+
 def write_photo_temp(photo: Photo, rgb: np.ndarray, out_path: Path, tmp: Path, *,
                      fmt: str | None = None, jpeg_quality: int = 95) -> None:
     """Encode `rgb` with `photo`'s metadata into the NEW temp file `tmp` (fsynced), the first
@@ -256,35 +318,9 @@ def write_photo_temp(photo: Photo, rgb: np.ndarray, out_path: Path, tmp: Path, *
     fmt = _normalize_format(fmt or photo.format)
     if not 1 <= jpeg_quality <= 100:
         raise ValueError(f"jpeg_quality must be 1..100, got {jpeg_quality}")
-    suffix_fmt = _SUFFIX_FORMAT.get(out_path.suffix.lower())
-    if suffix_fmt is not None and suffix_fmt != fmt:
-        raise PhotoError(f"{out_path}: suffix {out_path.suffix} does not match format {fmt}")
-    if out_path.resolve() == photo.path.resolve() or (
-            out_path.exists() and photo.path.exists() and os.path.samefile(out_path, photo.path)):
-        raise PhotoError(f"{out_path}: refusing to overwrite the original photo")
-    if os.path.lexists(out_path):
-        raise NameTakenError(f"{out_path}: already exists; choose another name")
-    parent = out_path.parent
-    if not parent.is_dir():
-        raise PhotoError(f"{parent}: output folder does not exist")
+    _check_target(photo.path, out_path, fmt)
     im, kw = _encode(photo, rgb, fmt, jpeg_quality)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    try:  # os.open, not mkstemp: mkstemp's 0600 mode would stick to the final photo
-        fd = os.open(tmp, flags, 0o666)
-    except OSError as exc:
-        raise PhotoError(f"{parent}: cannot write here ({exc.strerror})") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            im.save(f, format=fmt, **kw)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise PhotoError(f"{out_path}: the disk is full; nothing was written") from None
-        if isinstance(exc, Exception) and not isinstance(exc, PhotoError):
-            raise PhotoError(f"{out_path}: cannot write {fmt} ({exc})") from exc
-        raise
+    _write_temp(out_path, tmp, fmt, lambda f: im.save(f, format=fmt, **kw))
 
 
 def publish_photo(tmp: Path, out_path: Path) -> None:

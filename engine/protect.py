@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -29,13 +30,14 @@ from engine.photos import (
     Photo,
     PhotoError,
     encode_jpeg_thumbnail,
+    encode_photo,
     publish_photo,
     sha256_file,
     temp_path_for,
     unique_output_path,
     write_photo_temp,
 )
-from engine.store.ledger import Ledger
+from engine.store.ledger import Ledger, TagJob
 from engine.store.records import sign_record
 
 #: The default operating point of the tag-strength knob (x the model's deployed residual RMS).
@@ -70,6 +72,7 @@ class ProtectOptions:
     strength: float = DEFAULT_STRENGTH
     suffix: str = "-tagged"
     retag: bool = False  # tag faces that already carry a tag (else the photo is skipped)
+    batch_job: str | None = None  # the ledger batch job (engine.batch) this photo belongs to
 
     def __post_init__(self) -> None:
         # Any spelling ("PNG", "png", None for keep) becomes the one vocabulary.
@@ -121,18 +124,75 @@ def embed_faces(
     strength: float = DEFAULT_STRENGTH,
 ) -> tuple[np.ndarray, list[float]]:
     """A tagged copy of rgb and the PSNR of each face's crop; the input array is not modified."""
+    bits = np.stack([encode_bits(p) for p in payloads]) if payloads else None
+    return embed_bits(rgb, faces, bits, model, strength)
+
+
+def embed_bits(
+    rgb: np.ndarray, faces: list[Face], bits: np.ndarray | None, model: Watermarker,
+    strength: float = DEFAULT_STRENGTH,
+) -> tuple[np.ndarray, list[float]]:
+    """:func:`embed_faces` from the coded payload bits (one row per face): what a batch worker
+    gets, as it never sees the identity's keys."""
     out = rgb.copy()
     squares = [face_square(f.box) for f in faces]
     crops = [extract_square(rgb, sq) for sq in squares]
-    bits = np.stack([encode_bits(p) for p in payloads]) if payloads else None
     for sq, res in zip(squares, model.residuals(crops, bits, strength), strict=True):
         paste_residual(out, res, sq)
     inside = [(slice(max(y, 0), y + s), slice(max(x, 0), x + s)) for x, y, s in squares]
     return out, [region_psnr(rgb[r], out[r]) for r in inside]
 
 
+def payloads_for(identity: UnlockedIdentity, serials: list[int], version: int) -> list[Payload]:
+    """The payload of each reserved serial (needs the identity's MAC key: driver side only)."""
+    return [Payload.create(identity.mac_key, identity.key_id, s, version) for s in serials]
+
+
+def payload_bits(payloads: list[Payload]) -> np.ndarray:
+    """The coded bits to embed, one row per payload: all a batch worker is given."""
+    return np.stack([encode_bits(p) for p in payloads])
+
+
+def face_thumbs(tagged: np.ndarray, boxes: list[list[int]]) -> list[bytes]:
+    """The records' face thumbnails, cut from the tagged pixels."""
+    h, w = tagged.shape[:2]
+    thumbs = []
+    for box in boxes:
+        x, y, s = crop_square(box, w, h, scale=1.0)
+        thumbs.append(encode_jpeg_thumbnail(tagged[y:y + s, x:x + s]))
+    return thumbs
+
+
+@dataclass
+class Rendered:
+    """A tagged photo as a pure worker makes it (engine.batch_ray): the output file's bytes and
+    what its records need. No key was used to make it, so it may be made anywhere."""
+
+    data: bytes
+    boxes: list[list[int]]
+    thumbs: list[bytes]
+    psnrs: list[float]
+
+
+def render_tagged(photo: Photo, faces: list[Face], bits: np.ndarray, model: Watermarker,
+                  strength: float, fmt: str, jpeg_quality: int) -> Rendered:
+    """Embed *bits* into *faces* and encode the file: everything but the ledger and the keys."""
+    tagged, psnrs = embed_bits(photo.rgb, faces, bits, model, strength)
+    boxes = [f.int_box() for f in faces]
+    data = encode_photo(photo, tagged, fmt=fmt, jpeg_quality=jpeg_quality)
+    return Rendered(data, boxes, face_thumbs(tagged, boxes), psnrs)
+
+
 #: How often protect picks a new output name when another program takes the chosen one first.
 _NAME_TRIES = 20
+
+
+def output_target(src: Path, src_format: str, opts: ProtectOptions) -> tuple[str, Path, Path]:
+    """(format, output path, temp path) of a tagged copy of *src* in ``opts.out_dir`` (made)."""
+    fmt = src_format if opts.fmt is OutputFormat.KEEP else opts.fmt.value
+    ensure_output_dir(opts.out_dir)
+    out_path = unique_output_path(opts.out_dir, src, suffix=opts.suffix, fmt=fmt)
+    return fmt, out_path, temp_path_for(out_path)
 
 
 def protect_photo(
@@ -143,31 +203,45 @@ def protect_photo(
     (engine.store.tagging): serials reserved, temp file written and hashed, records signed and
     staged, file published, records committed. Any failure before the file is published undoes
     everything and frees the serials; nothing half-done is ever left for the user."""
-    outcome = ProtectOutcome(photo.path)
     if not faces:
-        return outcome
-    fmt = photo.format if opts.fmt is OutputFormat.KEEP else opts.fmt.value
-    ensure_output_dir(opts.out_dir)
-    out_path = unique_output_path(opts.out_dir, photo.path, suffix=opts.suffix, fmt=fmt)
-    tmp = temp_path_for(out_path)
+        return ProtectOutcome(photo.path)
+    fmt, out_path, tmp = output_target(photo.path, photo.format, opts)
     job = ledger.begin_tag(identity.key_id, len(faces), original_path=display_path(photo.path),
-                           output_path=out_path, tmp_path=tmp)
-    published = False
-    try:
-        payloads = [Payload.create(identity.mac_key, identity.key_id, s, model.version)
-                    for s in job.serials]
+                           output_path=out_path, tmp_path=tmp, batch_job=opts.batch_job,
+                           source=photo.path)
+
+    def write() -> tuple[list[Payload], list[list[int]], list[bytes], list[float]]:
+        payloads = payloads_for(identity, job.serials, model.version)
         tagged, psnrs = embed_faces(photo.rgb, faces, payloads, model, opts.strength)
         write_photo_temp(photo, tagged, out_path, tmp, fmt=fmt, jpeg_quality=opts.jpeg_quality)
+        boxes = [f.int_box() for f in faces]
+        return payloads, boxes, face_thumbs(tagged, boxes), psnrs
+
+    return commit_tag(ledger, identity, job, write, photo.path, opts, fmt)
+
+
+def commit_tag(
+    ledger: Ledger, identity: UnlockedIdentity, job: TagJob,
+    write: Callable[[], tuple[list[Payload], list[list[int]], list[bytes], list[float]]],
+    src: Path, opts: ProtectOptions, fmt: str,
+) -> ProtectOutcome:
+    """Steps 2-5 of a reserved tag *job* (engine.store.tagging): `write` fills the temp file and
+    returns (payloads, boxes, thumbnails, PSNRs); then the file is hashed, its records signed
+    and staged, the file published (a new name if another program took it) and the records
+    committed. A failure before the publish aborts the job: serials freed, temp removed. The
+    local engine's `write` embeds and encodes; the Ray engine's writes a worker's bytes."""
+    outcome = ProtectOutcome(src)
+    out_path, tmp = job.output_path, job.tmp_path
+    published = False
+    try:
+        payloads, boxes, thumbs, psnrs = write()
         digest = sha256_file(tmp)
-        h, w = tagged.shape[:2]
         records = []
-        for face, payload, psnr in zip(faces, payloads, psnrs, strict=True):
-            x, y, s = crop_square(face.box, w, h, scale=1.0)
+        for payload, box, thumb, psnr in zip(payloads, boxes, thumbs, psnrs, strict=True):
             records.append(sign_record(
                 identity, serial=payload.serial, payload_hex=payload.to_hex(),
-                file_sha256=digest, face_box=face.int_box(),
-                face_thumb_jpeg=encode_jpeg_thumbnail(tagged[y:y + s, x:x + s])))
-            outcome.faces.append(TaggedFace(face.int_box(), payload.serial, payload.to_hex(), psnr))
+                file_sha256=digest, face_box=box, face_thumb_jpeg=thumb))
+            outcome.faces.append(TaggedFace(box, payload.serial, payload.to_hex(), psnr))
         ledger.stage_tag(job, records)
         for attempt in range(_NAME_TRIES):
             try:
@@ -177,8 +251,7 @@ def protect_photo(
             except NameTakenError:  # another program took the name meanwhile: pick the next
                 if attempt == _NAME_TRIES - 1:
                     raise
-                out_path = unique_output_path(opts.out_dir, photo.path, suffix=opts.suffix,
-                                              fmt=fmt)
+                out_path = unique_output_path(opts.out_dir, src, suffix=opts.suffix, fmt=fmt)
                 ledger.move_tag(job, out_path)
     except BaseException:
         if not published:

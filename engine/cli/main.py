@@ -123,6 +123,109 @@ def cmd_protect(args) -> int:
     return _report_errors([o for o in outcomes if o.status is Outcome.FAILED])
 
 
+def cmd_batch(args) -> int:
+    from engine.batch import BatchOptions, capacity_problem, create_job, mirror_plan
+    from engine.protect import DEFAULT_STRENGTH, check_output_dir
+
+    if args.list:
+        with ledger_from_env() as ledger:
+            for job in ledger.batch_jobs():
+                state = "done" if job.done else "unfinished"
+                print(f"{job.id}  {state:10}  {job.finished}/{job.total} photos  "
+                      f"{job.created}  -> {job.out_dir}")
+        return 0
+    if args.resume is None:
+        if not args.inputs or not args.out:
+            raise CliError("give the photos or folders to tag and --out FOLDER (or --resume "
+                           "JOB; --list shows the jobs)")
+        _check_detection(args)
+        options = BatchOptions(args.format, args.quality, DEFAULT_STRENGTH if args.strength is
+                               None else args.strength, args.retag, args.copy_no_face,
+                               args.threshold, args.min_face)
+        out = Path(args.out).absolute()
+        plan = mirror_plan([Path(p) for p in args.inputs], out)
+        if not plan:
+            raise CliError("no supported photos found in the given inputs (outside --out)")
+        check_output_dir(out)
+    elif args.inputs:
+        raise CliError("--resume continues a recorded job: give no photos with it")
+    with ledger_from_env() as ledger:
+        if args.resume is None:
+            ident = ledger.resolve_identity(args.identity)
+            problem = capacity_problem(ledger, ident.key_id, len(plan))
+            if problem:
+                raise CliError(problem)
+            unlocked = ledger.unlock(ident.key_id, need_passphrase())
+            job_id = create_job(ledger, ident.key_id, plan, out, options)
+            note(f"faketagger: batch job {job_id}: {len(plan)} photos -> {out}")
+        else:
+            job_id = args.resume
+            info = ledger.batch_job(job_id)
+            options = BatchOptions.from_json(info.options)
+            unlocked = ledger.unlock(info.key_id, need_passphrase())
+            note(f"faketagger: resuming batch job {job_id}: {info.finished}/{info.total} "
+                 "photos done")
+        return _run_batch(ledger, unlocked, job_id, options, args)
+
+
+def _run_batch(ledger, unlocked, job_id: str, options, args) -> int:
+    import time
+
+    from engine.batch import run_batch, write_report
+    from engine.jobs import JobProgress
+    from engine.pipeline import Pipeline
+    from engine.protect import Outcome
+
+    pipeline = Pipeline(ledger, device=args.device, threshold=options.threshold,
+                        min_face=options.min_face)
+    if args.engine == "ray":
+        try:
+            from engine.batch_ray import run_batch_ray
+        except ModuleNotFoundError as err:
+            raise CliError(f"--engine ray needs Ray ({err.name} is not installed): pip "
+                           "install 'faketagger[scale]' (not part of the desktop build)") from None
+        events = run_batch_ray(pipeline, unlocked, job_id, address=args.address,
+                               chunk=args.chunk)
+    else:
+        events = run_batch(pipeline, unlocked, job_id)
+    outcomes, last = [], 0.0
+    try:
+        for event in events:
+            if isinstance(event, JobProgress):
+                now = time.monotonic()
+                if now - last >= args.progress_every or event.done == event.total:
+                    last = now
+                    rate, left = event.rate(), event.seconds_left()
+                    note(f"faketagger: {event.done}/{event.total} photos, {event.faces_done} "
+                         f"faces" + (f", {rate:.2f} photos/s" if rate else "")
+                         + (f", about {left:.0f} s left" if left is not None else ""))
+                continue
+            outcomes.append(event)
+            if not args.json and not event.error:
+                print(_protect_line(event))
+    except KeyboardInterrupt:
+        note(f"faketagger: interrupted; nothing half-done is left. Resume with: faketagger "
+             f"batch --resume {job_id}")
+        return 130
+    info = ledger.batch_job(job_id)
+    if args.report:
+        write_report(ledger, job_id, Path(args.report))
+        note(f"faketagger: job report written to {args.report}")
+    failed = [o for o in outcomes if o.status is Outcome.FAILED]
+    if args.json:
+        print(json.dumps({"job": job_id, "done": info.done, "counts": info.counts,
+                          "outputs": [o.to_json() for o in outcomes if o.output],
+                          "errors": [{"input": str(o.input), "error": o.error}
+                                     for o in failed]}))
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(info.counts.items()))
+    note(f"faketagger: batch job {job_id}: {counts}" + (
+        "" if info.done else f"; resume with: faketagger batch --resume {job_id}"))
+    if not options.copy_no_face and info.counts.get("no_face"):
+        note(f"faketagger: note: {info.counts['no_face']} photo(s) had no face to tag "
+             "(--copy-no-face copies them through)")
+    return _report_errors(failed)
+
+
 def _protect_line(o) -> str:
     if not o.faces:
         small = f" ({len(o.small_faces)} too small to tag)" if o.small_faces else ""
@@ -221,6 +324,30 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also tag photos whose faces already carry a tag (skipped otherwise)")
     engine_opts(pr)
     pr.set_defaults(func=cmd_protect)
+
+    b = sub.add_parser("batch", help="tag whole folders as a resumable job (mirrors the tree)")
+    b.add_argument("inputs", nargs="*", metavar="SRC")
+    b.add_argument("--out", metavar="DST", help="output folder: the input tree is mirrored")
+    b.add_argument("--resume", metavar="JOB", help="continue an interrupted job")
+    b.add_argument("--list", action="store_true", help="list the batch jobs in the ledger")
+    b.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (this process) or ray (Ray Data; pip install "
+                        "'faketagger[scale]')")
+    b.add_argument("--address", help="Ray cluster to use (default: a local one)")
+    b.add_argument("--chunk", type=int, default=64,
+                   help="ray engine: photos whose serials are reserved together (default 64)")
+    b.add_argument("--copy-no-face", action="store_true",
+                   help="copy photos without a face through, unchanged")
+    b.add_argument("--report", metavar="FILE", help="write the job report (FILE.json or .csv)")
+    b.add_argument("--progress-every", type=float, default=5.0, help=argparse.SUPPRESS)
+    b.add_argument("--format", choices=[f.value for f in OutputFormat], type=str.lower,
+                   default=OutputFormat.KEEP.value)
+    b.add_argument("--quality", type=int, default=95)
+    b.add_argument("--strength", type=float, default=None)
+    b.add_argument("--identity", metavar="KEY-ID|NAME")
+    b.add_argument("--retag", action="store_true")
+    engine_opts(b)
+    b.set_defaults(func=cmd_batch)
 
     v = sub.add_parser("verify", help="read and check the tags in suspect images")
     v.add_argument("images", nargs="+")

@@ -49,6 +49,7 @@ from engine.identity import (
 )
 from engine.passphrase import require_strong
 from engine.store.backup import export_backup, restore_backup
+from engine.store.batches import BatchesMixin
 from engine.store.cards import sign_card_header
 from engine.store.contacts import Contact, ContactsMixin, Owner
 from engine.store.history import HistoryRow, RecordsMixin
@@ -64,12 +65,12 @@ from engine.store.schema import (
     open_ledger_db,
 )
 from engine.store.session import SessionLock
-from engine.store.tagging import RecoveryReport, TaggingMixin, TagJob
+from engine.store.tagging import RecoveryReport, TaggingMixin, TagJob, TagPlan
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SCHEMA_VERSION", "Contact", "HistoryRow", "KeyIdLike", "Ledger", "Owner",
-           "RecoveryReport", "TagJob"]
+           "RecoveryReport", "TagJob", "TagPlan"]
 
 
 def _sqlite_message(path: Path, exc: sqlite3.Error) -> str:
@@ -89,7 +90,7 @@ def _sqlite_message(path: Path, exc: sqlite3.Error) -> str:
     return f"ledger {path}: {text}"
 
 
-class Ledger(ContactsMixin, RecordsMixin, TaggingMixin):
+class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
     """Open (and create or migrate) the ledger at *path*; keys live in *keys_dir*, by default the
     ``keys`` folder beside the database (data_dir()/keys for the default ledger).
 

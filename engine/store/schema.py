@@ -81,6 +81,32 @@ MIGRATIONS: list[tuple[str, ...]] = [
             serial INTEGER NOT NULL CHECK (serial >= 1),
             PRIMARY KEY (key_id, serial))""",
     ),
+    (  # 3: batch jobs (engine.store.batches): inputs, their hashes and state, resumable
+        """CREATE TABLE batch_jobs (
+            id TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL REFERENCES identities(key_id),
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('open', 'done')),
+            out_dir BLOB NOT NULL,
+            options TEXT NOT NULL)""",
+        """CREATE TABLE batch_items (
+            job_id TEXT NOT NULL REFERENCES batch_jobs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            src BLOB NOT NULL,
+            out_dir BLOB NOT NULL,
+            sha256 TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'todo' CHECK (state IN
+                ('todo', 'tagged', 'no_face', 'copied', 'skipped', 'failed')),
+            output BLOB,
+            serials TEXT NOT NULL DEFAULT '',
+            faces TEXT,
+            error TEXT,
+            token TEXT,
+            PRIMARY KEY (job_id, idx))""",
+        "CREATE UNIQUE INDEX batch_items_by_src ON batch_items (job_id, src)",
+        "CREATE INDEX batch_items_by_token ON batch_items (token) WHERE token IS NOT NULL",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -53,6 +53,18 @@ class TagJob:
     staged: bool = False
 
 
+@dataclass(frozen=True)
+class TagPlan:
+    """What :meth:`TaggingMixin.begin_tags` reserves for one photo."""
+
+    count: int  # faces, one serial each
+    original_path: str  # as shown to people (records' history)
+    output_path: Path
+    tmp_path: Path
+    batch_job: str | None = None  # the batch job whose item for this photo the tag completes
+    source: Path | None = None  # the photo's path as the batch job holds it (else original_path)
+
+
 @dataclass
 class RecoveryReport:
     """What :meth:`TaggingMixin.recover` did with the jobs of sessions that ended mid-way."""
@@ -116,15 +128,24 @@ class TaggingMixin:
 
     def begin_tag(
         self, key_id: KeyIdLike, count: int, *, original_path: str, output_path: Path,
-        tmp_path: Path,
+        tmp_path: Path, batch_job: str | None = None, source: Path | None = None,
     ) -> TagJob:
         """Reserve *count* serials for one photo (step 1). Freed serials (of photos that were
-        never written) are used first, lowest first; then new ones from the counter."""
-        if count < 1:
+        never written) are used first, lowest first; then new ones from the counter. With
+        *batch_job*, the job's item for that photo is tied to the reservation, so it is marked
+        tagged in the very transaction that commits its records (never tagged twice)."""
+        return self.begin_tags(key_id, [TagPlan(count, original_path, Path(output_path),
+                                                Path(tmp_path), batch_job, source)])[0]
+
+    def begin_tags(self, key_id: KeyIdLike, plans: list[TagPlan]) -> list[TagJob]:
+        """:meth:`begin_tag` for many photos in one transaction (a batch chunk): all reserved,
+        or none (SerialsExhaustedError when the identity has too few serials left)."""
+        if any(plan.count < 1 for plan in plans):
             raise ValueError("count must be >= 1")
         hex_id = key_hex(key_id)
         session = self._session()
-        token = f"{session.token}-{os.urandom(6).hex()}"
+        need = sum(plan.count for plan in plans)
+        jobs = []
         with self._write() as c:
             row = c.execute("SELECT next_serial FROM identities WHERE key_id = ?", (hex_id,))
             first = row.fetchone()
@@ -132,27 +153,36 @@ class TaggingMixin:
                 raise LedgerError(f"no identity of yours has key ID {key_text(hex_id)}")
             free = [int(r[0]) for r in c.execute(
                 "SELECT serial FROM free_serials WHERE key_id = ? ORDER BY serial LIMIT ?",
-                (hex_id, count))]
+                (hex_id, need))]
             start = int(first[0])
-            new = count - len(free)
+            new = need - len(free)
             if start + new - 1 > MAX_SERIAL:
                 raise SerialsExhaustedError(
                     f"identity {key_text(hex_id)} has {MAX_SERIAL + 1 - start + len(free)} tag "
-                    f"serials left, {count} needed; create a new identity to keep tagging")
+                    f"serials left, {need} needed; create a new identity to keep tagging")
             serials = free + list(range(start, start + new))
             c.executemany("DELETE FROM free_serials WHERE key_id = ? AND serial = ?",
                           [(hex_id, s) for s in free])
             if new:
                 c.execute("UPDATE identities SET next_serial = ? WHERE key_id = ?",
                           (start + new, hex_id))
-                self._raise_serial_mark(c, hex_id, start + new)
             now = utc_now_iso()
-            c.executemany(
-                "INSERT INTO reservations (key_id, serial, token, session, original_path,"
-                " output_path, tmp_path, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(hex_id, s, token, session.token, original_path, _raw(output_path),
-                  _raw(tmp_path), now) for s in serials])
-        return TagJob(token, hex_id, serials, original_path, Path(output_path), Path(tmp_path))
+            for plan in plans:
+                token = f"{session.token}-{os.urandom(6).hex()}"
+                mine, serials = serials[:plan.count], serials[plan.count:]
+                c.executemany(
+                    "INSERT INTO reservations (key_id, serial, token, session, original_path,"
+                    " output_path, tmp_path, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(hex_id, s, token, session.token, plan.original_path,
+                      _raw(plan.output_path), _raw(plan.tmp_path), now) for s in mine])
+                if plan.batch_job is not None:
+                    c.execute("UPDATE batch_items SET token = ? WHERE job_id = ? AND src = ?",
+                              (token, plan.batch_job, _raw(plan.source or plan.original_path)))
+                jobs.append(TagJob(token, hex_id, mine, plan.original_path,
+                                   Path(plan.output_path), Path(plan.tmp_path)))
+            if new:  # last before the commit: the smallest window for a kill between the two
+                self._raise_serial_mark(c, hex_id, start + new)
+        return jobs
 
     def stage_tag(self, job: TagJob, records: list[TagRecord]) -> None:
         """Store the signed records as pending (step 3), all or none."""
@@ -188,6 +218,7 @@ class TaggingMixin:
         """The file is published (step 5): its records become final, the reservation goes."""
         with self._write() as c:
             self._check_reserved(c, job)
+            self._batch_tagged(c, job.token, job.output_path)
             c.execute("UPDATE records SET state = 'done', token = NULL WHERE token = ?",
                       (job.token,))
             c.execute("DELETE FROM reservations WHERE token = ?", (job.token,))
@@ -205,7 +236,17 @@ class TaggingMixin:
             raise LedgerError("this tag job's reservation is gone (recovered by another run?)")
 
     @staticmethod
+    def _batch_tagged(c: sqlite3.Connection, token: str, output: Path) -> None:
+        """The batch item tied to tag job *token* (if any) is tagged: in the same transaction
+        as its records, so a resumed batch never tags that photo again."""
+        serials = ",".join(str(r[0]) for r in c.execute(
+            "SELECT serial FROM reservations WHERE token = ? ORDER BY serial", (token,)))
+        c.execute("UPDATE batch_items SET state = 'tagged', output = ?, serials = ?, error = NULL,"
+                  " token = NULL WHERE token = ?", (_raw(output), serials, token))
+
+    @staticmethod
     def _rollback(c: sqlite3.Connection, token: str, hex_id: str) -> int:
+        c.execute("UPDATE batch_items SET token = NULL WHERE token = ?", (token,))
         c.execute("DELETE FROM records WHERE token = ? AND state = 'pending'", (token,))
         rows = c.execute("SELECT serial FROM reservations WHERE token = ?", (token,)).fetchall()
         c.executemany("INSERT OR IGNORE INTO free_serials (key_id, serial) VALUES (?, ?)",
@@ -241,6 +282,7 @@ class TaggingMixin:
                 hashes = {json.loads(r[1])["file_sha256"] for r in rows}
                 published = bool(rows) and len(hashes) == 1 and _sha256(out) in hashes
                 if published:
+                    self._batch_tagged(c, token, out)
                     c.execute("UPDATE records SET state = 'done', token = NULL WHERE token = ?",
                               (token,))
                     c.execute("DELETE FROM reservations WHERE token = ?", (token,))

@@ -1,0 +1,171 @@
+"""Batch jobs, local engine (engine.batch): a job in the ledger, a mirrored output tree, photos
+without faces reported or copied, per-photo errors in the report, and resume after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.batch import (
+    BatchOptions,
+    capacity_problem,
+    create_job,
+    job_from_protect,
+    mirror_plan,
+    run_batch,
+    write_report,
+)
+from engine.jobs import JobProgress, ProtectJob
+from engine.pipeline import Pipeline
+from engine.protect import Outcome, ProtectOutcome
+from engine.store.batches import ItemState
+from engine.store.ledger import Ledger
+from tests.batch_util import job_state, photo_tree
+from tests.conftest import PASSPHRASE, ROOT
+
+
+def outcomes(events) -> list[ProtectOutcome]:
+    return [e for e in events if isinstance(e, ProtectOutcome)]
+
+
+def test_mirror_plan_keeps_the_tree_and_leaves_out_the_output(tmp_path: Path) -> None:
+    src = photo_tree(tmp_path)
+    out = tmp_path / "out"
+    plan = dict(mirror_plan([src], out))
+    assert plan[src / "trip" / "day2" / "grace.jpg"] == out / "trip" / "day2"
+    assert plan[src / "two.jpg"] == out
+    two = mirror_plan([src / "trip", src / "misc"], out)
+    assert dict(two)[src / "misc" / "sky.jpg"] == out / "misc"
+    inside = mirror_plan([src], src / "trip")  # the output inside the input: never re-tagged
+    assert all(not p.is_relative_to(src / "trip") for p, _ in inside)
+
+
+def test_local_batch_tags_mirrors_reports_and_closes(tmp_path, ledger, identity, pipeline):
+    src = photo_tree(tmp_path)
+    (src / "broken.jpg").write_bytes(b"not a photo")
+    out = tmp_path / "out"
+    opts = BatchOptions(copy_no_face=True)
+    job = create_job(ledger, identity.key_id, mirror_plan([src], out), out, opts)
+    events = list(run_batch(pipeline, identity, job))
+    progress = [e for e in events if isinstance(e, JobProgress)]
+    assert progress[-1].done == progress[-1].total == 5 and progress[-1].rate() > 0
+    by_name = {o.input.name: o for o in outcomes(events)}
+    assert by_name["grace.jpg"].output.parent == out / "trip" / "day2"
+    assert len(by_name["two.jpg"].faces) == 2
+    assert by_name["sky.jpg"].output == out / "misc" / "sky.jpg"  # copied through
+    assert by_name["broken.jpg"].status is Outcome.FAILED
+    info = ledger.batch_job(job)
+    assert info.counts == {"tagged": 3, "copied": 1, "failed": 1} and not info.done
+    items = {i.src.name: i for i in ledger.batch_items(job)}
+    assert items["two.jpg"].serials and items["two.jpg"].state is ItemState.TAGGED
+    assert job_state(ledger.path, out) | {"tagged": 0, "records": 0} == dict.fromkeys(
+        ("lost", "orphans", "duplicates", "tagged_twice", "burned", "pending", "temps",
+         "tagged", "records"), 0)
+    write_report(ledger, job, tmp_path / "r.json")
+    write_report(ledger, job, tmp_path / "r.csv")
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [p["error"] for p in doc["photos"] if p["state"] == "failed"][0]
+    assert "broken.jpg" in (tmp_path / "r.csv").read_text()
+    # Resume: only the failed photo is tried again; fixed, the job closes.
+    from shutil import copy
+
+    os.unlink(src / "broken.jpg")
+    copy(ROOT / "tests" / "data" / "grace_hopper.jpg", src / "broken.jpg")
+    again = outcomes(run_batch(pipeline, identity, job))
+    assert [o.input.name for o in again] == ["broken.jpg"]
+    assert again[0].status is Outcome.FAILED and "changed since" in again[0].error
+    assert ledger.batch_job(job).counts["failed"] == 1
+
+
+def test_capacity_is_checked_before_a_job(ledger, identity) -> None:
+    assert capacity_problem(ledger, identity.key_id, 10) is None
+    problem = capacity_problem(ledger, identity.key_id, 70_000)
+    assert "65535 tag serials left" in problem and "identity create" in problem
+
+
+def test_gui_protect_job_keeps_face_choices_and_skips_outputs(tmp_path, ledger, identity,
+                                                               pipeline) -> None:
+    src = photo_tree(tmp_path)
+    two = src / "two.jpg"
+    inside = src / "tagged" / "old-tagged.jpg"
+    inside.parent.mkdir()
+    inside.write_bytes((src / "trip" / "sample.jpg").read_bytes())
+    job = job_from_protect(ledger, identity.key_id,
+                           ProtectJob([two, inside], src / "tagged", include={two: [0]}))
+    res = outcomes(run_batch(pipeline, identity, job))
+    assert len(res) == 1 and len(res[0].faces) == 1  # the one face chosen, the output skipped
+    assert res[0].output.parent == src / "tagged"
+    assert ledger.batch_job(job).done
+
+
+# --- kill -9 and resume -------------------------------------------------------------------------
+
+CLI = [sys.executable, "-m", "engine.cli"]
+
+
+def _batch(args, home, **kw):
+    env = {**os.environ, "FAKETAGGER_HOME": str(home), "FAKETAGGER_PASSPHRASE": PASSPHRASE,
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(CLI + ["batch", "--device", "cpu", *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _job_id(home: Path) -> str:
+    with Ledger(home / "ledger.sqlite3") as led:
+        return led.batch_jobs()[0].id
+
+
+def kill_and_resume(tmp_path: Path, trials: int, seed: int) -> list[dict]:
+    home = tmp_path / "home"
+    with Ledger(home / "ledger.sqlite3") as led:
+        led.create_identity("Alice", PASSPHRASE)
+    src = photo_tree(tmp_path)
+    for k in range(3):  # a few more photos, so kills land mid-job
+        (src / f"more{k}.jpg").write_bytes((src / "two.jpg").read_bytes())
+    out = tmp_path / "out"
+    start = time.monotonic()
+    first = _batch([str(src), "--out", str(out)], home)
+    rng = random.Random(seed)
+    states = []
+    proc = first
+    for trial in range(trials):
+        # Kill once the models are loaded (about 4 s on this machine), at a random moment.
+        time.sleep(rng.uniform(3.0, 9.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        states.append(job_state(home / "ledger.sqlite3", out))
+        proc = _batch(["--resume", _job_id(home)], home)
+    proc_out, proc_err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, proc_err
+    del start
+    states.append(job_state(home / "ledger.sqlite3", out))
+    with Ledger(home / "ledger.sqlite3") as led:
+        info = led.batch_jobs()[0]
+        assert info.done and info.counts == {"tagged": 6, "no_face": 1}
+    return states
+
+
+def _check(states: list[dict]) -> None:
+    for s in states:
+        bad = {k: v for k, v in s.items() if k not in ("tagged", "records") and v}
+        assert not bad, states
+    final = states[-1]
+    assert final["tagged"] == 6 and final["records"] == 10  # one record set per face, once
+
+
+def test_driver_killed_mid_job_then_resume(tmp_path: Path) -> None:
+    _check(kill_and_resume(tmp_path, trials=2, seed=1))
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_at_random_points_20_trials(tmp_path: Path) -> None:
+    _check(kill_and_resume(tmp_path, trials=20, seed=12))
