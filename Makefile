@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-torch.txt
 	$(BIN)/python -m pip install -q --no-deps facenet-pytorch==2.6.0
-	$(BIN)/python -m pip install -q -e '.[dev,attacks,bench]'
+	$(BIN)/python -m pip install -q -e '.[dev,attacks,bench,scale]'
 	# The bench's peers pin the GUI build of OpenCV: installed without their pins, so their tests
 	# run in CI too (see pyproject's `bench` extra for what they import).
 	$(BIN)/python -m pip install -q --no-deps invisible-watermark==0.2.0 blind-watermark==0.4.4

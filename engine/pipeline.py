@@ -38,6 +38,41 @@ from engine.verify import FaceVerdict, decode_face, judge
 log = logging.getLogger(__name__)
 
 
+def first_tag(rgb: np.ndarray, faces: list[Face], models: list[Watermarker]
+              ) -> tuple[list[int], bytes, int] | None:
+    """(box, key ID, serial) of the first face that already carries a tag, or None. Pure: a
+    batch worker runs it without the ledger."""
+    for face in faces:
+        res, _version = decode_face(rgb, face, models)
+        if res is not None:
+            return face.int_box(), res.payload.key_id, res.payload.serial
+    return None
+
+
+def describe_tag(ledger: Ledger, box: list[int], key_id: bytes, serial: int) -> str:
+    """What :func:`first_tag` found, in words (whose tag it is comes from the ledger)."""
+    owner = ledger.lookup_owner(key_id)
+    who = (f"your identity {owner.name}" if owner and owner.is_own else
+           owner.name if owner else "an unknown owner")
+    return (f"already tagged: the face at {box} carries a tag of {who} "
+            f"({format_key_id(key_id)}, serial {serial})")
+
+
+def already_tagged(path: Path, found_tag: str) -> ProtectOutcome:
+    """The outcome of a photo skipped because a face already carries a tag."""
+    return ProtectOutcome(path, error=f"{display_path(path)}: {found_tag}; not tagged again "
+                          "(--retag, or “Retag tagged photos” in the app, tags it anyway)",
+                          skipped=True)
+
+
+def usable_faces(found: list[Face], min_face: int, chosen: list[int] | None) -> list[Face]:
+    """The faces to tag among detect(include_small=True)'s: big enough, and chosen (the GUI's
+    checkboxes; None: all)."""
+    picked = set(chosen) if chosen is not None else None
+    return [f for k, f in enumerate(found) if f.size >= min_face
+            and (picked is None or k in picked)]
+
+
 class CancelToken:
     """Set from any thread (the GUI's cancel button); checked by the pipeline between steps."""
 
@@ -143,18 +178,8 @@ class Pipeline:
     def existing_tag(self, rgb: np.ndarray, faces: list[Face]) -> str | None:
         """Why *faces* should not be tagged again: a face there already carries a FakeTagger tag
         (a second tag on top of the first would garble both). None when no face has one."""
-        models = all_watermarkers(self.device)
-        for face in faces:
-            res, _version = decode_face(rgb, face, models)
-            if res is None:
-                continue
-            p = res.payload
-            owner = self.ledger.lookup_owner(p.key_id)
-            who = (f"your identity {owner.name}" if owner and owner.is_own else
-                   owner.name if owner else "an unknown owner")
-            return (f"already tagged: the face at {face.int_box()} carries a tag of {who} "
-                    f"({format_key_id(p.key_id)}, serial {p.serial})")
-        return None
+        found = first_tag(rgb, faces, all_watermarkers(self.device))
+        return None if found is None else describe_tag(self.ledger, *found)
 
     # -- batch generators ---------------------------------------------------------------------
 
@@ -206,17 +231,14 @@ class Pipeline:
         def work(path: Path, token: CancelToken) -> ProtectOutcome | None:
             photo = load_photo(path)
             found = self.detect(photo.rgb, include_small=True)
-            chosen = set(include[path]) if include is not None and path in include else None
-            faces = [f for k, f in enumerate(found) if f.size >= self.detector.min_face
-                     and (chosen is None or k in chosen)]
+            chosen = include[path] if include is not None and path in include else None
+            faces = usable_faces(found, self.detector.min_face, chosen)
             if token.cancelled:  # last chance before anything is written
                 return None
             if faces and not opts.retag:
                 found_tag = self.existing_tag(photo.rgb, faces)
                 if found_tag:
-                    return ProtectOutcome(path, error=f"{display_path(path)}: {found_tag}; not "
-                                          "tagged again (--retag, or “Retag tagged photos” in "
-                                          "the app, tags it anyway)", skipped=True)
+                    return already_tagged(path, found_tag)
             outcome = protect_photo(photo, faces, identity, self.ledger, self.model, opts)
             outcome.small_faces = [f.int_box() for f in found if f.size < self.detector.min_face]
             return outcome

@@ -30,6 +30,10 @@ def photo_tree(root: Path) -> Path:
 def job_state(ledger_path: Path, out: Path) -> dict:
     """What a finished (or interrupted) job left: records per output file, stray temps,
     serials used twice or burned, tagged files the ledger does not know."""
+    from engine.store.ledger import Ledger
+
+    with Ledger(ledger_path) as ledger:  # opening recovers the jobs of killed runs
+        assert not ledger.pending_jobs()
     con = sqlite3.connect(ledger_path)
     try:
         rows = con.execute("SELECT serial, state, output_path, record_json, original_path FROM"
@@ -42,11 +46,8 @@ def job_state(ledger_path: Path, out: Path) -> dict:
     temps = [p for p in files if p.name.startswith(".")]
     tagged = [p for p in files if "-tagged" in p.name]
     by_out: dict[str, set[str]] = {}
-    originals: dict[str, int] = {}
-    for _s, _st, o, rec, orig in rows:
+    for _s, _st, o, rec, _orig in rows:
         by_out.setdefault(o, set()).add(json.loads(rec)["file_sha256"])
-    for o in by_out:
-        originals[o] = 0
     per_original: dict[str, set[str]] = {}
     for _s, _st, o, _rec, orig in rows:
         per_original.setdefault(orig, set()).add(o)

@@ -24,7 +24,6 @@ from engine.batch import (
     write_report,
 )
 from engine.jobs import JobProgress, ProtectJob
-from engine.pipeline import Pipeline
 from engine.protect import Outcome, ProtectOutcome
 from engine.store.batches import ItemState
 from engine.store.ledger import Ledger
@@ -135,17 +134,19 @@ def kill_and_resume(tmp_path: Path, trials: int, seed: int) -> list[dict]:
     first = _batch([str(src), "--out", str(out)], home)
     rng = random.Random(seed)
     states = []
-    proc = first
-    for trial in range(trials):
+    proc, killed = first, 0
+    for _ in range(trials):
         # Kill once the models are loaded (about 4 s on this machine), at a random moment.
         time.sleep(rng.uniform(3.0, 9.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            killed += 1
         states.append(job_state(home / "ledger.sqlite3", out))
         proc = _batch(["--resume", _job_id(home)], home)
-    proc_out, proc_err = proc.communicate(timeout=300)
+    _, proc_err = proc.communicate(timeout=300)
     assert proc.returncode == 0, proc_err
+    assert killed >= 1  # at least one kill landed mid-job
     del start
     states.append(job_state(home / "ledger.sqlite3", out))
     with Ledger(home / "ledger.sqlite3") as led:
