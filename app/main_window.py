@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
+from app import prompts
 from app.context import AppContext, ModelsState
 from app.history_tab import HistoryTab
 from app.icons import icon
@@ -140,8 +141,10 @@ class MainWindow(QMainWindow):
     # -- start-up and state ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Warm the models up on a worker, and greet a first-time user."""
+        """Warm the models up on a worker, greet a first-time user, and offer to finish a
+        protect job that a crash or a kill interrupted."""
         self.ctx.warm_up()
+        self.offer_resume()
         if self.ctx.identity() is None:
             from app.welcome import WelcomeDialog
 
@@ -149,6 +152,22 @@ class MainWindow(QMainWindow):
             self.welcome.rejected.connect(lambda: self.statusBar().showMessage(
                 "No identity yet: create one on the Identity tab before protecting photos."))
             self.welcome.open()
+
+    def offer_resume(self) -> None:
+        from engine.batch import discard_job, interrupted_jobs
+
+        jobs = interrupted_jobs(self.ctx.ledger)
+        if not jobs:
+            return
+        job = jobs[0]
+        if prompts.confirm(self, "Finish the interrupted job?", (
+                f"A protect job was interrupted on {job.created[:16].replace('T', ' ')}: "
+                f"{job.finished} of {job.total} photos done. Finish it now? (No: the photos "
+                "already tagged stay tagged; the rest is left as it is.)")):
+            self.tabs.setCurrentWidget(self.protect_tab)
+            self.protect_tab.resume(job.id)
+        else:
+            discard_job(self.ctx.ledger, job.id)
 
     def _models_state(self, state: str) -> None:
         text = MODEL_STATE_TEXT[ModelsState(state)]

@@ -33,8 +33,9 @@ from app.file_input import PHOTO_FILTER, TakesPhotos
 from app.icons import icon
 from app.photo_list import PhotoList
 from app.workers import Task
+from engine.batch import job_from_protect, run_batch
 from engine.errors import FakeTaggerError
-from engine.jobs import JobProgress, ProtectJob, run_protect
+from engine.jobs import JobProgress, ProtectJob
 from engine.limits import JPEG_QUALITY
 from engine.photos import OutputFormat, iter_photos, load_photo
 from engine.protect import Outcome, ProtectOutcome
@@ -259,15 +260,31 @@ class ProtectTab(TakesPhotos, QWidget):
             self, f"Enter your passphrase to sign the tags for {len(spec.paths)} photo(s).")
         if unlocked is None:
             return
+        self._start(unlocked, spec, None)
+
+    def resume(self, job_id: str) -> None:
+        """Continue an interrupted job (offered by the main window on start)."""
+        if self.task is not None:
+            return
+        items = self.ctx.ledger.batch_items(job_id)
+        self.add_paths([i.src for i in items if i.src.exists()])
+        unlocked = self.ctx.ask_passphrase(
+            self, f"Enter your passphrase to finish the interrupted job ({len(items)} photos).")
+        if unlocked is None:
+            return
+        self._start(unlocked, None, job_id)
+
+    def _start(self, unlocked, spec: ProtectJob | None, job_id: str | None) -> None:
         self.outcomes = []
-        self.progress.setRange(0, len(spec.paths))
+        total = len(spec.paths) if spec is not None else len(self.ctx.ledger.batch_items(job_id))
+        self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.status.setText("Starting…")
         self._set_running(True)
         pipeline = self.ctx.pipeline()
         self.task = self.ctx.submit(
-            lambda report, token: _run_job(pipeline, unlocked, spec, report, token),
+            lambda report, token: _run_job(pipeline, unlocked, spec, job_id, report, token),
             on_progress=self._event, on_result=self._finished, on_error=self._failed,
             name="protect", owner=self)
 
@@ -342,10 +359,14 @@ class ProtectTab(TakesPhotos, QWidget):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_out_dir)))
 
 
-def _run_job(pipeline, unlocked, job: ProtectJob, report, token) -> list[ProtectOutcome]:
-    """Worker: run the engine's protect job, relaying every event to the GUI thread."""
+def _run_job(pipeline, unlocked, spec: ProtectJob | None, job_id: str | None, report,
+             token) -> list[ProtectOutcome]:
+    """Worker: record the protect job in the ledger (a batch job, so it can be resumed after a
+    crash) or take the interrupted one, run it, and relay every event to the GUI thread."""
+    if job_id is None:
+        job_id = job_from_protect(pipeline.ledger, unlocked.key_id, spec)
     outcomes = []
-    for event in run_protect(pipeline, unlocked, job, token):
+    for event in run_batch(pipeline, unlocked, job_id, token):
         report(event)
         if isinstance(event, ProtectOutcome):
             outcomes.append(event)

@@ -239,6 +239,17 @@ def run_batch(
     ledger.checkpoint_backup()
 
 
+def interrupted_jobs(ledger: Ledger) -> list:
+    """Jobs stopped with photos never tried (a crash, a kill, a cancel): what a front end offers
+    to resume on start. Jobs left with failed photos only are not offered again."""
+    return [j for j in ledger.batch_jobs(open_only=True) if j.counts.get(ItemState.TODO.value)]
+
+
+def discard_job(ledger: Ledger, job_id: str) -> None:
+    """The user does not want the rest of the job: it is closed (nothing is undone)."""
+    ledger.close_batch(job_id)
+
+
 def finish_job(ledger: Ledger, job_id: str) -> bool:
     """Close the job when every photo is in a final state; True if it is done."""
     info = ledger.batch_job(job_id)

@@ -48,3 +48,45 @@ def test_cancel_batch_leaves_no_partial_files(identity_ctx, qtbot, tmp_path):
     assert tab.status.text().startswith("Cancelled.")
     assert tab.run_button.isEnabled() and not tab.cancel_button.isEnabled()
     assert all(p.exists() for p in paths)
+
+
+def test_interrupted_job_is_offered_and_resumed_on_start(identity_ctx, qtbot, tmp_path,
+                                                         monkeypatch):
+    from app import prompts
+    from app.main_window import MainWindow
+    from engine.batch import interrupted_jobs
+
+    photos = tmp_path / "photos"
+    for k, name in enumerate(["grace_hopper.jpg", "two_faces.jpg", "grace_hopper.jpg"]):
+        copy_photo(name, photos, f"{k}-{name}")
+    first = ProtectTab(identity_ctx)
+    qtbot.addWidget(first)
+    first.add_paths([photos])
+    out = tmp_path / "out"
+    first.out_edit.setText(str(out))
+    show = first._event
+
+    def cancel_after_first(event: object) -> None:  # stands in for a crash mid-job
+        show(event)
+        if isinstance(event, ProtectOutcome):
+            first.cancel_work()
+
+    first._event = cancel_after_first
+    first.run()
+    wait_idle(qtbot, first)
+    [job] = interrupted_jobs(identity_ctx.ledger)
+    assert 1 <= job.finished < 3
+
+    asked: list[str] = []
+    monkeypatch.setattr(prompts, "confirm", lambda parent, title, text: asked.append(text) or True)
+    window = MainWindow(identity_ctx)
+    qtbot.addWidget(window)
+    window.offer_resume()
+    wait_idle(qtbot, window.protect_tab)
+    assert asked and "of 3 photos done" in asked[0]
+    info = identity_ctx.ledger.batch_job(job.id)
+    assert info.done and info.counts == {"tagged": 3}
+    outputs = sorted(p.name for p in out.iterdir())
+    assert len(outputs) == 3 and not any(n.startswith(".") for n in outputs)
+    assert len(identity_ctx.ledger.history()) == 3  # each photo tagged once
+    assert not interrupted_jobs(identity_ctx.ledger)
