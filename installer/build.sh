@@ -59,6 +59,7 @@ if [[ -n "$cuda" && "${FAKETAGGER_ALLOW_CUDA:-0}" != 1 ]]; then
     echo "build, or FAKETAGGER_ALLOW_CUDA=1 for the CUDA variant (docs/INSTALL.md)"
     exit 1
 fi
+[[ -n "$cuda" ]] && NAME="$NAME-cuda$cuda"   # the optional CUDA variant (docs/INSTALL.md)
 if "$VENV/bin/python" -c "import torchvision" 2>/dev/null; then
     echo "error: torchvision is in the build venv; the bundle must not carry it"; exit 1
 fi
