@@ -135,15 +135,27 @@ def kill_and_resume(tmp_path: Path, trials: int, seed: int, extra: int = 3) -> l
     rng = random.Random(seed)
     states = []
     proc, killed = first, 0
-    for _ in range(trials):
-        # Kill at a random moment after the run has written its next tagged photo (so the kill
-        # lands mid-job, past the model loading).
-        seen = len(list(out.rglob("*-tagged*"))) if out.exists() else 0
+
+    def tagged_now() -> int:
+        return len(list(out.rglob("*-tagged*"))) if out.exists() else 0
+
+    def wait_for_more(seen: int) -> None:
         deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline and (
-                not out.exists() or len(list(out.rglob("*-tagged*"))) <= seen):
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.6))
+        while proc.poll() is None and time.monotonic() < deadline and tagged_now() <= seen:
+            time.sleep(0.02)
+
+    # How long one photo takes here: the kills wait at most that long after a photo appears,
+    # so a fast machine does not finish the job before the kill.
+    wait_for_more(0)
+    appeared = time.monotonic()
+    wait_for_more(tagged_now())
+    per_photo = min(0.6, time.monotonic() - appeared)
+    for trial in range(trials):
+        # Kill at a random moment after the run has written its next tagged photo (so the kill
+        # lands mid-job, past the model loading; the first run has just written one).
+        if trial:
+            wait_for_more(tagged_now())
+        time.sleep(rng.uniform(0.0, per_photo))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

@@ -29,20 +29,57 @@ from .conftest import PASSPHRASE, SAMPLE
 pytestmark = pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "fork"),
                                 reason="needs fork and SIGKILL")
 
-#: Named points: after each durable step, and inside the publish window (between the hard link
-#: that gives the file its name and the removal of the temp name).
-POINTS = ["after_reserve", "after_temp_written", "after_stage", "inside_publish",
-          "after_publish", "after_finish"]
+#: Named points: after each durable step, inside the serial-mark window (the high-water mark
+#: written, the reservation not yet committed; and committed, the mark not yet confirmed), and
+#: inside the publish window (between the hard link that gives the file its name and the removal
+#: of the temp name).
+POINTS = ["after_mark_written", "before_mark_confirmed", "after_reserve", "after_temp_written",
+          "after_stage", "inside_publish", "after_publish", "after_finish"]
+#: Random moments, drawn over the run's steps: the k-th Python event (call, return, call into C)
+#: in FakeTagger's own code, k uniform over a whole run. Deterministic, so every one lands
+#: mid-run however loaded the machine is; each must kill.
 RANDOM_TRIALS = 20
+#: Random moments in time (a timer, so a kill can also land inside C code: SQLite, a write).
+#: Checked for consistency like the others; how many land mid-run depends on the machine's
+#: speed, so no count is required of them.
+TIMED_TRIALS = 8
 
 
 def _kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _count_steps(kill_at: int | None) -> list[int]:
+    """In the child: count the profile events whose frame is FakeTagger's engine code; with
+    *kill_at*, SIGKILL at that event. Returns the running count (one item)."""
+    import engine
+
+    count = [0]
+
+    root = os.path.dirname(os.path.abspath(engine.__file__)) + os.sep
+
+    def hook(frame, _event, _arg):
+        if frame.f_code.co_filename.startswith(root):
+            count[0] += 1
+            if count[0] == kill_at:
+                _kill_self()
+
+    sys.setprofile(hook)
+    return count
+
+
 def _arm(point: str, ledger_cls: type[Ledger]) -> None:
     """In the child: make the chosen step end in SIGKILL right after it completes."""
     import engine.protect as protect
+
+    def before(obj, name):
+        real = getattr(obj, name)
+
+        def wrapper(*a, **kw):
+            _kill_self()
+            return real(*a, **kw)
+
+        setattr(obj, name, wrapper)
 
     def after(obj, name, *, owner=None):
         real = getattr(obj, name)
@@ -54,7 +91,11 @@ def _arm(point: str, ledger_cls: type[Ledger]) -> None:
 
         setattr(owner or obj, name, wrapper)
 
-    if point == "after_reserve":
+    if point == "after_mark_written":  # the pending mark is the first mark write of the run
+        after(ledger_cls, "_write_mark")
+    elif point == "before_mark_confirmed":
+        before(ledger_cls, "_confirm_serial_mark")
+    elif point == "after_reserve":
         after(ledger_cls, "begin_tag")
     elif point == "after_temp_written":
         after(protect, "write_photo_temp")
@@ -74,11 +115,18 @@ def _arm(point: str, ledger_cls: type[Ledger]) -> None:
 
 def _child(point: str, home: Path, photo, faces, model, out_dir: Path) -> None:
     try:
-        _arm(point, Ledger)
+        steps = None
+        if point.startswith("step:") or point == "count":  # kill at the k-th event, or count
+            steps = _count_steps(int(point.split(":", 1)[1]) if point != "count" else None)
+        else:
+            _arm(point, Ledger)
         with Ledger(home / "ledger.sqlite3") as ledger:
             unlocked = ledger.unlock(None, PASSPHRASE)
             protect_photo(photo, faces, unlocked, ledger, model, ProtectOptions(out_dir=out_dir))
+        sys.setprofile(None)
         signal.setitimer(signal.ITIMER_REAL, 0)
+        if steps is not None and point == "count":
+            (out_dir.parent / "steps").write_text(str(steps[0]))
         os._exit(0)
     except BaseException:  # noqa: BLE001 - a child must never return into pytest
         os._exit(3)
@@ -146,29 +194,48 @@ def setup(tmp_path_factory):
     return home, photo, faces, model
 
 
+def _killed(status: int) -> bool:
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+def _trial_and_check(point, home, photo, faces, model, out_dir) -> bool:
+    """One trial, then the ledger is reopened and checked; True when the child was killed."""
+    status = _run_trial(point, home, photo, faces, model, out_dir)
+    assert not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3), point
+    counts = check_consistency(home, out_dir)
+    bad = {k: v for k, v in counts.items() if k != "tagged" and v}
+    assert not bad, f"after a kill at {point}: {bad}"
+    return _killed(status)
+
+
 def test_kill_at_every_step_and_at_random_moments_loses_nothing(setup, tmp_path):
     home, photo, faces, model = setup
     out_dir = tmp_path / "out"
-    # How long a whole run takes (open, unlock, tag one photo): random kills land inside it.
+    # A whole run (open, unlock, tag one photo), counted in steps and timed.
+    calib = tmp_path / "calibrate"
+    assert os.WIFEXITED(_run_trial("count", home, photo, faces, model, calib / "out"))
+    steps = int((calib / "steps").read_text())
     start = time.monotonic()
-    assert os.WIFEXITED(_run_trial("none", home, photo, faces, model, tmp_path / "calibrate"))
+    assert os.WIFEXITED(_run_trial("none", home, photo, faces, model, calib / "out"))
     duration = time.monotonic() - start
-    rng = random.Random(11)
-    delays = [rng.uniform(0.0, duration) for _ in range(RANDOM_TRIALS)]
-    points = POINTS + [f"random:{d:.4f}" for d in delays]
-    killed = []
-    for point in points:
-        status = _run_trial(point, home, photo, faces, model, out_dir)
-        assert not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3), point
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
-            killed.append(point)
-        counts = check_consistency(home, out_dir)
-        bad = {k: v for k, v in counts.items() if k != "tagged" and v}
-        assert not bad, f"after a kill at {point}: {bad}"
-    assert set(POINTS) <= set(killed)  # every named point really killed the child
-    assert len(killed) - len(POINTS) >= RANDOM_TRIALS // 2  # most random kills came mid-run
+    assert steps > 1000
+    for point in POINTS:  # each named point must really kill the child
+        assert _trial_and_check(point, home, photo, faces, model, out_dir), point
     # The named points after the publish kept the photo; the ones before it freed the serials.
     assert check_consistency(home, out_dir)["tagged"] >= 2
+    rng = random.Random(11)
+    step_kills = []
+    for _ in range(RANDOM_TRIALS):
+        k = rng.randint(1, steps)
+        for _retry in range(5):  # a run that took fewer steps ended first: draw an earlier one
+            if _trial_and_check(f"step:{k}", home, photo, faces, model, out_dir):
+                step_kills.append(k)
+                break
+            k = rng.randint(1, k)
+    assert len(step_kills) == RANDOM_TRIALS, step_kills
+    for _ in range(TIMED_TRIALS):
+        _trial_and_check(f"random:{rng.uniform(0.0, duration):.4f}", home, photo, faces, model,
+                         out_dir)
 
 
 def test_a_rerun_after_a_kill_reuses_freed_serials(setup, tmp_path):

@@ -53,16 +53,18 @@ def test_schema_1_ledger_is_migrated_with_its_records(home, tmp_path):
         led.add_record(rec, original_path="/a.jpg", output_path="/b.jpg")
     # Turn it back into a schema-1 file: what an older FakeTagger left on disk.
     con = sqlite3.connect(path)
-    con.executescript("DROP TABLE batch_items; DROP TABLE batch_jobs;"
+    con.executescript("ALTER TABLE identities DROP COLUMN serial_gen;"
+                      "DELETE FROM schema_migrations WHERE version = 4;"
+                      "DROP TABLE batch_items; DROP TABLE batch_jobs;"
                       "DELETE FROM schema_migrations WHERE version = 3;"
                       "DROP TABLE reservations; DROP TABLE free_serials;"
                       "DROP INDEX records_by_token; ALTER TABLE records DROP COLUMN token;"
                       "ALTER TABLE records DROP COLUMN state;"
                       "DELETE FROM schema_migrations WHERE version = 2; PRAGMA user_version = 1;")
     con.close()
-    assert len(MIGRATIONS) == 3
+    assert len(MIGRATIONS) == 4
     with Ledger(path) as led:
-        assert led._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert led._conn.execute("PRAGMA user_version").fetchone()[0] == 4
         assert [r.serial for r in led.records_of(ident.key_id)] == [serial]
         assert led.history()[0].original_path == "/a.jpg"
         assert led.serials_left(ident.key_id) == 65535 - 1

@@ -48,6 +48,7 @@ from engine.identity import (
     write_private_file,
 )
 from engine.passphrase import require_strong
+from engine.store import marks
 from engine.store.backup import export_backup, restore_backup
 from engine.store.batches import BatchesMixin
 from engine.store.cards import sign_card_header
@@ -95,9 +96,9 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
     ``keys`` folder beside the database (data_dir()/keys for the default ledger).
 
     Opening also finishes or rolls back the tag jobs of runs that were killed mid-way
-    (:meth:`recover`; what it did is in :attr:`recovered`) and raises each identity's serial
-    counter to its high-water mark in the keys folder, so a ledger put back from a backup never
-    hands out a serial again."""
+    (:meth:`recover`; what it did is in :attr:`recovered`) and reconciles each identity's serial
+    counter with its high-water mark in the keys folder (engine.store.marks), so a ledger put
+    back from a backup never hands out a serial again."""
 
     def __init__(self, path: Path | None = None, *, keys_dir: Path | None = None) -> None:
         try:
@@ -121,9 +122,11 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
         self._conn = open_ledger_db(self.path)
         self.recovered = RecoveryReport()
         try:
-            self._raise_to_marks()
+            # Recovery first: when the ledger turns out older than a mark, the serials it frees
+            # are dropped with the rest of the free list.
             if self._read("SELECT 1 FROM reservations LIMIT 1"):
                 self.recovered = self.recover()
+            self._reconcile_marks()
         except BaseException:
             self._conn.close()
             raise
@@ -208,38 +211,73 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
             return self._session_lock
 
     # --- serial high-water marks ---------------------------------------------------------------
-    # Beside each key file, ``<key id>.serial`` holds the identity's next serial as text. It is
-    # raised in the same step as the ledger's counter, so a ledger restored from a backup (or
-    # rebuilt from a key backup) continues after every serial ever handed out on this machine.
+    # Beside each key file, ``<key id>.serial`` records the identity's next serial and the ledger
+    # generation it follows (engine.store.marks): a ledger restored from a backup (or rebuilt from
+    # a key backup) continues after every serial ever handed out on this machine, while a kill
+    # between writing the mark and the commit burns nothing.
 
     def _mark_path(self, hex_id: str) -> Path:
         return self.keys_dir / f"{hex_id}.serial"
 
-    def _serial_mark(self, hex_id: str) -> int:
+    def _read_mark(self, hex_id: str) -> marks.Mark | None:
         try:
-            text = self._mark_path(hex_id).read_text(encoding="ascii").strip()
+            return marks.parse(self._mark_path(hex_id).read_text(encoding="ascii"))
         except (OSError, UnicodeDecodeError):
-            return 1
-        return int(text) if text.isdigit() and len(text) < 9 else 1
+            return None
 
-    def _raise_serial_mark(self, c: sqlite3.Connection, hex_id: str, next_serial: int) -> None:
-        del c  # called inside the transaction that raises the counter: the mark goes first
-        if next_serial > self._serial_mark(hex_id):
-            try:
-                write_private_file(self._mark_path(hex_id), f"{next_serial}\n".encode("ascii"),
-                                   overwrite=True)
-            except OSError as exc:
-                raise LedgerError(f"cannot record the serial counter in {self.keys_dir} "
-                                  f"({exc.strerror})") from None
+    def _write_mark(self, hex_id: str, data: bytes) -> None:
+        try:
+            write_private_file(self._mark_path(hex_id), data, overwrite=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot record the serial counter in {self.keys_dir} "
+                              f"({exc.strerror})") from None
 
-    def _raise_to_marks(self) -> None:
-        rows = self._read("SELECT key_id, next_serial FROM identities")
-        behind = [(h, m) for h, n in rows if (m := self._serial_mark(h)) > int(n)]
-        if behind:
-            with self._write() as c:
-                for hex_id, mark in behind:
-                    c.execute("UPDATE identities SET next_serial = max(next_serial, ?)"
-                              " WHERE key_id = ?", (mark, hex_id))
+    def _stage_serial_mark(self, c: sqlite3.Connection, hex_id: str,
+                           counter_after: int) -> tuple[str, int]:
+        """Inside a transaction that hands out serials, last before its commit: a new
+        generation goes into the ledger and a pending mark onto disk. Returns (generation, next
+        serial) for :meth:`_confirm_serial_mark` after the commit."""
+        row = c.execute("SELECT serial_gen FROM identities WHERE key_id = ?", (hex_id,))
+        prev = row.fetchone()[0]
+        mark = self._read_mark(hex_id)
+        gen = marks.new_gen()
+        value = marks.next_value(mark, prev, counter_after)
+        c.execute("UPDATE identities SET serial_gen = ? WHERE key_id = ?", (gen, hex_id))
+        self._write_mark(hex_id, marks.pending_text(value, gen, prev))
+        return gen, value
+
+    def _confirm_serial_mark(self, hex_id: str, gen: str, value: int) -> None:
+        """After the commit, before any of its serials is used: the mark becomes confirmed (so a
+        ledger later put back to the state before that transaction is known to be older). Under
+        the write lock, and only while the ledger still holds *gen* (a later transaction's mark
+        supersedes it)."""
+        with self._write() as c:
+            row = c.execute("SELECT serial_gen FROM identities WHERE key_id = ?", (hex_id,))
+            found = row.fetchone()
+            if found is not None and found[0] == gen:
+                self._write_mark(hex_id, marks.confirmed_text(value, gen))
+
+    def _reconcile_marks(self) -> None:
+        """On open: bring each identity's counter in line with its mark (engine.store.marks)."""
+        query = "SELECT key_id, next_serial, serial_gen FROM identities"
+        if not any(marks.reconcile(self._read_mark(h), int(n), g) for h, n, g in self._read(query)):
+            return
+        with self._write() as c:  # again under the write lock: another process may be allocating
+            for hex_id, counter, gen in c.execute(query).fetchall():
+                fix = marks.reconcile(self._read_mark(hex_id), int(counter), gen)
+                if fix is None:
+                    continue
+                c.execute("UPDATE identities SET next_serial = max(next_serial, ?)"
+                          " WHERE key_id = ?", (fix.raise_to, hex_id))
+                if fix.drop_free:
+                    dropped = c.execute("DELETE FROM free_serials WHERE key_id = ?",
+                                        (hex_id,)).rowcount
+                    log.warning("ledger %s is older than the serial mark of %s (restored from a "
+                                "backup?): counter raised to %d, %d freed serials dropped",
+                                self.path, key_text(hex_id), fix.raise_to, dropped)
+                if fix.adopt_gen is not None:
+                    c.execute("UPDATE identities SET serial_gen = ? WHERE key_id = ?",
+                              (fix.adopt_gen, hex_id))
 
     def _key_path(self, hex_id: str) -> Path:
         return self.keys_dir / f"{hex_id}.pem"
@@ -296,16 +334,19 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
         ident = unlocked.identity
         header = sign_card_header(unlocked)
         key_path = self._key_path(ident.key_id_hex)
-        next_serial = max(next_serial, self._serial_mark(ident.key_id_hex))
+        mark = self._read_mark(ident.key_id_hex)
+        if mark is not None:  # the new row follows the mark's ledger state: they agree
+            next_serial = max(next_serial, mark.next)
+        gen = mark.gen if mark is not None else None
         if adopt_key_file:
             with self._write() as c:
-                self._insert_identity(c, unlocked, header, next_serial)
+                self._insert_identity(c, unlocked, header, next_serial, gen)
             return ident
         write_private_file(key_path, key_file)  # refuses, race-free, if the name is taken
         ours = os.stat(key_path)
         try:
             with self._write() as c:
-                self._insert_identity(c, unlocked, header, next_serial)
+                self._insert_identity(c, unlocked, header, next_serial, gen)
         except BaseException:
             remove_if_same(key_path, ours)  # only the file this call created
             raise
@@ -313,16 +354,17 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
 
     @staticmethod
     def _insert_identity(c: sqlite3.Connection, unlocked: UnlockedIdentity, header,
-                         next_serial: int) -> None:
+                         next_serial: int, serial_gen: str | None = None) -> None:
         ident = unlocked.identity
         if c.execute("SELECT 1 FROM contacts WHERE key_id = ?", (ident.key_id_hex,)).fetchone():
             raise LedgerError(f"key ID {ident.key_id_text} already belongs to a contact")
         has_default = c.execute("SELECT 1 FROM identities WHERE is_default").fetchone()
         c.execute(
             "INSERT INTO identities (key_id, name, public_key, created, mac_key,"
-            " card_header, is_default, next_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " card_header, is_default, next_serial, serial_gen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (ident.key_id_hex, ident.name, ident.public_raw, ident.created,
-             unlocked.mac_key, header.to_json(), 0 if has_default else 1, next_serial),
+             unlocked.mac_key, header.to_json(), 0 if has_default else 1, next_serial,
+             serial_gen),
         )  # fmt: skip
 
     def list_identities(self) -> list[Identity]:
@@ -486,6 +528,7 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
             c.execute(
                 "UPDATE identities SET next_serial = ? WHERE key_id = ?", (start + count, hex_id)
             )
-            if count:
-                self._raise_serial_mark(c, hex_id, start + count)
+            staged = self._stage_serial_mark(c, hex_id, start + count) if count else None
+        if staged is not None:
+            self._confirm_serial_mark(hex_id, *staged)
         return list(range(start, start + count))

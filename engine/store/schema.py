@@ -107,6 +107,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE UNIQUE INDEX batch_items_by_src ON batch_items (job_id, src)",
         "CREATE INDEX batch_items_by_token ON batch_items (token) WHERE token IS NOT NULL",
     ),
+    (  # 4: the generation of the last serial allocation, matched against the keys/<id>.serial
+        # high-water mark on open (engine.store.marks); NULL until the first allocation
+        "ALTER TABLE identities ADD COLUMN serial_gen TEXT",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -6,8 +6,10 @@ the ledger does not know nor burn serials of a photo that was never written. The
 :class:`TagJob` (protect drives them, :mod:`engine.protect`):
 
 1. :meth:`TaggingMixin.begin_tag` reserves serials (free ones first, then new ones) in one
-   transaction, naming the temp file and the output path the job will use, and this process's
-   session (a lock file held while the process lives, :mod:`engine.store.session`).
+   transaction (the serial high-water mark written before its commit and confirmed after it,
+   :mod:`engine.store.marks`), naming the temp file and the output path the job will use, and
+   this process's session (a lock file held while the process lives,
+   :mod:`engine.store.session`).
 2. The photo is written to the temp file (fsynced), hashed, and its records signed.
 3. :meth:`stage_tag` stores the records as ``pending``.
 4. The temp file is published under the output name (an atomic link or rename).
@@ -117,8 +119,10 @@ class TaggingMixin:
 
         def _locks_dir(self) -> Path: ...
 
-        def _raise_serial_mark(self, c: sqlite3.Connection, hex_id: str, next_serial: int) -> None:
-            ...
+        def _stage_serial_mark(self, c: sqlite3.Connection, hex_id: str,
+                               counter_after: int) -> tuple[str, int]: ...
+
+        def _confirm_serial_mark(self, hex_id: str, gen: str, value: int) -> None: ...
 
         @staticmethod
         def _insert_record(
@@ -180,8 +184,17 @@ class TaggingMixin:
                               (token, plan.batch_job, _raw(plan.source or plan.original_path)))
                 jobs.append(TagJob(token, hex_id, mine, plan.original_path,
                                    Path(plan.output_path), Path(plan.tmp_path)))
-            if new:  # last before the commit: the smallest window for a kill between the two
-                self._raise_serial_mark(c, hex_id, start + new)
+            # Last before the commit: a new generation and a pending high-water mark (also when
+            # only freed serials are reused, so a ledger put back to before this job is known
+            # to be older). A kill before the commit burns nothing (engine.store.marks).
+            staged = self._stage_serial_mark(c, hex_id, start + new)
+        try:
+            self._confirm_serial_mark(hex_id, *staged)
+        except BaseException:  # none of these serials may be used: hand them back
+            for job in jobs:
+                with contextlib.suppress(LedgerError):
+                    self.abort_tag(job)
+            raise
         return jobs
 
     def stage_tag(self, job: TagJob, records: list[TagRecord]) -> None:
