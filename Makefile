@@ -36,7 +36,8 @@ screenshots: $(STAMP)
 bench-deps: $(STAMP)
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	# One torch thread per process: Ray workers and forked crash-test children share 2 cores.
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 

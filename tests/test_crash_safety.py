@@ -115,6 +115,13 @@ def _arm(point: str, ledger_cls: type[Ledger]) -> None:
 
 def _child(point: str, home: Path, photo, faces, model, out_dir: Path) -> None:
     try:
+        # GNU OpenMP is not fork-safe: once the parent has run torch's thread pool (as it does
+        # unless OMP_NUM_THREADS=1), the child's first parallel op waits forever on the parent's
+        # dead workers (seen in CI: the copy in Watermarker._to_input). One thread never enters
+        # OpenMP, so the child runs the same code without the pool.
+        import torch
+
+        torch.set_num_threads(1)
         steps = None
         if point.startswith("step:") or point == "count":  # kill at the k-th event, or count
             steps = _count_steps(int(point.split(":", 1)[1]) if point != "count" else None)
