@@ -18,11 +18,11 @@ from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QCursor, QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from app.settings_store import AppSettings
 from app.workers import Task, TaskFn
 from engine.errors import FakeTaggerError
 from engine.identity import Identity, UnlockedIdentity
 from engine.pipeline import Pipeline
+from engine.settings import AppSettings
 from engine.store.ledger import Ledger
 
 log = logging.getLogger(__name__)

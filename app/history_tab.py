@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from app import errors_ui, prompts
 from app.context import AppContext
-from app.display import file_stem_for, format_when
+from engine.display import file_stem_for, format_when
 from engine.errors import FakeTaggerError
 from engine.files import write_file
 from engine.store.ledger import HistoryRow

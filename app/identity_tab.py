@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 
 from app import card_import, errors_ui, prompts
 from app.context import AppContext
-from app.display import file_stem_for, format_when
 from app.passphrase_change import ChangePassphraseDialog
+from engine.display import file_stem_for, format_when
 from engine.files import read_file, write_file
 from engine.identity import Identity
 from engine.store.contacts import Contact

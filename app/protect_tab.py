@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 from app import prompts
 from app.before_after import BeforeAfterView, face_region
 from app.context import AppContext
-from app.display import format_seconds
 from app.errors_ui import show_error, show_info
 from app.face_chooser import PREVIEW_SIDE, FaceChooser
 from app.face_preview import scaled_rgb_qimage
@@ -34,6 +33,7 @@ from app.icons import icon
 from app.photo_list import PhotoList
 from app.workers import Task
 from engine.batch import job_from_protect, run_batch
+from engine.display import format_seconds
 from engine.errors import FakeTaggerError
 from engine.jobs import JobProgress, ProtectJob
 from engine.limits import JPEG_QUALITY

@@ -118,7 +118,7 @@ def take(out: Path, size: tuple[int, int] = DEFAULT_SIZE) -> Shots:
     from app.card_import import import_card
     from app.context import AppContext
     from app.main_window import MainWindow
-    from app.settings_store import AppSettings
+    from engine.settings import AppSettings
 
     out.mkdir(parents=True, exist_ok=True)
     shots = Shots()

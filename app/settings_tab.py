@@ -1,6 +1,6 @@
 """Settings tab: compute device, face detection threshold, where and how tagged copies are
 written, and the tag strength. Stored through ``ctx.apply_settings`` (a JSON file in the config
-folder, see app.settings_store), which also tells the other tabs and reloads the models when the
+folder, see engine.settings), which also tells the other tabs and reloads the models when the
 device or threshold changed.
 
 The device list comes from the engine (:func:`engine.model.registry.available_devices`), so the
@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
 
 from app import prompts
 from app.context import AppContext
-from app.settings_store import AppSettings
 from engine.limits import JPEG_QUALITY, STRENGTH, THRESHOLD
 from engine.model.registry import available_devices
 from engine.photos import OutputFormat
+from engine.settings import AppSettings
 
 FORMAT_CHOICES = ((OutputFormat.KEEP, "Same as the original"), (OutputFormat.JPEG, "JPEG"),
                   (OutputFormat.PNG, "PNG (lossless)"))

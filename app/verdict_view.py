@@ -7,7 +7,7 @@ import html
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
-from app.display import format_when
+from engine.display import format_when
 from engine.report import VERDICT_COLOURS, VERDICT_LABELS
 from engine.verify import FaceVerdict, Verdict
 

@@ -28,7 +28,7 @@ def ctx(qapp, gui_home):
     """AppContext over the temp home, on the CPU. Its passphrase prompt is not set: tests that
     unlock set ``ctx.passphrase_provider`` (or use `identity_ctx`)."""
     from app.context import AppContext
-    from app.settings_store import AppSettings
+    from engine.settings import AppSettings
 
     settings = AppSettings(device="cpu")
     settings.save()

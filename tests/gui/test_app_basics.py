@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 
-from app.settings_store import AppSettings, settings_path
+from engine.settings import AppSettings, settings_path
 
 
 def test_settings_round_trip_and_bad_values(gui_home):

@@ -7,10 +7,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app import prompts
-from app.settings_store import AppSettings, settings_path
 from app.settings_tab import SettingsTab
 from engine.model.registry import available_devices, gpu_name, pick_device
 from engine.protect import DEFAULT_STRENGTH
+from engine.settings import AppSettings, settings_path
 
 
 @pytest.fixture
