@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,15 +84,19 @@ def mirror_plan(sources: list[Path], out: Path) -> list[tuple[Path, Path]]:
     return plan
 
 
-def capacity_problem(ledger: Ledger, key_id: bytes | str, photos: int) -> str | None:
+def capacity_problem(ledger: Ledger, key_id: bytes | str, photos: int,
+                     subkeys: bool = False) -> str | None:
     """Why the identity's serials cannot cover a job of *photos* photos (at least one face each
-    is assumed), with what to do; None when they can."""
+    is assumed), with what to do; None when they can. With *subkeys* every job fits: the job
+    starts on the key :meth:`Ledger.tagging_key` picks and rolls over (a :data:`Roll`) to
+    certified sub-keys as keys run out."""
     left = ledger.serials_left(key_id)
-    if left >= photos:
+    if left >= photos or subkeys:
         return None
     return (f"this job has {photos} photos but the identity has {left} tag serials left (of "
-            f"{MAX_SERIAL}; one per face). Split the job, or create another identity "
-            "(faketagger identity create) and tag the rest with --identity")
+            f"{MAX_SERIAL}; one per face). Split the job, leave out --no-subkeys to tag with a "
+            "certified sub-key, or create another identity (faketagger identity create) and "
+            "tag the rest with --identity")
 
 
 def create_job(ledger: Ledger, key_id: bytes | str, plan: list[tuple[Path, Path]],
@@ -204,13 +208,25 @@ class Progress:
                            time.monotonic() - self.start, self.before)
 
 
+#: Serials the next key must have when a job rolls over (more than any photo's faces, so the
+#: new key is not spent again within a photo or a Ray chunk of photos).
+ROLL_MARGIN = 1024
+#: What SerialsExhaustedError says (engine.store.tagging): the key ran out mid-photo.
+SERIALS_LEFT = "tag serials left"
+
+#: ``roll(serials)``: the next key to tag with, with at least *serials* left (a sub-key of the
+#: job's owner, created when needed: :meth:`Ledger.tagging_key`).
+Roll = Callable[[int], UnlockedIdentity]
+
+
 def run_batch(
     pipeline: Pipeline, unlocked: UnlockedIdentity, job_id: str,
-    cancel: CancelToken | None = None,
+    cancel: CancelToken | None = None, roll: Roll | None = None,
 ) -> Iterator[JobProgress | ProtectOutcome]:
     """The local engine: every photo of the job not yet done, one at a time through the one
     pipeline; yields JobProgress and each photo's ProtectOutcome. The job is closed when no
-    photo is left to do (failed ones stay for a resume)."""
+    photo is left to do (failed ones stay for a resume). With *roll*, a photo the key has too
+    few serials left for is tagged with the next key (a certified sub-key) instead."""
     cancel = cancel or CancelToken()
     ledger = pipeline.ledger
     info = ledger.batch_job(job_id)
@@ -222,21 +238,35 @@ def run_batch(
         if cancel.cancelled:
             break
         yield progress.tick(None, item.src)
+        if roll is not None and ledger.serials_left(unlocked.key_id) == 0:
+            unlocked = roll(ROLL_MARGIN)
         why = still_same(item)
         if why:
             outcome = ProtectOutcome(item.src, error=why)
         else:
-            include = {item.src: item.faces} if item.faces is not None else None
-            outcome = next(e for e in pipeline.protect(
-                [item.src], unlocked, options.protect_options(item.out_dir, job_id),
-                cancel=cancel, include=include) if isinstance(e, ProtectOutcome) or (
-                getattr(e, "stage", None) == "cancelled"))
+            outcome = _protect_item(pipeline, unlocked, item, options, job_id, cancel)
+            if roll is not None and isinstance(outcome, ProtectOutcome) \
+                    and SERIALS_LEFT in (outcome.error or ""):
+                # The key ran out within this photo: the next key tags it (nothing was written
+                # and the reserved serials were handed back).
+                unlocked = roll(ROLL_MARGIN)
+                outcome = _protect_item(pipeline, unlocked, item, options, job_id, cancel)
             if not isinstance(outcome, ProtectOutcome):
                 break  # cancelled before anything was written
         yield record_outcome(ledger, job_id, item, outcome, options)
         yield progress.tick(outcome, item.src)
     finish_job(ledger, job_id)
     ledger.checkpoint_backup()
+
+
+def _protect_item(pipeline: Pipeline, unlocked: UnlockedIdentity, item: BatchItem,
+                  options: BatchOptions, job_id: str, cancel: CancelToken):
+    """One photo of the job through the pipeline: its ProtectOutcome, or the cancel event."""
+    include = {item.src: item.faces} if item.faces is not None else None
+    return next(e for e in pipeline.protect(
+        [item.src], unlocked, options.protect_options(item.out_dir, job_id),
+        cancel=cancel, include=include) if isinstance(e, ProtectOutcome) or (
+        getattr(e, "stage", None) == "cancelled"))
 
 
 def interrupted_jobs(ledger: Ledger) -> list:

@@ -28,7 +28,15 @@ from pathlib import Path
 import numpy as np
 import ray
 
-from engine.batch import BatchOptions, Progress, finish_job, record_outcome, still_same
+from engine.batch import (
+    ROLL_MARGIN,
+    BatchOptions,
+    Progress,
+    Roll,
+    finish_job,
+    record_outcome,
+    still_same,
+)
 from engine.errors import FakeTaggerError
 from engine.faces import Face, FaceDetector
 from engine.files import display_path
@@ -186,10 +194,11 @@ def _map(ds, cls, args: tuple, actors: int, gpu: bool):
 def run_batch_ray(
     pipeline: Pipeline, unlocked: UnlockedIdentity, job_id: str, *,
     address: str | None = None, chunk: int = 64, actors: int | None = None,
-    cancel: CancelToken | None = None,
+    cancel: CancelToken | None = None, roll: Roll | None = None,
 ) -> Iterator[JobProgress | ProtectOutcome]:
     """The job's photos not yet done, on Ray Data; yields what :func:`engine.batch.run_batch`
-    yields, and leaves the ledger exactly as the local engine would."""
+    yields, and leaves the ledger exactly as the local engine would. With *roll*, a chunk the
+    key has too few serials left for goes to the next key (a certified sub-key)."""
     cancel = cancel or CancelToken()
     ledger = pipeline.ledger
     info = ledger.batch_job(job_id)
@@ -242,6 +251,7 @@ def run_batch_ray(
     to_embed.sort(key=lambda entry: entry[0].idx)
     model = models[0]
     planned: dict[int, tuple] = {}
+    signer: dict[int, UnlockedIdentity] = {}
     for start in range(0, len(to_embed), chunk):
         part = to_embed[start:start + chunk]
         targets, plans = [], []
@@ -251,10 +261,14 @@ def run_batch_ray(
             targets.append((opts, fmt))
             plans.append(TagPlan(len(faces), display_path(item.src), out_path, tmp, job_id,
                                  item.src))
+        need = sum(plan.count for plan in plans)
+        if roll is not None and ledger.serials_left(unlocked.key_id) < need:
+            unlocked = roll(max(need, ROLL_MARGIN))
         jobs = ledger.begin_tags(unlocked.key_id, plans)
         for (item, faces, _), (opts, fmt), job in zip(part, targets, jobs, strict=True):
             payloads = payloads_for(unlocked, job.serials, model.version)
             planned[item.idx] = (item, faces, opts, fmt, job, payloads)
+            signer[item.idx] = unlocked  # the key of its serials (a job may roll over)
 
     # Stage 2: embed + encode (pure workers); the driver commits each photo once.
     rows = [{"idx": idx, "src": str(item.src), "faces": json.dumps(faces),
@@ -271,7 +285,7 @@ def run_batch_ray(
                 if entry is None:
                     continue  # a retried task's second answer: committed already
                 item, _faces, opts, fmt, job, payloads = entry
-                outcome = _commit(ledger, unlocked, item, opts, fmt, job, payloads, row)
+                outcome = _commit(ledger, signer[item.idx], item, opts, fmt, job, payloads, row)
                 yield record_outcome(ledger, job_id, item, outcome, options)
                 yield progress.tick(outcome, item.src)
                 if cancel.cancelled:

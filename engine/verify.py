@@ -135,7 +135,9 @@ def judge(
         return FaceVerdict(**base, verdict=Verdict.UNKNOWN_OWNER,
                            owner_key_id=format_key_id(p.key_id),
                            reason="valid tag from a key you do not know: import the owner's card")
-    who = {"owner_name": owner.name, "owner_key_id": owner.key_id_text, "own": owner.is_own}
+    # A certified sub-key's tag is the owner's: the owner's name and key ID (the lookup checked
+    # the owner's certificate for it); its records are signed by the sub-key itself.
+    who = {"owner_name": owner.name, "owner_key_id": owner.owner_key_id_text, "own": owner.is_own}
     if owner.is_own:
         mac_key = store.own_mac_key(p.key_id)
         if mac_key is None or not p.mac_ok(mac_key):
@@ -150,6 +152,8 @@ def judge(
         whose = "your own tag" if owner.is_own else f"tag of {owner.name}"
         how = (f"; damaged tag matched to a stored record ({res.bit_errors} of 120 bits off)"
                if res.method == "records" else "")
+        if owner.parent is not None:
+            how += f"; made with certified sub-key {owner.key_id_text}"
         return FaceVerdict(**base, **who, verdict=Verdict.VERIFIED, record=rec, file_match=match,
                            reason=f"{whose}, serial {p.serial}, signed record checks "
                                   f"(made {rec.created[:10]}){how}")

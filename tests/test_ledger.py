@@ -65,9 +65,9 @@ def row_counts(ledger: Ledger) -> tuple[int, int]:
 
 def test_schema_wal_and_foreign_keys(ledger: Ledger, home: Path) -> None:
     con = sqlite3.connect(home / "ledger.sqlite3")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert con.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,), (3,), (4,)]
+    assert con.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,), (3,), (4,), (5,)]
     con.close()
     assert ledger._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 

@@ -43,6 +43,26 @@ def cmd_identity_list(args) -> int:
     return 0
 
 
+def cmd_identity_subkeys(args) -> int:
+    """List the identity's certified sub-keys (``--create``: certify a new one)."""
+    with ledger_from_env() as ledger:
+        ident = _chosen(ledger, args)
+        if args.create:
+            sub = ledger.create_subkey(ident.key_id, need_passphrase())
+            print(f"Created certified sub-key {sub.key_id_text} of {ident.name} "
+                  f"({ident.key_id_text}); export your card again so contacts can verify its "
+                  "tags")
+        subs = ledger.subkeys(ident.key_id)
+        if not subs:
+            print(f"{ident.name} ({ident.key_id_text}) has no sub-keys; one is created "
+                  "automatically when its own tag serials run out")
+        for s in subs:
+            print(f"  {s.key_id_text}  sub-key of {ident.key_id_text}  (certified "
+                  f"{s.created[:10]}, {ledger.serials_left(s.key_id)} tag serials left)")
+            print(f"    fingerprint {s.fingerprint}")
+    return 0
+
+
 def cmd_identity_backup(args) -> int:
     with ledger_from_env() as ledger:
         ident = _chosen(ledger, args)
@@ -185,6 +205,11 @@ def add_key_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--name", required=True)
     c.set_defaults(func=cmd_identity_create)
     ident.add_parser("list", help="list identities").set_defaults(func=cmd_identity_list)
+    sk = ident.add_parser("subkeys", help="list the certified sub-keys of an identity (more "
+                          "tag serials; made automatically when the identity's run out)")
+    sk.add_argument("--identity", metavar="KEY-ID|NAME", help="which identity (default: yours)")
+    sk.add_argument("--create", action="store_true", help="certify a new sub-key now")
+    sk.set_defaults(func=cmd_identity_subkeys)
     b = ident.add_parser("backup", help="write an encrypted backup of your key")
     b.add_argument("file")
     b.add_argument("--force", action="store_true", help="replace an existing file")

@@ -106,7 +106,10 @@ def cmd_protect(args) -> int:
     check_output_dir(out_dir)
     with ledger_from_env() as ledger:
         ident = ledger.resolve_identity(args.identity)
-        unlocked = ledger.unlock(ident.key_id, need_passphrase())
+        unlocked, how = ledger.tagging_key(ident.key_id, len(job.paths), need_passphrase(),
+                                           subkeys=not args.no_subkeys)
+        if how:
+            note(f"faketagger: {how}")
         events = run_protect(_pipeline(ledger, args), unlocked, job)
         outcomes = [o for o in _drain(events, len(job.paths), "photo",
                                       None if args.json else _protect_line)
@@ -152,23 +155,44 @@ def cmd_batch(args) -> int:
     with ledger_from_env() as ledger:
         if args.resume is None:
             ident = ledger.resolve_identity(args.identity)
-            problem = capacity_problem(ledger, ident.key_id, len(plan))
+            problem = capacity_problem(ledger, ident.key_id, len(plan), not args.no_subkeys)
             if problem:
                 raise CliError(problem)
-            unlocked = ledger.unlock(ident.key_id, need_passphrase())
-            job_id = create_job(ledger, ident.key_id, plan, out, options)
+            passphrase = need_passphrase()
+            unlocked, how = ledger.tagging_key(ident.key_id, len(plan), passphrase,
+                                               subkeys=not args.no_subkeys)
+            if how:
+                note(f"faketagger: {how}")
+            job_id = create_job(ledger, unlocked.key_id, plan, out, options)
             note(f"faketagger: batch job {job_id}: {len(plan)} photos -> {out}")
         else:
             job_id = args.resume
             info = ledger.batch_job(job_id)
             options = BatchOptions.from_json(info.options)
-            unlocked = ledger.unlock(info.key_id, need_passphrase())
+            passphrase = need_passphrase()
+            unlocked = ledger.unlock(info.key_id, passphrase)
             note(f"faketagger: resuming batch job {job_id}: {info.finished}/{info.total} "
                  "photos done")
-        return _run_batch(ledger, unlocked, job_id, options, args)
+        return _run_batch(ledger, unlocked, job_id, options, args,
+                          _roller(ledger, unlocked, args, passphrase))
 
 
-def _run_batch(ledger, unlocked, job_id: str, options, args) -> int:
+def _roller(ledger, unlocked, args, passphrase: str):
+    """The batch engines' ``roll``: the next key of the job's owner once a key runs out (a
+    certified sub-key, created when needed and announced); None with --no-subkeys."""
+    if args.no_subkeys:
+        return None
+    owner = ledger.parent_of(unlocked.key_id) or unlocked.identity
+
+    def roll(serials: int):
+        key, how = ledger.tagging_key(owner.key_id, serials, passphrase)
+        note(f"faketagger: {how or 'tagging with ' + owner.key_id_text}")
+        return key
+
+    return roll
+
+
+def _run_batch(ledger, unlocked, job_id: str, options, args, roll=None) -> int:
     import time
 
     from engine.batch import run_batch, write_report
@@ -185,9 +209,9 @@ def _run_batch(ledger, unlocked, job_id: str, options, args) -> int:
             raise CliError(f"--engine ray needs Ray ({err.name} is not installed): pip "
                            "install 'faketagger[scale]' (not part of the desktop build)") from None
         events = run_batch_ray(pipeline, unlocked, job_id, address=args.address,
-                               chunk=args.chunk)
+                               chunk=args.chunk, roll=roll)
     else:
-        events = run_batch(pipeline, unlocked, job_id)
+        events = run_batch(pipeline, unlocked, job_id, roll=roll)
     outcomes, last = [], 0.0
     try:
         for event in events:
@@ -322,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which of your identities signs the tags (default: the default one)")
     pr.add_argument("--retag", action="store_true",
                     help="also tag photos whose faces already carry a tag (skipped otherwise)")
+    pr.add_argument("--no-subkeys", action="store_true",
+                    help="never tag with (or create) a certified sub-key when the identity's "
+                         "own serials run out: fail instead")
     engine_opts(pr)
     pr.set_defaults(func=cmd_protect)
 
@@ -346,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--strength", type=float, default=None)
     b.add_argument("--identity", metavar="KEY-ID|NAME")
     b.add_argument("--retag", action="store_true")
+    b.add_argument("--no-subkeys", action="store_true",
+                   help="never tag with (or create) a certified sub-key when the identity's "
+                        "own serials run out: refuse the job instead")
     engine_opts(b)
     b.set_defaults(func=cmd_batch)
 

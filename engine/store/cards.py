@@ -28,11 +28,15 @@ from engine.identity import (
     name_problem,
 )
 from engine.store.records import TagRecord, canonical_json, strict_json_loads, verify_record
+from engine.store.subkeys import SubkeyCert, parse_cert
 
 CARD_FORMAT = "faketagger-card/1"
 MAX_CARD_BYTES = 20 * 1024 * 1024
 _HEADER_FIELDS = ("format", "name", "public_key", "key_id", "created")
 _CARD_FIELDS = (*_HEADER_FIELDS, "self_signature", "records")
+# Optional (since sub-keys): certificates of the owner's sub-keys. Written only when there are
+# any, so cards of owners without sub-keys are byte-for-byte as before.
+_OPTIONAL_FIELDS = ("subkeys",)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class Card:
 
     header: CardHeader
     records: tuple[TagRecord, ...]
+    subkeys: tuple[SubkeyCert, ...] = ()
 
     @property
     def name(self) -> str:
@@ -141,20 +146,31 @@ class Card:
         return Identity(self.name, self.public_raw, self.key_id, self.created)
 
 
-def _check_record_for(header: CardHeader, index: int, rec: TagRecord) -> None:
-    if rec.owner_public != header.public_key or rec.key_id != header.key_id:
+def _check_record_for(header: CardHeader, index: int, rec: TagRecord,
+                      subkeys: Iterable[SubkeyCert] = ()) -> None:
+    """A card's record must be signed by the card's key or by one of its certified sub-keys."""
+    signers = {header.public_key: header.key_id}
+    signers.update((c.subkey_public, c.subkey_key_id) for c in subkeys)
+    if signers.get(rec.owner_public) != rec.key_id:
         raise CardError(f"record #{index + 1} (serial {rec.serial}) belongs to a different key")
     if not verify_record(rec):
         raise CardError(f"record #{index + 1} (serial {rec.serial}) has an invalid signature")
 
 
-def build_card(header: CardHeader, records: Iterable[TagRecord]) -> bytes:
+def build_card(header: CardHeader, records: Iterable[TagRecord],
+               subkeys: Iterable[SubkeyCert] = ()) -> bytes:
     """Serialize a card from a stored header. Records are checked first so we never publish a card
-    that :func:`parse_card` would refuse; records are sorted by serial for stable output."""
-    recs = sorted(records, key=lambda r: (r.serial, r.created, r.signature))
+    that :func:`parse_card` would refuse; records are sorted by serial for stable output (sub-key
+    records after the owner's, by key ID). *subkeys*: certificates of the owner's sub-keys."""
+    certs = sorted({c.subkey_key_id: parse_cert(c.to_dict(), header.public_raw)
+                    for c in subkeys}.values(), key=lambda c: c.subkey_key_id)
+    recs = sorted(records, key=lambda r: (r.key_id != header.key_id, r.key_id, r.serial,
+                                          r.created, r.signature))
     for i, rec in enumerate(recs):
-        _check_record_for(header, i, rec)
-    doc = {**header.to_dict(), "records": [r.to_dict() for r in recs]}
+        _check_record_for(header, i, rec, certs)
+    doc: dict[str, Any] = {**header.to_dict(), "records": [r.to_dict() for r in recs]}
+    if certs:
+        doc["subkeys"] = [c.to_dict() for c in certs]
     data = (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
     if len(data) > MAX_CARD_BYTES:
         raise CardError(
@@ -164,9 +180,10 @@ def build_card(header: CardHeader, records: Iterable[TagRecord]) -> bytes:
     return data
 
 
-def make_card(identity: UnlockedIdentity, records: list[TagRecord]) -> bytes:
-    """Card JSON for an unlocked identity and (some of) its records."""
-    return build_card(sign_card_header(identity), records)
+def make_card(identity: UnlockedIdentity, records: list[TagRecord],
+              subkeys: Iterable[SubkeyCert] = ()) -> bytes:
+    """Card JSON for an unlocked identity, (some of) its records and its sub-key certificates."""
+    return build_card(sign_card_header(identity), records, subkeys)
 
 
 def parse_card(data: bytes) -> Card:
@@ -197,7 +214,7 @@ def parse_card(data: bytes) -> Card:
     if doc.get("format") != CARD_FORMAT:
         raise CardError(f"not a FakeTagger public card (format is not {CARD_FORMAT!r})")
     missing = [k for k in _CARD_FIELDS if k not in doc]
-    extra = sorted(str(k) for k in doc if k not in _CARD_FIELDS)
+    extra = sorted(str(k) for k in doc if k not in (*_CARD_FIELDS, *_OPTIONAL_FIELDS))
     if missing:
         raise CardError(f"card is missing field(s): {', '.join(missing)}")
     if extra:
@@ -205,12 +222,18 @@ def parse_card(data: bytes) -> Card:
     header = CardHeader.from_dict(doc)
     if not isinstance(doc["records"], list):
         raise CardError("card records must be a list")
+    cert_docs = doc.get("subkeys", [])
+    if not isinstance(cert_docs, list):
+        raise CardError("card subkeys must be a list")
+    certs = tuple(parse_cert(item, header.public_raw) for item in cert_docs)
+    if len({c.subkey_key_id for c in certs} | {header.key_id}) != len(certs) + 1:
+        raise CardError("card lists a sub-key twice, or its own key as a sub-key")
     records = []
     for i, item in enumerate(doc["records"]):
         try:
             rec = TagRecord.from_dict(item)
         except RecordError as exc:
             raise CardError(f"record #{i + 1}: {exc}") from None
-        _check_record_for(header, i, rec)
+        _check_record_for(header, i, rec, certs)
         records.append(rec)
-    return Card(header, tuple(records))
+    return Card(header, tuple(records), certs)

@@ -19,6 +19,7 @@ from engine.identity import fingerprint, format_key_id, utc_now_iso
 from engine.store.cards import CardHeader, build_card, parse_card
 from engine.store.records import TagRecord
 from engine.store.schema import KeyIdLike, key_hex, key_text
+from engine.store.subkeys import SubkeyCert, parse_cert_json
 
 
 class _KeyView:
@@ -44,6 +45,14 @@ class Owner(_KeyView):
     public_raw: bytes
     key_id: bytes
     is_own: bool
+    #: For a certified sub-key: the owner's key ID (name is the owner's; public_raw and key_id
+    #: are the sub-key's, as its records carry them). None for an owner key.
+    parent: bytes | None = None
+
+    @property
+    def owner_key_id_text(self) -> str:
+        """The owner's key ID as people know it (the owner's, for a sub-key)."""
+        return format_key_id(self.parent or self.key_id)
 
 
 @dataclass(frozen=True)
@@ -87,12 +96,16 @@ class ContactsMixin:
                 if bytes(own_row[0]) == card.public_raw:
                     raise CardError("this is your own card")
                 raise CardError(f"card's key ID {card.key_id_text} collides with your own key")
-            known = c.execute("SELECT public_key FROM contacts WHERE key_id = ?", (card_hex,))
+            known = c.execute("SELECT public_key, parent_key_id FROM contacts WHERE key_id = ?",
+                              (card_hex,))
             known_row = known.fetchone()
-            if known_row is not None and bytes(known_row[0]) != card.public_raw:
+            if known_row is not None and (bytes(known_row[0]) != card.public_raw
+                                          or known_row[1] is not None):
                 raise CardError(
                     f"another contact already uses key ID {card.key_id_text}; remove it first"
                 )
+            for cert in card.subkeys:
+                self._check_subkey_free(c, card_hex, cert)
             c.execute(
                 "INSERT INTO contacts (key_id, name, public_key, created, card_header, imported,"
                 " updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO UPDATE SET"
@@ -108,15 +121,38 @@ class ContactsMixin:
                     now,
                 ),
             )
+            c.execute("UPDATE contacts SET name = ?, updated = ? WHERE parent_key_id = ?",
+                      (card.name, now, card_hex))
+            for cert in card.subkeys:  # certified sub-keys: rows under the owner's
+                c.execute(
+                    "INSERT INTO contacts (key_id, name, public_key, created, card_header,"
+                    " imported, updated, parent_key_id, certificate)"
+                    " VALUES (?, ?, ?, ?, '', ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING",
+                    (cert.subkey_key_id, card.name, cert.subkey_raw, cert.created, now, now,
+                     card_hex, cert.to_json()))
             for rec in card.records:
                 self._insert_record(c, rec, False, "", "")
         contact = self.get_contact(card_hex)
         assert contact is not None
         return contact
 
+    @staticmethod
+    def _check_subkey_free(c: sqlite3.Connection, card_hex: str, cert: SubkeyCert) -> None:
+        """A card's sub-key may not take a key ID that is yours or another contact's."""
+        hex_id = cert.subkey_key_id
+        if c.execute("SELECT 1 FROM identities WHERE key_id = ?", (hex_id,)).fetchone():
+            raise CardError(f"card's sub-key {key_text(hex_id)} collides with your own key")
+        row = c.execute("SELECT public_key, parent_key_id FROM contacts WHERE key_id = ?",
+                        (hex_id,)).fetchone()
+        if row is not None and (bytes(row[0]) != cert.subkey_raw or row[1] != card_hex):
+            raise CardError(f"another contact already uses key ID {key_text(hex_id)} "
+                            "(a sub-key of this card); remove it first")
+
     _CONTACT_SQL = (
         "SELECT c.name, c.public_key, c.key_id, c.created, c.imported, c.updated,"
-        " (SELECT count(*) FROM records r WHERE r.contact_key_id = c.key_id) FROM contacts c"
+        " (SELECT count(*) FROM records r WHERE r.contact_key_id = c.key_id OR r.contact_key_id"
+        " IN (SELECT s.key_id FROM contacts s WHERE s.parent_key_id = c.key_id))"
+        " FROM contacts c WHERE c.parent_key_id IS NULL"
     )
 
     @staticmethod
@@ -128,13 +164,17 @@ class ContactsMixin:
         return [self._contact(r) for r in self._read(f"{self._CONTACT_SQL} ORDER BY c.name")]
 
     def get_contact(self, key_id: KeyIdLike) -> Contact | None:
-        rows = self._read(f"{self._CONTACT_SQL} WHERE c.key_id = ?", (key_hex(key_id),))
+        rows = self._read(f"{self._CONTACT_SQL} AND c.key_id = ?", (key_hex(key_id),))
         return self._contact(rows[0]) if rows else None
 
     def remove_contact(self, key_id: KeyIdLike) -> bool:
         """Forget a contact and its records; False if there was no such contact."""
+        hex_id = key_hex(key_id)
         with self._write() as c:
-            deleted = c.execute("DELETE FROM contacts WHERE key_id = ?", (key_hex(key_id),))
+            deleted = c.execute("DELETE FROM contacts WHERE key_id = ? AND parent_key_id IS NULL",
+                                (hex_id,))
+            if deleted.rowcount:  # its sub-keys (and, by cascade, their records) go with it
+                c.execute("DELETE FROM contacts WHERE parent_key_id = ?", (hex_id,))
             return deleted.rowcount > 0
 
     def export_card(
@@ -147,22 +187,48 @@ class ContactsMixin:
         hex_id = key_hex(key_id)
         rows = self._read(
             "SELECT card_header FROM identities WHERE key_id = ?"
-            " UNION ALL SELECT card_header FROM contacts WHERE key_id = ?",
+            " UNION ALL SELECT card_header FROM contacts WHERE key_id = ?"
+            " AND parent_key_id IS NULL",
             (hex_id, hex_id),
         )
         if not rows:
             raise LedgerError(f"no identity or contact with key ID {key_text(hex_id)}")
         header = CardHeader.from_json(rows[0][0])
-        records = self.records_of(hex_id) if include_records else []
-        if serials is not None:
-            records = [r for r in records if r.serial in serials]
-        return build_card(header, records)
+        certs = self._subkey_certs(hex_id, header.public_raw)
+        records = [] if not include_records else [
+            r for k in (hex_id, *(c.subkey_key_id for c in certs)) for r in self.records_of(k)]
+        if serials is not None:  # (the History tab's choice: the owner key's own serials)
+            records = [r for r in records if r.serial in serials and r.key_id == hex_id]
+        return build_card(header, records, certs)
+
+    def _subkey_certs(self, hex_id: str, owner_raw: bytes) -> list[SubkeyCert]:
+        """The stored certificates of the sub-keys of an own identity or contact."""
+        rows = self._read("SELECT certificate FROM identities WHERE parent_key_id = ?"
+                          " UNION ALL SELECT certificate FROM contacts WHERE parent_key_id = ?",
+                          (hex_id, hex_id))
+        return [parse_cert_json(r[0], owner_raw) for r in rows]
 
     def lookup_owner(self, key_id: KeyIdLike) -> Owner | None:
         """Name and key for a key ID found in an image: own identities first, then contacts."""
         hex_id = key_hex(key_id)
         for table, is_own in (("identities", True), ("contacts", False)):
-            rows = self._read(f"SELECT name, public_key FROM {table} WHERE key_id = ?", (hex_id,))
-            if rows:
-                return Owner(rows[0][0], bytes(rows[0][1]), bytes.fromhex(hex_id), is_own)
+            rows = self._read(f"SELECT name, public_key, parent_key_id, certificate FROM {table}"
+                              " WHERE key_id = ?", (hex_id,))
+            if not rows:
+                continue
+            name, public, parent_hex, cert_json = rows[0]
+            if parent_hex is None:
+                return Owner(name, bytes(public), bytes.fromhex(hex_id), is_own)
+            # A sub-key: it is the owner's only while the owner's certificate for it checks.
+            parent = self._read(f"SELECT name, public_key FROM {table} WHERE key_id = ?",
+                                (parent_hex,))
+            try:
+                cert = parse_cert_json(cert_json or "", bytes(parent[0][1])) if parent else None
+            except CardError:
+                cert = None
+            if cert is None or cert.subkey_raw != bytes(public) \
+                    or cert.subkey_key_id != hex_id:
+                return None  # uncertified or badly certified: never anyone's
+            return Owner(parent[0][0], bytes(public), bytes.fromhex(hex_id), is_own,
+                         bytes.fromhex(parent_hex))
         return None

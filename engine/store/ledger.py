@@ -43,6 +43,7 @@ from engine.identity import (
     Identity,
     UnlockedIdentity,
     check_passphrase,
+    key_id_of,
     load_unlocked,
     name_problem,
     write_private_file,
@@ -66,6 +67,7 @@ from engine.store.schema import (
     open_ledger_db,
 )
 from engine.store.session import SessionLock
+from engine.store.subkeys import SubkeyCert, certify, parse_cert_json
 from engine.store.tagging import RecoveryReport, TaggingMixin, TagJob, TagPlan
 
 log = logging.getLogger(__name__)
@@ -321,13 +323,14 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
         raise LedgerError("could not draw a key ID that is not already in use")
 
     def _check_name_free(self, name: str) -> None:
-        taken = self._read("SELECT key_id FROM identities WHERE lower(name) = lower(?)", (name,))
+        taken = self._read("SELECT key_id FROM identities WHERE lower(name) = lower(?)"
+                           f" AND {self._MAIN}", (name,))
         if taken:
             raise IdentityError(f"you already have an identity named {name!r} "
                                 f"({key_text(taken[0][0])}); choose another name")
 
     def _install(self, unlocked: UnlockedIdentity, key_file: bytes, next_serial: int,
-                 *, adopt_key_file: bool = False) -> Identity:
+                 *, adopt_key_file: bool = False, cert: SubkeyCert | None = None) -> Identity:
         """Store a new identity row (and its key file, unless *adopt_key_file*: the matching file
         is already there, e.g. after the ledger was lost). The serial counter starts at the
         highest of *next_serial* and the identity's high-water mark on this machine."""
@@ -340,13 +343,13 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
         gen = mark.gen if mark is not None else None
         if adopt_key_file:
             with self._write() as c:
-                self._insert_identity(c, unlocked, header, next_serial, gen)
+                self._insert_identity(c, unlocked, header, next_serial, gen, cert)
             return ident
         write_private_file(key_path, key_file)  # refuses, race-free, if the name is taken
         ours = os.stat(key_path)
         try:
             with self._write() as c:
-                self._insert_identity(c, unlocked, header, next_serial, gen)
+                self._insert_identity(c, unlocked, header, next_serial, gen, cert)
         except BaseException:
             remove_if_same(key_path, ours)  # only the file this call created
             raise
@@ -354,21 +357,29 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
 
     @staticmethod
     def _insert_identity(c: sqlite3.Connection, unlocked: UnlockedIdentity, header,
-                         next_serial: int, serial_gen: str | None = None) -> None:
+                         next_serial: int, serial_gen: str | None = None,
+                         cert: SubkeyCert | None = None) -> None:
         ident = unlocked.identity
         if c.execute("SELECT 1 FROM contacts WHERE key_id = ?", (ident.key_id_hex,)).fetchone():
             raise LedgerError(f"key ID {ident.key_id_text} already belongs to a contact")
         has_default = c.execute("SELECT 1 FROM identities WHERE is_default").fetchone()
+        parent = key_id_of(cert.owner_raw).hex() if cert is not None else None
         c.execute(
             "INSERT INTO identities (key_id, name, public_key, created, mac_key,"
-            " card_header, is_default, next_serial, serial_gen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " card_header, is_default, next_serial, serial_gen, parent_key_id, certificate)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (ident.key_id_hex, ident.name, ident.public_raw, ident.created,
-             unlocked.mac_key, header.to_json(), 0 if has_default else 1, next_serial,
-             serial_gen),
+             unlocked.mac_key, header.to_json(), 0 if has_default or cert else 1, next_serial,
+             serial_gen, parent, cert.to_json() if cert else None),
         )  # fmt: skip
 
+    #: SQL condition: an owner identity's row, not one of its sub-keys'
+    _MAIN = "parent_key_id IS NULL"
+
     def list_identities(self) -> list[Identity]:
-        rows = self._read(f"SELECT {self._ID_COLS} FROM identities ORDER BY created, key_id")
+        """Your owner identities (sub-keys are listed by :meth:`subkeys`)."""
+        rows = self._read(f"SELECT {self._ID_COLS} FROM identities WHERE {self._MAIN}"
+                          " ORDER BY created, key_id")
         return [self._identity(r) for r in rows]
 
     def get_identity(self, key_id: KeyIdLike) -> Identity | None:
@@ -417,7 +428,7 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
         rows = self._read(f"SELECT {self._ID_COLS} FROM identities WHERE is_default")
         if rows:
             return self._identity(rows[0])
-        rows = self._read(f"SELECT {self._ID_COLS} FROM identities LIMIT 2")
+        rows = self._read(f"SELECT {self._ID_COLS} FROM identities WHERE {self._MAIN} LIMIT 2")
         return self._identity(rows[0]) if len(rows) == 1 else None
 
     def set_default(self, key_id: KeyIdLike) -> None:
@@ -434,8 +445,79 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
         """Re-encrypt the key file under *new*; the old file is replaced atomically."""
         check_passphrase(new)
         unlocked = self.unlock(key_id, old)
+        # Sub-keys are under the owner's passphrase too: re-encrypt them first, so a failure
+        # leaves the owner key (the one that proves the passphrase) on the old one.
+        for sub in [self.unlock(s.key_id, old) for s in self.subkeys(unlocked.key_id)]:
+            write_private_file(self._key_path(sub.identity.key_id_hex), sub.encrypt(new),
+                               overwrite=True)
         write_private_file(self._key_path(unlocked.identity.key_id_hex), unlocked.encrypt(new),
                            overwrite=True)  # fmt: skip
+
+    # --- sub-keys (engine.store.subkeys) ---------------------------------------------------------
+
+    def subkeys(self, key_id: KeyIdLike) -> list[Identity]:
+        """The certified sub-keys of one of your identities, oldest first."""
+        rows = self._read(f"SELECT {self._ID_COLS} FROM identities WHERE parent_key_id = ?"
+                          " ORDER BY created, key_id", (key_hex(key_id),))
+        return [self._identity(r) for r in rows]
+
+    def parent_of(self, key_id: KeyIdLike) -> Identity | None:
+        """The owner identity of one of your sub-keys; None for an owner key (or unknown)."""
+        rows = self._read("SELECT parent_key_id FROM identities WHERE key_id = ?",
+                          (key_hex(key_id),))
+        return self.get_identity(rows[0][0]) if rows and rows[0][0] else None
+
+    def create_subkey(self, key_id: KeyIdLike, passphrase: str) -> Identity:
+        """A new sub-key of your identity *key_id*: a fresh Ed25519 key pair (own key ID, own
+        65,535 serials), encrypted under the owner's passphrase and certified by the owner's
+        key. The owner's exported card carries the certificate from now on."""
+        owner = self.unlock(key_id, passphrase)
+        if self.parent_of(owner.key_id) is not None:
+            raise IdentityError("a sub-key cannot have sub-keys; give its owner identity")
+        for _ in range(32):  # a 32-bit key ID may collide with a known one; draw again
+            sub = UnlockedIdentity.generate(owner.name)
+            if self.lookup_owner(sub.key_id) is None:
+                cert = certify(owner, sub, sub.created)
+                return self._install(sub, sub.encrypt(passphrase), next_serial=1, cert=cert)
+        raise LedgerError("could not draw a key ID that is not already in use")
+
+    def subkey_certs(self, key_id: KeyIdLike) -> list[SubkeyCert]:
+        """The certificates of an own identity's sub-keys, each checked again."""
+        owner = self.get_identity(key_id)
+        if owner is None:
+            return []
+        rows = self._read("SELECT certificate FROM identities WHERE parent_key_id = ?"
+                          " ORDER BY key_id", (owner.key_id_hex,))
+        return [parse_cert_json(r[0], owner.public_raw) for r in rows]
+
+    def tagging_key(self, key_id: KeyIdLike, count: int, passphrase: str, *,
+                    subkeys: bool = True) -> tuple[UnlockedIdentity, str | None]:
+        """The key a job of *count* photos (or serials) tags with, unlocked: the identity's own
+        key while it has the serials, else its oldest sub-key that has them (at most 65,535:
+        longer batch jobs roll over to the next key mid-way), else (with *subkeys*) a new
+        certified sub-key. Returns it with a line for the user when it is not the owner key.
+        SerialsExhaustedError when the owner key cannot cover the job and *subkeys* is off."""
+        parent = self.parent_of(key_id)  # a sub-key given: its owner's keys are the choice
+        owner = self.unlock(parent.key_id if parent is not None else key_id, passphrase)
+        if self.serials_left(owner.key_id) >= count:
+            return owner, None
+        if subkeys:
+            count = min(count, MAX_SERIAL)  # a longer job rolls over mid-way (engine.batch)
+            for sub in self.subkeys(owner.key_id):
+                if self.serials_left(sub.key_id) >= count:
+                    return (self.unlock(sub.key_id, passphrase),
+                            f"{owner.identity.key_id_text} has too few serials left; tagging "
+                            f"with its certified sub-key {sub.key_id_text}")
+            sub = self.create_subkey(owner.key_id, passphrase)
+            return (self.unlock(sub.key_id, passphrase),
+                    f"{owner.identity.key_id_text} has too few serials left; created the "
+                    f"certified sub-key {sub.key_id_text} (65535 serials) and tagging with it; "
+                    "export your card again so contacts can verify these tags")
+        left = self.serials_left(owner.key_id)
+        raise SerialsExhaustedError(
+            f"this job has {count} photos but the identity has {left} tag serials left (of "
+            f"{MAX_SERIAL}; one per face); leave out --no-subkeys to tag with a certified "
+            "sub-key, or split the job")
 
     def own_mac_key(self, key_id: KeyIdLike) -> bytes | None:
         rows = self._read("SELECT mac_key FROM identities WHERE key_id = ?", (key_hex(key_id),))

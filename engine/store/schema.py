@@ -111,6 +111,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # high-water mark on open (engine.store.marks); NULL until the first allocation
         "ALTER TABLE identities ADD COLUMN serial_gen TEXT",
     ),
+    (  # 5: certified sub-keys (engine.store.subkeys): a row of identities (own) or contacts (a
+        # contact's card) whose parent_key_id is the owner's row, with the owner's certificate
+        # (no REFERENCES clause: removing a contact removes its sub-key rows in code)
+        "ALTER TABLE identities ADD COLUMN parent_key_id TEXT",
+        "ALTER TABLE identities ADD COLUMN certificate TEXT",
+        "ALTER TABLE contacts ADD COLUMN parent_key_id TEXT",
+        "ALTER TABLE contacts ADD COLUMN certificate TEXT",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
