@@ -132,3 +132,33 @@ def test_ray_driver_killed_mid_job_then_resume(tmp_path) -> None:
     for state in (mid, final):
         assert {k: v for k, v in state.items() if k not in ("tagged", "records") and v} == {}
     assert final["tagged"] == 7 and final["records"] == 12  # exactly one record set per face
+
+
+def test_ray_engine_rolls_over_to_a_certified_subkey(cluster, tmp_path) -> None:
+    """The owner key has 2 serials left: the chunks after them are reserved and signed with a
+    certified sub-key (engine.store.subkeys), every photo tagged once."""
+    from engine.store.records import MAX_SERIAL, verify_record
+
+    src = photo_tree(tmp_path)
+    home = _home_with_identity(tmp_path / "home")
+    with sqlite3.connect(home / "ledger.sqlite3") as con:
+        con.execute("UPDATE identities SET next_serial = ?", (MAX_SERIAL - 1,))
+    with Ledger(home / "ledger.sqlite3") as led:
+        owner = led.unlock(None, PASSPHRASE)
+
+        def roll(serials: int):
+            return led.tagging_key(owner.key_id, serials, PASSPHRASE)[0]
+
+        out = tmp_path / "out"
+        job = create_job(led, owner.key_id, mirror_plan([src], out), out,
+                         BatchOptions(copy_no_face=True))
+        events = list(run_batch_ray(Pipeline(led, device="cpu"), owner, job, chunk=1, roll=roll))
+        outs = [e for e in events if isinstance(e, ProtectOutcome)]
+        assert not [o.error for o in outs if o.error]
+        assert led.batch_job(job).done
+        [sub] = led.subkeys(owner.key_id)
+        mine, subs = led.records_of(owner.key_id), led.records_of(sub.key_id)
+        assert mine and subs and all(verify_record(r) for r in mine + subs)
+        assert {r.owner_public_raw for r in subs} == {sub.public_raw}
+        assert [r.serial for r in subs] == list(range(1, len(subs) + 1))
+    assert job_state(home / "ledger.sqlite3", out)["duplicates"] == 0
