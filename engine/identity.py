@@ -330,14 +330,18 @@ def decrypt_private_key(data: bytes, passphrase: str) -> Ed25519PrivateKey:
         if match.group(6) and match.group(6) != _file_check(match.group(1), rest.encode("ascii")):
             raise KeyStoreError(_DAMAGED_KEY.format("its checksum does not match"))
         password, pem = _stretch(secret, salt, n, r, p), rest
+        intact = bool(match.group(6))  # the checksum held: the bytes are as written
     else:
-        password, pem = secret, text
+        password, pem, intact = secret, text, False
     if PEM_BEGIN not in pem:
         raise KeyStoreError("key file is damaged or not an encrypted private key")
     try:
         key = serialization.load_pem_private_key(pem.encode("ascii"), password=password)
     except ValueError as exc:
-        if "password" in str(exc).lower():
+        # With a wrong key the cipher's padding still checks about once in 256 tries, and the
+        # garbage then fails as "could not deserialize": on a file whose checksum held, every
+        # decryption failure is the passphrase's.
+        if intact or "password" in str(exc).lower():
             raise WrongPassphraseError("wrong passphrase for this key") from None
         raise KeyStoreError("key file is damaged and cannot be read") from None
     except (TypeError, UnsupportedAlgorithm):

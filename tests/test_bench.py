@@ -44,7 +44,9 @@ def test_clean_photos_recover_exactly_and_untagged_never_verify(quick):
     r, _ = quick
     clean = r["attacks"]["clean"]
     assert clean["exact_recovery"] == 1.0 and clean["detection_rate"] == 1.0
-    assert clean["bit_accuracy"] >= 0.99 and clean["data_bit_accuracy"] == 1.0
+    # Raw bits before Reed-Solomon, 2 faces x 120: runs with fresh random keys measured 0.979 to
+    # 1.0 (a few raw errors that RS corrects; exact recovery above is the claim).
+    assert clean["bit_accuracy"] >= 0.97 and clean["data_bit_accuracy"] == 1.0
     assert clean["verdicts"] == {"verified": r["faces"]}
     ft = r["false_tags"]
     assert ft["untagged_faces"] >= len(QUICK) and ft["verified"] == 0 and ft["decoded"] == 0
