@@ -219,6 +219,15 @@ SERIALS_LEFT = "tag serials left"
 Roll = Callable[[int], UnlockedIdentity]
 
 
+def open_job(ledger: Ledger, job_id: str) -> tuple[BatchOptions, list[BatchItem], Progress]:
+    """What every engine starts a job run with: its options, the photos not yet done (failed
+    ones are retried) and the progress counter that already counts the done ones."""
+    info = ledger.batch_job(job_id)
+    todo = ledger.batch_items(job_id, (ItemState.TODO, ItemState.FAILED))
+    return BatchOptions.from_json(info.options), todo, Progress(info.total,
+                                                                info.total - len(todo))
+
+
 def run_batch(
     pipeline: Pipeline, unlocked: UnlockedIdentity, job_id: str,
     cancel: CancelToken | None = None, roll: Roll | None = None,
@@ -229,10 +238,7 @@ def run_batch(
     few serials left for is tagged with the next key (a certified sub-key) instead."""
     cancel = cancel or CancelToken()
     ledger = pipeline.ledger
-    info = ledger.batch_job(job_id)
-    options = BatchOptions.from_json(info.options)
-    todo = ledger.batch_items(job_id, (ItemState.TODO, ItemState.FAILED))
-    progress = Progress(info.total, info.total - len(todo))
+    options, todo, progress = open_job(ledger, job_id)
     yield progress.tick(None, None)
     for item in todo:
         if cancel.cancelled:

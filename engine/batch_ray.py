@@ -30,10 +30,9 @@ import ray
 
 from engine.batch import (
     ROLL_MARGIN,
-    BatchOptions,
-    Progress,
     Roll,
     finish_job,
+    open_job,
     record_outcome,
     still_same,
 )
@@ -61,7 +60,7 @@ from engine.protect import (
     payloads_for,
     render_tagged,
 )
-from engine.store.batches import BatchItem, ItemState
+from engine.store.batches import BatchItem
 from engine.store.tagging import TagPlan
 
 #: Fraction of a CPU each actor asks for. Two actors with num_cpus=1 on a 2-CPU local cluster
@@ -201,10 +200,7 @@ def run_batch_ray(
     key has too few serials left for goes to the next key (a certified sub-key)."""
     cancel = cancel or CancelToken()
     ledger = pipeline.ledger
-    info = ledger.batch_job(job_id)
-    options = BatchOptions.from_json(info.options)
-    todo = ledger.batch_items(job_id, (ItemState.TODO, ItemState.FAILED))
-    progress = Progress(info.total, info.total - len(todo))
+    options, todo, progress = open_job(ledger, job_id)
     yield progress.tick(None, None)
     if not todo:
         finish_job(ledger, job_id)
