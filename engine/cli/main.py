@@ -331,24 +331,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"smallest face side in pixels that gets a tag, {span(MIN_FACE)} "
                              f"(default {DEFAULT_MIN_FACE})")
 
+    def tag_opts(sp, out_of_serials: str):
+        """What protect and batch both take: how the tagged files are written and signed."""
+        sp.add_argument("--format", choices=[f.value for f in OutputFormat], type=str.lower,
+                        default=OutputFormat.KEEP.value,
+                        help="output format (default: keep the input's)")
+        sp.add_argument("--quality", type=int, default=95,
+                        help=f"JPEG/WebP quality, {span(JPEG_QUALITY)} (default 95)")
+        sp.add_argument("--strength", type=float, default=None,
+                        help=f"tag strength, a multiple of the standard one, {span(STRENGTH)}: "
+                             "higher is more robust and less invisible (default: the standard, "
+                             "engine.protect.DEFAULT_STRENGTH)")
+        sp.add_argument("--identity", metavar="KEY-ID|NAME",
+                        help="which of your identities signs the tags (default: the default one)")
+        sp.add_argument("--retag", action="store_true",
+                        help="also tag photos whose faces already carry a tag (skipped otherwise)")
+        sp.add_argument("--no-subkeys", action="store_true",
+                        help="never tag with (or create) a certified sub-key when the identity's "
+                             f"own serials run out: {out_of_serials}")
+
     pr = sub.add_parser("protect", help="tag the faces in photos (files or folders)")
     pr.add_argument("inputs", nargs="+")
     pr.add_argument("--out", help="output folder (default: ./tagged)")
-    pr.add_argument("--format", choices=[f.value for f in OutputFormat], type=str.lower,
-                    default=OutputFormat.KEEP, help="output format (default: keep the input's)")
-    pr.add_argument("--quality", type=int, default=95,
-                    help=f"JPEG/WebP quality, {span(JPEG_QUALITY)} (default 95)")
-    pr.add_argument("--strength", type=float, default=None,
-                    help=f"tag strength, a multiple of the standard one, {span(STRENGTH)}: "
-                         "higher is more robust and less invisible (default: the standard, "
-                         "engine.protect.DEFAULT_STRENGTH)")
-    pr.add_argument("--identity", metavar="KEY-ID|NAME",
-                    help="which of your identities signs the tags (default: the default one)")
-    pr.add_argument("--retag", action="store_true",
-                    help="also tag photos whose faces already carry a tag (skipped otherwise)")
-    pr.add_argument("--no-subkeys", action="store_true",
-                    help="never tag with (or create) a certified sub-key when the identity's "
-                         "own serials run out: fail instead")
+    tag_opts(pr, "fail instead")
     engine_opts(pr)
     pr.set_defaults(func=cmd_protect)
 
@@ -367,15 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="copy photos without a face through, unchanged")
     b.add_argument("--report", metavar="FILE", help="write the job report (FILE.json or .csv)")
     b.add_argument("--progress-every", type=float, default=5.0, help=argparse.SUPPRESS)
-    b.add_argument("--format", choices=[f.value for f in OutputFormat], type=str.lower,
-                   default=OutputFormat.KEEP.value)
-    b.add_argument("--quality", type=int, default=95)
-    b.add_argument("--strength", type=float, default=None)
-    b.add_argument("--identity", metavar="KEY-ID|NAME")
-    b.add_argument("--retag", action="store_true")
-    b.add_argument("--no-subkeys", action="store_true",
-                   help="never tag with (or create) a certified sub-key when the identity's "
-                        "own serials run out: refuse the job instead")
+    tag_opts(b, "refuse the job instead")
     engine_opts(b)
     b.set_defaults(func=cmd_batch)
 
