@@ -315,8 +315,10 @@ class ProtectTab(TakesPhotos, QWidget):
             self.photos.set_status(o.input, f"no face to tag{small}; nothing written", ok=None)
         else:
             psnr = min(f.psnr for f in o.faces)
-            self.photos.set_status(o.input, f"{len(o.faces)} face(s) tagged · PSNR {psnr:.1f} dB",
-                                   ok=True)
+            note = o.readback_note(short=True)
+            self.photos.set_status(
+                o.input, f"{len(o.faces)} face(s) tagged · PSNR {psnr:.1f} dB"
+                + (f" · {note}" if note else ""), ok=True)
             self.outputs[o.input.resolve()] = o.output
             self.tagged_boxes[o.input.resolve()] = [f.box for f in o.faces]
             self.last_out_dir = o.output.parent

@@ -52,6 +52,7 @@ from engine.pipeline import (
     usable_faces,
 )
 from engine.protect import (
+    FaceMarks,
     ProtectOutcome,
     Rendered,
     commit_tag,
@@ -60,6 +61,7 @@ from engine.protect import (
     payloads_for,
     render_tagged,
 )
+from engine.readback import ReadBack
 from engine.store.batches import BatchItem
 from engine.store.tagging import TagPlan
 
@@ -150,10 +152,12 @@ class Embed(_Worker):
                          for b in json.loads(faces)]
                 r = render_tagged(photo, found, np.asarray(json.loads(bits), np.float32), model,
                                   o["strength"], o["fmt"], o["quality"])
+                m = r.marks
                 rendered = json.dumps({"data": base64.b64encode(r.data).decode(),
-                                       "boxes": r.boxes, "psnrs": r.psnrs,
+                                       "boxes": m.boxes, "psnrs": m.psnrs,
+                                       "checks": [[c.boost, c.passed] for c in m.checks],
                                        "thumbs": [base64.b64encode(t).decode()
-                                                  for t in r.thumbs]})
+                                                  for t in m.thumbs]})
             except FakeTaggerError as err:
                 error = str(err)
             except Exception as err:  # noqa: BLE001
@@ -166,8 +170,9 @@ class Embed(_Worker):
 
 def _rendered(text: str) -> Rendered:
     doc = json.loads(text)
-    return Rendered(base64.b64decode(doc["data"]), doc["boxes"],
-                    [base64.b64decode(t) for t in doc["thumbs"]], doc["psnrs"])
+    return Rendered(base64.b64decode(doc["data"]), FaceMarks(
+        doc["boxes"], [base64.b64decode(t) for t in doc["thumbs"]], doc["psnrs"],
+        [ReadBack(boost, passed) for boost, passed in doc["checks"]]))
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:
@@ -301,7 +306,7 @@ def _commit(ledger, unlocked, item, opts, fmt, job, payloads, row) -> ProtectOut
 
     def write():
         write_temp_bytes(rendered.data, item.src, job.output_path, job.tmp_path, fmt=fmt)
-        return payloads, rendered.boxes, rendered.thumbs, rendered.psnrs
+        return payloads, rendered.marks
 
     try:
         return commit_tag(ledger, unlocked, job, write, item.src, opts, fmt)

@@ -32,8 +32,9 @@ from engine.limits import MIN_FACE, THRESHOLD
 from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
 from engine.photos import load_photo, sha256_file
 from engine.protect import ProtectOptions, ProtectOutcome, protect_photo
+from engine.reading import decode_face
 from engine.store.ledger import Ledger
-from engine.verify import FaceVerdict, decode_face, judge
+from engine.verify import FaceVerdict, judge
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from engine.errors import LedgerError
-from engine.faces import Face, crop_square, extract_square, face_square, paste_residual
+from engine.faces import Face, crop_square, face_square
 from engine.files import display_path
 from engine.identity import UnlockedIdentity
 from engine.limits import JPEG_QUALITY, STRENGTH, OptionError
@@ -37,6 +38,7 @@ from engine.photos import (
     unique_output_path,
     write_photo_temp,
 )
+from engine.readback import BOOSTS, CHECK_QUALITY, CHECK_SCALE, ReadBack, embed_checked
 from engine.store.ledger import Ledger, TagJob
 from engine.store.records import sign_record
 
@@ -87,9 +89,13 @@ class TaggedFace:
     serial: int
     payload_hex: str
     psnr: float
+    readback: ReadBack | None = None  # None: tagged before read-back existed (not stored)
 
     def to_json(self) -> dict:
-        return {"box": self.box, "serial": self.serial}
+        doc = {"box": self.box, "serial": self.serial}
+        if self.readback is not None:
+            doc["boost"], doc["read_back"] = self.readback.boost, self.readback.passed
+        return doc
 
 
 @dataclass
@@ -113,17 +119,39 @@ class ProtectOutcome:
         return {"input": str(self.input), "output": str(self.output) if self.output else None,
                 "faces": [f.to_json() for f in self.faces]}
 
+    def readback_note(self, short: bool = False) -> str | None:
+        """What the user should know when a tag did not read back (engine.readback), or None;
+        *short* for a status line."""
+        weak = [f for f in self.faces if f.readback is not None and not f.readback.passed]
+        if not weak:
+            return None
+        if short:
+            return f"{len(weak)} tag(s) may not survive re-compression"
+        return (f"{len(weak)} of {len(self.faces)} face tag(s) did not read back after a test "
+                f"re-encode (JPEG {CHECK_QUALITY} at {CHECK_SCALE:g}x), even at "
+                f"{BOOSTS[-1]:g}x strength: they may not survive heavy re-compression")
+
 
 def region_psnr(before: np.ndarray, after: np.ndarray) -> float:
     mse = float(np.mean((before.astype(np.float32) - after.astype(np.float32)) ** 2))
     return 99.0 if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
+class Embedded(NamedTuple):
+    """A tagged copy of a photo's pixels, and per face the PSNR of its crop and how its
+    protect-time read-back went (engine.readback)."""
+
+    tagged: np.ndarray
+    psnrs: list[float]
+    checks: list[ReadBack]
+
+
 def embed_faces(
     rgb: np.ndarray, faces: list[Face], payloads: list[Payload], model: Watermarker,
     strength: float = DEFAULT_STRENGTH,
-) -> tuple[np.ndarray, list[float]]:
-    """A tagged copy of rgb and the PSNR of each face's crop; the input array is not modified."""
+) -> Embedded:
+    """A tagged copy of rgb (the input array is not modified), each tag read back and made
+    louder where it would not survive a re-encode (engine.readback)."""
     bits = np.stack([encode_bits(p) for p in payloads]) if payloads else None
     return embed_bits(rgb, faces, bits, model, strength)
 
@@ -131,16 +159,16 @@ def embed_faces(
 def embed_bits(
     rgb: np.ndarray, faces: list[Face], bits: np.ndarray | None, model: Watermarker,
     strength: float = DEFAULT_STRENGTH,
-) -> tuple[np.ndarray, list[float]]:
+) -> Embedded:
     """:func:`embed_faces` from the coded payload bits (one row per face): what a batch worker
     gets, as it never sees the identity's keys."""
-    out = rgb.copy()
     squares = [face_square(f.box) for f in faces]
-    crops = [extract_square(rgb, sq) for sq in squares]
-    for sq, res in zip(squares, model.residuals(crops, bits, strength), strict=True):
-        paste_residual(out, res, sq)
+    if faces:
+        out, checks = embed_checked(rgb, faces, squares, np.asarray(bits), model, strength)
+    else:
+        out, checks = rgb.copy(), []
     inside = [(slice(max(y, 0), y + s), slice(max(x, 0), x + s)) for x, y, s in squares]
-    return out, [region_psnr(rgb[r], out[r]) for r in inside]
+    return Embedded(out, [region_psnr(rgb[r], out[r]) for r in inside], checks)
 
 
 def payloads_for(identity: UnlockedIdentity, serials: list[int], version: int) -> list[Payload]:
@@ -164,23 +192,36 @@ def face_thumbs(tagged: np.ndarray, boxes: list[list[int]]) -> list[bytes]:
 
 
 @dataclass
+class FaceMarks:
+    """Per tagged face, what its record and the outcome need: box, thumbnail cut from the
+    tagged pixels, PSNR and read-back."""
+
+    boxes: list[list[int]]
+    thumbs: list[bytes]
+    psnrs: list[float]
+    checks: list[ReadBack]
+
+    @classmethod
+    def of(cls, faces: list[Face], embedded: Embedded) -> FaceMarks:
+        boxes = [f.int_box() for f in faces]
+        return cls(boxes, face_thumbs(embedded.tagged, boxes), embedded.psnrs, embedded.checks)
+
+
+@dataclass
 class Rendered:
     """A tagged photo as a pure worker makes it (engine.batch_ray): the output file's bytes and
     what its records need. No key was used to make it, so it may be made anywhere."""
 
     data: bytes
-    boxes: list[list[int]]
-    thumbs: list[bytes]
-    psnrs: list[float]
+    marks: FaceMarks
 
 
 def render_tagged(photo: Photo, faces: list[Face], bits: np.ndarray, model: Watermarker,
                   strength: float, fmt: str, jpeg_quality: int) -> Rendered:
     """Embed *bits* into *faces* and encode the file: everything but the ledger and the keys."""
-    tagged, psnrs = embed_bits(photo.rgb, faces, bits, model, strength)
-    boxes = [f.int_box() for f in faces]
-    data = encode_photo(photo, tagged, fmt=fmt, jpeg_quality=jpeg_quality)
-    return Rendered(data, boxes, face_thumbs(tagged, boxes), psnrs)
+    embedded = embed_bits(photo.rgb, faces, bits, model, strength)
+    data = encode_photo(photo, embedded.tagged, fmt=fmt, jpeg_quality=jpeg_quality)
+    return Rendered(data, FaceMarks.of(faces, embedded))
 
 
 #: How often protect picks a new output name when another program takes the chosen one first.
@@ -210,23 +251,23 @@ def protect_photo(
                            output_path=out_path, tmp_path=tmp, batch_job=opts.batch_job,
                            source=photo.path)
 
-    def write() -> tuple[list[Payload], list[list[int]], list[bytes], list[float]]:
+    def write() -> tuple[list[Payload], FaceMarks]:
         payloads = payloads_for(identity, job.serials, model.version)
-        tagged, psnrs = embed_faces(photo.rgb, faces, payloads, model, opts.strength)
-        write_photo_temp(photo, tagged, out_path, tmp, fmt=fmt, jpeg_quality=opts.jpeg_quality)
-        boxes = [f.int_box() for f in faces]
-        return payloads, boxes, face_thumbs(tagged, boxes), psnrs
+        embedded = embed_faces(photo.rgb, faces, payloads, model, opts.strength)
+        write_photo_temp(photo, embedded.tagged, out_path, tmp, fmt=fmt,
+                         jpeg_quality=opts.jpeg_quality)
+        return payloads, FaceMarks.of(faces, embedded)
 
     return commit_tag(ledger, identity, job, write, photo.path, opts, fmt)
 
 
 def commit_tag(
     ledger: Ledger, identity: UnlockedIdentity, job: TagJob,
-    write: Callable[[], tuple[list[Payload], list[list[int]], list[bytes], list[float]]],
+    write: Callable[[], tuple[list[Payload], FaceMarks]],
     src: Path, opts: ProtectOptions, fmt: str,
 ) -> ProtectOutcome:
     """Steps 2-5 of a reserved tag *job* (engine.store.tagging): `write` fills the temp file and
-    returns (payloads, boxes, thumbnails, PSNRs); then the file is hashed, its records signed
+    returns the payloads and each face's marks; then the file is hashed, its records signed
     and staged, the file published (a new name if another program took it) and the records
     committed. A failure before the publish aborts the job: serials freed, temp removed. The
     local engine's `write` embeds and encodes; the Ray engine's writes a worker's bytes."""
@@ -234,14 +275,15 @@ def commit_tag(
     out_path, tmp = job.output_path, job.tmp_path
     published = False
     try:
-        payloads, boxes, thumbs, psnrs = write()
+        payloads, marks = write()
         digest = sha256_file(tmp)
         records = []
-        for payload, box, thumb, psnr in zip(payloads, boxes, thumbs, psnrs, strict=True):
+        for payload, box, thumb, psnr, check in zip(payloads, marks.boxes, marks.thumbs,
+                                                    marks.psnrs, marks.checks, strict=True):
             records.append(sign_record(
                 identity, serial=payload.serial, payload_hex=payload.to_hex(),
                 file_sha256=digest, face_box=box, face_thumb_jpeg=thumb))
-            outcome.faces.append(TaggedFace(box, payload.serial, payload.to_hex(), psnr))
+            outcome.faces.append(TaggedFace(box, payload.serial, payload.to_hex(), psnr, check))
         ledger.stage_tag(job, records)
         for attempt in range(_NAME_TRIES):
             try:

@@ -1,10 +1,4 @@
-"""Reading a tag back from a face and turning it into a verdict the user can trust.
-
-Decoding soft-combines the decoder's logits over a few jittered crops (the face box found in a
-suspect image never matches the one used when tagging), then lets the Reed-Solomon decoder use
-the least reliable symbols as erasures. Every extra decode attempt is another chance of a false
-tag, so there are exactly two per model: the combined logits, then the plain crop.
-"""
+"""Turning a tag read from a face (engine.reading) into a verdict the user can trust."""
 
 from __future__ import annotations
 
@@ -12,13 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-import numpy as np
-
-from engine.faces import Face, extract_square, face_square
 from engine.identity import format_key_id
-from engine.match import match_logits
-from engine.model.registry import Watermarker
-from engine.payload import DecodeResult, Payload, decode_logits
+from engine.payload import DecodeResult, Payload
 from engine.store.contacts import Owner
 from engine.store.records import TagRecord, verify_record
 
@@ -50,14 +39,6 @@ class RecordStore(Protocol):
 class VerifyStore(OwnerDirectory, RecordStore, Protocol):
     """All :func:`judge` needs; the SQLite Ledger is the real one, tests use a dict."""
 
-#: (scale relative to the standard crop, dx, dy as a fraction of the crop side)
-#: Nine crops: measured on the eval split, soft-combining nine instead of five recovered one more
-#: face in 45 after JPEG 75 + resize 0.75, at the same number of decode attempts.
-JITTERS = ((1.0, 0.0, 0.0), (0.94, 0.0, 0.0), (1.06, 0.0, 0.0), (1.0, 0.03, 0.03),
-           (1.0, -0.03, -0.03), (0.97, 0.015, -0.015), (1.03, -0.015, 0.015),
-           (1.0, 0.03, -0.03), (1.0, -0.03, 0.03))
-
-
 @dataclass
 class FaceVerdict:
     """One face of a verified image, with the reason shown to the user next to the verdict."""
@@ -84,41 +65,6 @@ class FaceVerdict:
         return {"box": self.box, "verdict": self.verdict, "serial": self.serial,
                 "owner_key_id": self.owner_key_id, "owner_name": self.owner_name,
                 "confidence": round(float(self.confidence), 4)}
-
-
-def jittered_crops(rgb: np.ndarray, face: Face) -> list[np.ndarray]:
-    """The standard face square first, then a few rescaled and shifted ones (edge-padded)."""
-    x, y, side = face_square(face.box)
-    crops = []
-    for scale, dx, dy in JITTERS:
-        s = max(8, int(round(side * scale)))
-        cx, cy = x + side / 2 + dx * side, y + side / 2 + dy * side
-        sq = (int(round(cx - s / 2)), int(round(cy - s / 2)), s)
-        crops.append(extract_square(rgb, sq))
-    return crops
-
-
-def decode_face(
-    rgb: np.ndarray, face: Face, models: list[Watermarker], known: tuple[str, ...] = ()
-) -> tuple[DecodeResult | None, int | None]:
-    """The first decode over the bundled model versions, and the version that read it.
-    Blind RS decoding first (any owner); only if no model reads the face blind, a match
-    against the ``known`` payloads of stored records (engine.match)."""
-    crops = jittered_crops(rgb, face)
-    combined = []
-    for model in models:
-        logits = model.logits(crops)
-        mean = logits.mean(axis=0)
-        combined.append((model.version, np.vstack([mean[None], logits])))
-        for attempt in (mean, logits[0]):
-            res = decode_logits(attempt, known_versions=frozenset({model.version}))
-            if res is not None:
-                return res, model.version
-    for version, logits in combined if known else ():
-        res = match_logits(logits, known, version)
-        if res is not None:
-            return res, version
-    return None, None
 
 
 def judge(

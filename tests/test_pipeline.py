@@ -84,7 +84,7 @@ def test_contact_card_flow(tmp_path, monkeypatch):
         real = face.payload
         forged = Payload(real.version, real.key_id, real.serial, real.mac ^ 0x01)
         photo = load_photo(SAMPLE)
-        tagged, _ = embed_faces(photo.rgb, pipe.detect(photo.rgb)[:1], [forged], pipe.model)
+        tagged = embed_faces(photo.rgb, pipe.detect(photo.rgb)[:1], [forged], pipe.model).tagged
         face = pipe.verify_rgb(tagged)[0]
         assert face.verdict == Verdict.INVALID and "different tag" in face.reason
 
@@ -95,7 +95,7 @@ def test_forged_mac_is_invalid(pipeline, identity, tmp_path):
     faces = pipeline.detect(photo.rgb)
     good = Payload.create(identity.mac_key, identity.key_id, 7)
     forged = Payload(good.version, good.key_id, good.serial, good.mac ^ 0x5A)
-    tagged, _ = embed_faces(photo.rgb, faces[:1], [forged], pipeline.model)
+    tagged = embed_faces(photo.rgb, faces[:1], [forged], pipeline.model).tagged
     verdict = pipeline.verify_rgb(tagged)[0]
     assert verdict.verdict == Verdict.INVALID
     assert "MAC" in verdict.reason
@@ -206,7 +206,7 @@ def test_every_bundled_model_version_is_still_read(pipeline, identity, ledger, v
     model = load_watermarker(version, "cpu")
     payloads = [Payload.create(identity.mac_key, identity.key_id, s, version)
                 for s in ledger.allocate_serials(identity.key_id, len(faces))]
-    tagged, _ = embed_faces(photo.rgb, faces, payloads, model)
+    tagged = embed_faces(photo.rgb, faces, payloads, model).tagged
     ledger.add_records([sign_record(identity, serial=p.serial, payload_hex=p.to_hex(),
                                     file_sha256="0" * 64, face_box=f.int_box(),
                                     face_thumb_jpeg=b"\xff\xd8\xff\xd9")

@@ -61,6 +61,34 @@ def test_box_jitter_is_identity_at_level_zero(images):
     assert torch.allclose(noise.box_jitter(images, 0.0), images, atol=1e-5)
 
 
+def test_pasted_matches_the_apps_paste_and_read_geometry():
+    """noise.pasted must be what protect + verify do to a residual: upsample to the face
+    square, feather, antialiased downsample (engine.faces, engine.model.registry)."""
+    from engine.faces import paste_residual
+
+    g = torch.Generator().manual_seed(1)
+    res = torch.randn(1, 3, 128, 128, generator=g) * 0.02
+    res = res.mean(1, keepdim=True).expand(1, 3, 128, 128).contiguous()  # grey, as model v2
+    rng = random.Random(0)
+    side = int(round(128 * 4.0 ** random.Random(0).random()))
+    out = noise.pasted(res.clone().requires_grad_(True), rng)
+    # The app: residual (0..255 units) upsampled to `side`, feathered paste onto a mid-grey
+    # square (no clipping, no rounding loss worth counting), then the decoder's input.
+    up = torch.nn.functional.interpolate(res, size=(side, side), mode="bilinear",
+                                         align_corners=False)[0].permute(1, 2, 0).numpy()
+    canvas = np.full((side, side, 3), 128, np.uint8)
+    paste_residual(canvas, up * 127.5, (0, 0, side))
+    back = torch.from_numpy(canvas.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+    back = torch.nn.functional.interpolate(back, size=(128, 128), mode="bilinear",
+                                           align_corners=False, antialias=True) - (128 / 127.5 - 1)
+    assert out.shape == res.shape
+    # Feathering at 128 px instead of at the square's size, and 8-bit rounding, differ a little.
+    assert (out.detach() - back).pow(2).mean() < 0.1 * res.pow(2).mean()
+    # It is a real loss: the round trip keeps clearly less energy than the residual had.
+    assert out.detach().pow(2).mean() < 0.8 * res.pow(2).mean()
+    out.sum().backward()
+
+
 def test_tiny_training_run_checkpoints_and_resumes(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()

@@ -35,9 +35,10 @@ from engine.payload import Payload, data_bits, encode_bits
 from engine.photos import iter_photos, load_photo
 from engine.pipeline import Pipeline
 from engine.protect import DEFAULT_STRENGTH, embed_faces
+from engine.reading import jittered_crops
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
-from engine.verify import Verdict, jittered_crops
+from engine.verify import Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGES = ROOT / "cache" / "eval_photos"
@@ -194,7 +195,7 @@ class _Run:
         payloads = [Payload.create(self.unlocked.mac_key, key_id, s, model.version)
                     for s in self.ledger.allocate_serials(key_id, len(faces))]
         t0 = time.perf_counter()
-        tagged = {OURS: embed_faces(rgb, faces, payloads, model, self.strength)[0]}
+        tagged = {OURS: embed_faces(rgb, faces, payloads, model, self.strength).tagged}
         self.clock["protect_s"] += detect_s + time.perf_counter() - t0
         self.clock["protect_faces"] += len(faces)
         _register(self.ledger, self.unlocked, payloads, faces)

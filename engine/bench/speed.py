@@ -19,7 +19,7 @@ from engine.payload import Payload, data_bits, decode_logits
 from engine.photos import Photo, save_photo
 from engine.pipeline import Pipeline, run_all
 from engine.protect import ProtectOptions, embed_faces
-from engine.verify import decode_face
+from engine.reading import decode_face
 
 
 def machine() -> str:
@@ -111,7 +111,7 @@ def compare_peers(model: Watermarker, peers: list, photos: list, n_faces: int = 
             e.append(t1 - t0)
         return float(np.median(e)), float(np.median(d))
 
-    e0, d0 = per_face(lambda rgb, f: embed_faces(rgb, [f], [payload], model)[0],
+    e0, d0 = per_face(lambda rgb, f: embed_faces(rgb, [f], [payload], model).tagged,
                       lambda img, f: decode_face(img, f, [model]))
     out = {"faces": len(sample), "FakeTagger": {"embed_s": e0, "decode_s": d0}}
     for peer in peers:

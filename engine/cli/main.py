@@ -256,8 +256,9 @@ def _protect_line(o) -> str:
         return f"skipped {o.input}: no face found{small}; nothing written"
     psnr = min(f.psnr for f in o.faces)
     serials = ", ".join(str(f.serial) for f in o.faces)
+    note = o.readback_note()
     return (f"tagged  {o.input} -> {o.output}  {len(o.faces)} face(s), serials {serials}, "
-            f"PSNR >= {psnr:.1f} dB")
+            f"PSNR >= {psnr:.1f} dB" + (f"\n        note: {note}" if note else ""))
 
 
 def cmd_verify(args) -> int:

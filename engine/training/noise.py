@@ -136,6 +136,23 @@ def colour(x: torch.Tensor, level: float) -> torch.Tensor:
     return y * 2 - 1
 
 
+def pasted(residual: torch.Tensor, rng: random.Random, max_factor: float = 4.0) -> torch.Tensor:
+    """The residual as the app delivers it to the decoder: protect upsamples it bilinearly to
+    the face square's own size and feathers its border (engine.faces.paste_residual); verify
+    scales the square back down with an antialiasing filter (engine.model.registry). Measured on
+    the eval faces with the v2 work-in-progress net, that round trip alone turned 1-10 raw bit
+    errors at 128 px into 2-20 on the large faces; training through it teaches the encoder to
+    put its energy where it survives. Differentiable; one square size per batch."""
+    from engine.faces import feather_mask
+
+    size = residual.shape[-1]
+    side = int(round(size * max_factor ** rng.random()))
+    up = F.interpolate(residual, size=(side, side), mode="bilinear", align_corners=False)
+    back = F.interpolate(up, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)
+    return back * torch.from_numpy(feather_mask(size)).to(residual)
+
+
 def box_jitter(x: torch.Tensor, level: float) -> torch.Tensor:
     """Shift, scale and rotate as a re-detected face box would (detector jitter on verify)."""
     b = x.shape[0]

@@ -162,7 +162,10 @@ class Trainer:
         lvl = self.level
         rms_scale = a.start_rms_factor - (a.start_rms_factor - 1.0) * lvl
         unit = self.net.encoder(x, bits)
-        tagged = (x + unit * (2 * cfg.rms * rms_scale)).clamp(-1, 1)
+        residual = unit * (2 * cfg.rms * rms_scale)
+        if a.paste and self.rng.random() < a.paste:
+            residual = noise.pasted(residual, self.rng)
+        tagged = (x + residual).clamp(-1, 1)
         y = tagged
         if lvl > 0:
             y = noise.box_jitter(y, lvl)
@@ -316,6 +319,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--proxy", type=float, default=0.0,
                    help="chance per face chunk of a differentiable proxy (engine.training.proxies)")
     p.add_argument("--proxies", default="", help="comma list; default proxies.PROXIES")
+    p.add_argument("--paste", type=float, default=0.0,
+                   help="chance per batch that the residual goes through the app's paste "
+                        "geometry (upsample to the face's size, feather, antialiased downsample)")
     p.add_argument("--chroma-weight", type=float, default=0.0,
                    help="penalty on the residual's colour (non-grey) part, ramped with the level")
     args = p.parse_args(argv)

@@ -1,0 +1,67 @@
+"""Reading a tag back from a face: the one decoding rule verify, the bench and protect's
+read-back (engine.readback) share.
+
+Decoding soft-combines the decoder's logits over a few jittered crops (the face box found in a
+suspect image never matches the one used when tagging), then lets the Reed-Solomon decoder use
+the least reliable symbols as erasures. Every extra decode attempt is another chance of a false
+tag, so there are exactly two per model: the combined logits, then the plain crop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.faces import Face, extract_square, face_square
+from engine.match import match_logits
+from engine.model.registry import Watermarker
+from engine.payload import DecodeResult, decode_logits
+
+#: (scale relative to the standard crop, dx, dy as a fraction of the crop side)
+#: Nine crops: measured on the eval split, soft-combining nine instead of five recovered one more
+#: face in 45 after JPEG 75 + resize 0.75, at the same number of decode attempts.
+JITTERS = ((1.0, 0.0, 0.0), (0.94, 0.0, 0.0), (1.06, 0.0, 0.0), (1.0, 0.03, 0.03),
+           (1.0, -0.03, -0.03), (0.97, 0.015, -0.015), (1.03, -0.015, 0.015),
+           (1.0, 0.03, -0.03), (1.0, -0.03, 0.03))
+
+
+def jittered_crops(rgb: np.ndarray, face: Face) -> list[np.ndarray]:
+    """The standard face square first, then a few rescaled and shifted ones (edge-padded)."""
+    x, y, side = face_square(face.box)
+    crops = []
+    for scale, dx, dy in JITTERS:
+        s = max(8, int(round(side * scale)))
+        cx, cy = x + side / 2 + dx * side, y + side / 2 + dy * side
+        sq = (int(round(cx - s / 2)), int(round(cy - s / 2)), s)
+        crops.append(extract_square(rgb, sq))
+    return crops
+
+
+def read_blind(logits: np.ndarray, version: int) -> DecodeResult | None:
+    """Blind decode of one model's logits over the jittered crops (first row: the plain
+    crop): the soft-combined mean first, then the plain crop alone."""
+    for attempt in (logits.mean(axis=0), logits[0]):
+        res = decode_logits(attempt, known_versions=frozenset({version}))
+        if res is not None:
+            return res
+    return None
+
+
+def decode_face(
+    rgb: np.ndarray, face: Face, models: list[Watermarker], known: tuple[str, ...] = ()
+) -> tuple[DecodeResult | None, int | None]:
+    """The first decode over the bundled model versions, and the version that read it.
+    Blind RS decoding first (any owner); only if no model reads the face blind, a match
+    against the ``known`` payloads of stored records (engine.match)."""
+    crops = jittered_crops(rgb, face)
+    combined = []
+    for model in models:
+        logits = model.logits(crops)
+        combined.append((model.version, np.vstack([logits.mean(axis=0)[None], logits])))
+        res = read_blind(logits, model.version)
+        if res is not None:
+            return res, model.version
+    for version, logits in combined if known else ():
+        res = match_logits(logits, known, version)
+        if res is not None:
+            return res, version
+    return None, None

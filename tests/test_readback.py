@@ -1,0 +1,86 @@
+"""Protect-time read-back (engine.readback): every tag is decoded by verify's rule after a test
+re-encode, and only the faces that fail are tagged again, louder, from the original pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import readback
+from engine.faces import Face, FaceDetector, extract_square, face_square, paste_residual
+from engine.model.registry import load_watermarker
+from engine.payload import Payload, encode_bits
+from engine.photos import load_photo
+from engine.protect import ProtectOutcome, TaggedFace
+from engine.readback import BOOSTS, ReadBack, embed_checked, reads_back, reencoded
+from engine.reading import decode_face
+
+from .conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def scene():
+    photo = load_photo(SAMPLE)
+    faces = FaceDetector().detect(photo.rgb)
+    assert faces, "the sample photo has a face"
+    model = load_watermarker()
+    rng = np.random.default_rng(7)
+    bits = np.stack([encode_bits(Payload(model.version, rng.bytes(4), int(rng.integers(65536)),
+                                         int(rng.integers(256)))) for _ in faces])
+    return photo.rgb, faces, [face_square(f.box) for f in faces], bits.astype(np.float32), model
+
+
+def test_reencode_keeps_size_and_changes_pixels(scene):
+    rgb = scene[0][:200, :300]
+    out = reencoded(np.ascontiguousarray(rgb))
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert 0 < np.abs(out.astype(int) - rgb).mean() < 10  # lossy, but the same picture
+
+
+def test_a_tag_that_reads_back_is_left_at_the_base_strength(scene):
+    rgb, faces, squares, bits, model = scene
+    # A loud tag (1.5x the default strength) reads back at once on the sample's face.
+    tagged, checks = embed_checked(rgb, faces, squares, bits, model, 1.5)
+    assert checks == [ReadBack(BOOSTS[0], True)] * len(faces)
+    expected = rgb.copy()
+    crops = [extract_square(rgb, sq) for sq in squares]
+    for sq, r in zip(squares, model.residuals(crops, bits, 1.5), strict=True):
+        paste_residual(expected, r, sq)
+    assert np.array_equal(tagged, expected)
+    assert not np.array_equal(tagged, rgb)
+
+
+def test_an_unreadable_tag_is_boosted_to_the_cap_and_reported(scene):
+    rgb, faces, squares, bits, model = scene
+    # At 2% of the default strength nothing can be read back: every boost is tried.
+    tagged, checks = embed_checked(rgb, faces, squares, bits, model, 0.02)
+    assert [c.boost for c in checks] == [BOOSTS[-1]] * len(faces)
+    assert not any(c.passed for c in checks)
+    # The cap's tag is what was written: built once from the original pixels, not stacked.
+    expected = rgb.copy()
+    crops = [extract_square(rgb, sq) for sq in squares]
+    for sq, r in zip(squares, model.residuals(crops, bits, 0.02 * BOOSTS[-1]), strict=True):
+        paste_residual(expected, r, sq)
+    assert np.array_equal(tagged, expected)
+    outcome = ProtectOutcome(SAMPLE, faces=[TaggedFace([0, 0, 1, 1], 1, "00", 40.0, c)
+                                            for c in checks])
+    assert "did not read back" in outcome.readback_note()
+    assert outcome.to_json()["faces"][0]["read_back"] is False
+
+
+def test_the_check_reads_the_tag_verify_would_read(scene):
+    rgb, faces, squares, bits, model = scene
+    tagged, checks = embed_checked(rgb, faces, squares, bits, model, 0.88)
+    assert reads_back(model, tagged, faces, squares, bits) == [c.passed for c in checks]
+    # every bit flipped: a different payload is never "read back"
+    assert not any(reads_back(model, tagged, faces, squares, 1.0 - bits))
+    # and the batched check agrees with verify's own decode of the re-encoded window
+    x, y, side = squares[0]
+    ctx = int(round(side * readback.CONTEXT))
+    wx, wy = x + side // 2 - ctx // 2, y + side // 2 - ctx // 2
+    window = reencoded(np.ascontiguousarray(extract_square(tagged, (wx, wy, ctx))))
+    x1, y1, x2, y2 = faces[0].box
+    res, _ = decode_face(window, Face((x1 - wx, y1 - wy, x2 - wx, y2 - wy), 1.0,
+                                      faces[0].landmarks), [model])
+    read = res is not None and np.array_equal(encode_bits(res.payload), bits[0] > 0.5)
+    assert read == checks[0].passed
