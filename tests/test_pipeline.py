@@ -93,7 +93,7 @@ def test_forged_mac_is_invalid(pipeline, identity, tmp_path):
     """A tag that claims our key ID without our MAC key must not pass as ours."""
     photo = load_photo(SAMPLE)
     faces = pipeline.detect(photo.rgb)
-    good = Payload.create(identity.mac_key, identity.key_id, 7)
+    good = Payload.create(identity.mac_key, identity.key_id, 7, pipeline.model.version)
     forged = Payload(good.version, good.key_id, good.serial, good.mac ^ 0x5A)
     tagged = embed_faces(photo.rgb, faces[:1], [forged], pipeline.model).tagged
     verdict = pipeline.verify_rgb(tagged)[0]
