@@ -44,9 +44,11 @@ def test_clean_photos_recover_exactly_and_untagged_never_verify(quick):
     r, _ = quick
     clean = r["attacks"]["clean"]
     assert clean["exact_recovery"] == 1.0 and clean["detection_rate"] == 1.0
-    # Raw bits before Reed-Solomon, 2 faces x 120: runs with fresh random keys measured 0.979 to
-    # 1.0 (a few raw errors that RS corrects; exact recovery above is the claim).
-    assert clean["bit_accuracy"] >= 0.97 and clean["data_bit_accuracy"] == 1.0
+    # Raw bits before Reed-Solomon, 2 faces x 120: model v1 measured 0.979 to 1.0 with fresh
+    # random keys; model v2 (a third less energy) 0.967 in a clean-clone run, 0.984 mean on the
+    # full bench's 42 clean trials. A few raw errors RS corrects; exact recovery above is the
+    # claim, this bound only catches a decoder that has fallen apart.
+    assert clean["bit_accuracy"] >= 0.92 and clean["data_bit_accuracy"] == 1.0
     assert clean["verdicts"] == {"verified": r["faces"]}
     ft = r["false_tags"]
     assert ft["untagged_faces"] >= len(QUICK) and ft["verified"] == 0 and ft["decoded"] == 0
@@ -60,7 +62,9 @@ def test_quick_bench_reports_invisibility_families_speed_and_targets(quick):
     assert 36.0 <= q["psnr"]["min"] <= q["psnr"]["mean"] < 60.0
     assert 0.95 <= q["ssim"]["min"] <= q["ssim"]["mean"] < 1.0
     for key in ("psnr_luma", "psnr_chroma"):
-        assert 30.0 < q[key]["min"] <= q[key]["mean"] < 99.0
+        # A grey (luma-only) tag, model v2, leaves chroma all but unchanged: 99 dB stands for
+        # identical, and a few clipped pixels give more than that (120 dB on the eval split).
+        assert 30.0 < q[key]["min"] <= q[key]["mean"] < 200.0
     for key in ("ciede_mean", "ciede_p99", "blotch_p99"):
         assert 0.0 < q[key]["min"] <= q[key]["mean"] <= q[key]["max"] < 30.0
     assert q["ciede_mean"]["mean"] < q["ciede_p99"]["mean"]
