@@ -7,7 +7,7 @@ split: 0 to 20 raw bit errors of 120 on the clean tagged crop at one strength), 
 either wastes invisibility on the easy faces or leaves the hard ones unreadable. The owner
 knows the bits, so protect can test each tag: the tagged photo around the face is scaled by
 ``CHECK_SCALE``, saved as JPEG at ``CHECK_QUALITY``, scaled back, and decoded with verify's own
-rule (engine.reading.decode_face: jittered crops, blind Reed-Solomon). A face that does not
+rule (engine.reading: jittered crops, blind Reed-Solomon via read_blind). A face that does not
 decode to exactly its payload is tagged again at the next step of ``BOOSTS``. The last step is
 capped so a boosted face stays inside the invisibility targets (PSNR >= 38 dB on the worst face,
 docs/BENCHMARKS.md); a face that fails even there keeps that tag and its outcome says so.
@@ -58,18 +58,25 @@ def reencoded(rgb: np.ndarray) -> np.ndarray:
         return np.asarray(back.convert("RGB").resize((w, h), Image.Resampling.BILINEAR))
 
 
+def check_window(tagged: np.ndarray, face: Face,
+                 square: tuple[int, int, int]) -> tuple[np.ndarray, Face]:
+    """The re-encoded window (CONTEXT x the face square, edge-padded) the check reads, and the
+    face's box moved into it."""
+    x, y, side = square
+    ctx = int(round(side * CONTEXT))
+    wx, wy = x + side // 2 - ctx // 2, y + side // 2 - ctx // 2
+    window = reencoded(np.ascontiguousarray(extract_square(tagged, (wx, wy, ctx))))
+    x1, y1, x2, y2 = face.box
+    return window, Face((x1 - wx, y1 - wy, x2 - wx, y2 - wy), face.prob, face.landmarks)
+
+
 def reads_back(model: Watermarker, tagged: np.ndarray, faces: list[Face],
                squares: list[tuple[int, int, int]], bits: np.ndarray) -> list[bool]:
     """Per face, whether verify's blind rule (engine.reading) reads exactly its row of *bits*
     from *tagged* after the test re-encode; one decoder batch for all faces."""
     crops = []
-    for face, (x, y, side) in zip(faces, squares, strict=True):
-        ctx = int(round(side * CONTEXT))
-        wx, wy = x + side // 2 - ctx // 2, y + side // 2 - ctx // 2
-        window = reencoded(np.ascontiguousarray(extract_square(tagged, (wx, wy, ctx))))
-        x1, y1, x2, y2 = face.box
-        moved = Face((x1 - wx, y1 - wy, x2 - wx, y2 - wy), face.prob, face.landmarks)
-        crops += jittered_crops(window, moved)
+    for face, square in zip(faces, squares, strict=True):
+        crops += jittered_crops(*check_window(tagged, face, square))
     logits = model.logits(crops).reshape(len(faces), len(JITTERS), -1)
     out = []
     for face_logits, row in zip(logits, bits, strict=True):

@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import readback
-from engine.faces import Face, FaceDetector, extract_square, face_square, paste_residual
+from engine.faces import FaceDetector, extract_square, face_square, paste_residual
 from engine.model.registry import load_watermarker
 from engine.payload import Payload, encode_bits
 from engine.photos import load_photo
 from engine.protect import ProtectOutcome, TaggedFace
-from engine.readback import BOOSTS, ReadBack, embed_checked, reads_back, reencoded
+from engine.readback import BOOSTS, ReadBack, check_window, embed_checked, reads_back, reencoded
 from engine.reading import decode_face
 
 from .conftest import SAMPLE
@@ -75,12 +74,9 @@ def test_the_check_reads_the_tag_verify_would_read(scene):
     # every bit flipped: a different payload is never "read back"
     assert not any(reads_back(model, tagged, faces, squares, 1.0 - bits))
     # and the batched check agrees with verify's own decode of the re-encoded window
-    x, y, side = squares[0]
-    ctx = int(round(side * readback.CONTEXT))
-    wx, wy = x + side // 2 - ctx // 2, y + side // 2 - ctx // 2
-    window = reencoded(np.ascontiguousarray(extract_square(tagged, (wx, wy, ctx))))
+    window, moved = check_window(tagged, faces[0], squares[0])
     x1, y1, x2, y2 = faces[0].box
-    res, _ = decode_face(window, Face((x1 - wx, y1 - wy, x2 - wx, y2 - wy), 1.0,
-                                      faces[0].landmarks), [model])
+    assert moved.box[2] - moved.box[0] == x2 - x1 and window.shape[0] > squares[0][2]
+    res, _ = decode_face(window, moved, [model])
     read = res is not None and np.array_equal(encode_bits(res.payload), bits[0] > 0.5)
     assert read == checks[0].passed
