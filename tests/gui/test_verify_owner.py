@@ -21,7 +21,10 @@ def test_unknown_owner_then_card_import(identity_ctx, qtbot, tmp_path, monkeypat
         ident = bob.create_identity("Bob", "bob's long passphrase")
         unlocked = bob.unlock(ident.key_id, "bob's long passphrase")
         [outcome] = run_all(Pipeline(bob, device="cpu").protect(
-            [photo], unlocked, ProtectOptions(out_dir=tmp_path / "bob-out")))
+            # This verifier has no record of Bob's, so the tag must read blind. At the default
+            # strength model v2 read this face blind 8 times in 12 (fresh payloads, 2026-12-01;
+            # the bench measures that); at 1.5 12 in 12. The flow, not robustness, is tested here.
+            [photo], unlocked, ProtectOptions(out_dir=tmp_path / "bob-out", strength=1.5)))
         card = tmp_path / "bob.card.json"
         card.write_bytes(bob.export_card(ident.key_id))
 
