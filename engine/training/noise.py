@@ -136,6 +136,25 @@ def colour(x: torch.Tensor, level: float) -> torch.Tensor:
     return y * 2 - 1
 
 
+def dim(x: torch.Tensor, p: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """With probability p per image, a dim-light cover: exposure x0.3-0.8 and gamma 1.2-2.2.
+
+    Applied to the cover before embedding, so the encoder learns to tag faces in bar and party
+    snapshots (mean face luma 20-80 of 255), where v2's read-back failed most (evidence/README):
+    a residual pushed below 0 in the shadows is clipped away, so the net must learn where it
+    can still put energy."""
+    if p <= 0:
+        return x
+    b = x.shape[0]
+
+    def r(lo: float, hi: float) -> torch.Tensor:
+        return (lo + (hi - lo) * torch.rand(b, 1, 1, 1, generator=gen)).to(x.device)
+
+    pick = (torch.rand(b, 1, 1, 1, generator=gen) < p).to(x.device)
+    y = ((x + 1) / 2).clamp(1e-4, 1) ** r(1.2, 2.2) * r(0.3, 0.8)
+    return torch.where(pick, y * 2 - 1, x)
+
+
 def pasted(residual: torch.Tensor, rng: random.Random, max_factor: float = 4.0) -> torch.Tensor:
     """The residual as the app delivers it to the decoder: protect upsamples it bilinearly to
     the face square's own size and feathers its border (engine.faces.paste_residual); verify
