@@ -106,13 +106,19 @@ class Trainer:
         self.rng = random.Random(args.seed)
         self.gen = torch.Generator().manual_seed(args.seed)
         self.cfg = ModelConfig(version=args.version, bits=args.bits, rms=args.rms, norm=args.norm,
-                               residual=args.residual)
+                               residual=args.residual, size=args.size)
+        if args.bf16:  # oneDNN bf16 inner precision (measured: no gain on this CPU, DEVELOPERS.md)
+            torch.backends.mkldnn.conv.fp32_precision = "bf16"
+            torch.backends.mkldnn.matmul.fp32_precision = "bf16"
         self.net = WatermarkNet(self.cfg).to(self.device)
         # channels_last: 1.2x per step on this CPU's oneDNN kernels, same numbers (DEVELOPERS.md).
         self.memory_format = (torch.channels_last if args.channels_last
                               else torch.contiguous_format)
         self.net = self.net.to(memory_format=self.memory_format)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=args.lr)
+        if args.compile:  # the modules are compiled in place; state_dict keys are unchanged
+            self.net.encoder.compile()
+            self.net.decoder.compile()
         self.step = 0
         #: Every (re)start's full command-line configuration, with the step it began at: stored
         #: in the checkpoint and in each weights file's metadata, so a released model says
@@ -317,7 +323,7 @@ class Trainer:
             (Path(self.args.export) / "log.jsonl").write_bytes((self.out / "log.jsonl").read_bytes())
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cache", default="cache")
     p.add_argument("--out", default="runs/v1")
@@ -354,12 +360,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--paste", type=float, default=0.0,
                    help="chance per batch that the residual goes through the app's paste "
                         "geometry (upsample to the face's size, feather, antialiased downsample)")
+    p.add_argument("--size", type=int, default=ModelConfig.size,
+                   help="working size in px (96 trains ~2x faster; a new decoder head, no warm "
+                        "start from a 128 px model)")
+    p.add_argument("--bf16", action="store_true", help="oneDNN bf16 inner precision")
+    p.add_argument("--compile", action="store_true", help="torch.compile the encoder/decoder")
     p.add_argument("--dark", type=float, default=0.0,
                    help="share of training covers dimmed to bar/party light (noise.dim)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="NHWC tensors (faster oneDNN convolutions on the CPU; same results)")
     p.add_argument("--chroma-weight", type=float, default=0.0,
                    help="penalty on the residual's colour (non-grey) part, ramped with the level")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = build_parser()
     args = p.parse_args(argv)
     if not args.minutes and not args.steps:
         p.error("give --minutes or --steps")
