@@ -127,3 +127,17 @@ def test_release_records_gain_and_never_replaces_a_shipped_model(tmp_path):
     assert abs(load_weights(out).cfg.rms - round(trained * 1.2, 6)) < 1e-9
     with pytest.raises(SystemExit):
         release(src, "again", dest=tmp_path)
+
+
+def test_edge_cut_is_the_apps_edge_padding_of_a_square_past_the_border():
+    """Training's close-up geometry must be exactly what protect and verify cut: a face square
+    that reaches past the photo's top and left edges repeats the photo's border pixels."""
+    from engine.faces import extract_square
+
+    rng = np.random.default_rng(0)
+    square = rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)
+    photo = square[1:, 2:]  # the photo starts 1 row and 2 columns inside the square
+    app = extract_square(photo, (-2, -1, 12))
+    x = torch.from_numpy(square).permute(2, 0, 1)[None].float()
+    got = noise.edge_cut(x, (1, 0, 2, 0))[0].permute(1, 2, 0).numpy().astype(np.uint8)
+    assert np.array_equal(got, app)

@@ -172,6 +172,29 @@ def pasted(residual: torch.Tensor, rng: random.Random, max_factor: float = 4.0) 
     return back * torch.from_numpy(feather_mask(size)).to(residual)
 
 
+def random_cut(size: int, rng: random.Random, most: float = 0.3) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) pixels of a face square that lie past the photo's border: each
+    side with probability 1/2, up to `most` of the side (a tight celebrity crop's 1.5x square
+    reaches ~0.29 past each edge, a portrait that fills the frame ~0.17)."""
+    def side() -> int:
+        return int(rng.uniform(0.02, most) * size) if rng.random() < 0.5 else 0
+
+    cut = (side(), side(), side(), side())
+    return cut if any(cut) else (int(most * size / 2), 0, 0, 0)
+
+
+def edge_cut(x: torch.Tensor, cut: tuple[int, int, int, int]) -> torch.Tensor:
+    """The square as the app sees it when part of it is past the image border: those rows and
+    columns repeat the last pixels inside (engine.faces.extract_square). Applied to the cover
+    before embedding and to the tagged square after it, because a residual written past the
+    border is never stored: v2 read only half the close-ups clean (docs/BENCHMARKS.md)."""
+    top, bottom, left, right = cut
+    h, w = x.shape[-2:]
+    ys = torch.arange(h, device=x.device).clamp(top, h - 1 - bottom)
+    xs = torch.arange(w, device=x.device).clamp(left, w - 1 - right)
+    return x[..., ys, :][..., :, xs]
+
+
 def box_jitter(x: torch.Tensor, level: float) -> torch.Tensor:
     """Shift, scale and rotate as a re-detected face box would (detector jitter on verify)."""
     b = x.shape[0]

@@ -199,11 +199,16 @@ class Trainer:
         bits = base[:, torch.arange(cfg.bits, device=self.device) % self.distinct]
         lvl = self.level
         rms_scale = a.start_rms_factor - (a.start_rms_factor - 1.0) * lvl
+        cut = noise.random_cut(cfg.size, self.rng) if self.rng.random() < a.edge else None
+        if cut:  # a close-up: part of the face square is past the photo's border
+            x = noise.edge_cut(x, cut)
         unit = self.net.encoder(x, bits)
         residual = unit * (2 * cfg.rms * rms_scale)
         if a.paste and self.rng.random() < a.paste:
             residual = noise.pasted(residual, self.rng)
         tagged = (x + residual).clamp(-1, 1)
+        if cut:
+            tagged = noise.edge_cut(tagged, cut)
         y = tagged
         if lvl > 0:
             y = noise.box_jitter(y, lvl)
@@ -365,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "start from a 128 px model)")
     p.add_argument("--bf16", action="store_true", help="oneDNN bf16 inner precision")
     p.add_argument("--compile", action="store_true", help="torch.compile the encoder/decoder")
+    p.add_argument("--edge", type=float, default=0.0,
+                   help="chance per batch that part of the face square lies past the photo's "
+                        "border (close-ups; noise.edge_cut)")
     p.add_argument("--dark", type=float, default=0.0,
                    help="share of training covers dimmed to bar/party light (noise.dim)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
