@@ -19,18 +19,25 @@ from engine.bench.runner import main as bench_main
 
 pytestmark = pytest.mark.slow
 
-#: target id -> the exact reason it is missed (model v2 against issue #9's targets,
-#: docs/BENCHMARKS.md of 2026-12-01).
+#: target id -> the exact reason it is missed: model v2 on the person-split eval of issue #17
+#: (44 faces of 42 people, dark, close-up and small faces; docs/baseline/v2.md of 2026-12-03, one
+#: repeat). The old 14-face split met the invisibility and everyday targets; this one does not.
 KNOWN_MISSES: dict[str, str] = {
-    "deepfake-bit-accuracy": "v2 never saw DeepFake edits in training: 80.1% (swap 67.3, "
-                             "reenact 90.4, attribute 93.8, resynth 68.8)",
-    "exact-swap-source": "0% of 42: the warped inner face carries no readable tag",
-    "exact-resynth": "45.2% of 84: blurry self-trained generators; many faces not found",
+    "psnr-mean": "39.25 dB: the read-back boosts the faces v2 cannot read to 1.2x",
+    "psnr-min": "34.04 dB on the worst (boosted) face",
+    "deepfake-bit-accuracy": "v2 never saw DeepFake edits in training: 76.4% (swap 66.0, "
+                             "reenact 85.5, attribute 88.6, resynth 65.4)",
+    "everyday-exact": "clean 86.4%: v2 reads 6 of the 12 large faces and close-ups (face square "
+                      "past the photo's border) not even clean; resize0.5 54.5%",
+    "exact-swap-target": "75.0% of 44",
+    "exact-swap-source": "0% of 44: the warped inner face carries no readable tag",
+    "exact-reenact": "84.1% of 44",
+    "exact-attribute": "83.3% of 132",
+    "exact-resynth": "31.8% of 88: blurry self-trained generators; many faces not found",
 }
-#: Met only narrowly in that run (one face-trial moves a 42-trial row by 2.4 points, and each run
-#: tags with a fresh random identity): psnr-mean +0.38 dB, psnr-min +0.33 dB, everyday-exact +0.2
-#: points (crop0.9, 40 of 42), exact-swap-target +1.0 point (34 of 42). A failure there is worth
-#: a second run before a model is blamed.
+#: The speed targets were met on an idle machine (protect 0.48 s, verify 0.29 s with v2); the
+#: baseline run above shared the CPU with two training runs and measured 1.62 / 0.84 s. Run this
+#: check on an idle machine.
 
 
 @pytest.fixture(scope="module")

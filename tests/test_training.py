@@ -141,3 +141,22 @@ def test_edge_cut_is_the_apps_edge_padding_of_a_square_past_the_border():
     x = torch.from_numpy(square).permute(2, 0, 1)[None].float()
     got = noise.edge_cut(x, (1, 0, 2, 0))[0].permute(1, 2, 0).numpy().astype(np.uint8)
     assert np.array_equal(got, app)
+
+
+def test_small_face_path_keeps_a_smooth_tag_and_loses_a_fine_one():
+    """noise.shrunk is the app's round trip for a small face (residual scaled down to the face
+    square without antialiasing, scaled back up by verify): a pixel-fine pattern does not come
+    back, a smooth one does, which is what training through it teaches the encoder."""
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    fine = ((yy + xx) % 2 * 2 - 1)[None, None]
+    smooth = torch.sin(xx / 128 * 2 * torch.pi * 3)[None, None]
+    centre = (slice(None), slice(None), slice(32, 96), slice(32, 96))  # inside the feather
+
+    def kept(r: torch.Tensor) -> float:
+        back = noise.shrunk(r, 70)
+        return float((back * r)[centre].sum() / (r * r)[centre].sum())
+
+    assert kept(smooth) > 0.9
+    assert abs(kept(fine)) < 0.2
+    small, seen = noise.shrunk_cover(torch.rand(2, 3, 128, 128) * 2 - 1, 70)
+    assert small.shape[-1] == 70 and seen.shape[-1] == 128

@@ -172,6 +172,29 @@ def pasted(residual: torch.Tensor, rng: random.Random, max_factor: float = 4.0) 
     return back * torch.from_numpy(feather_mask(size)).to(residual)
 
 
+def shrunk_cover(x: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the small face square, what the encoder sees): a face square of `side` px (< the working
+    size) is scaled up to the working size for the encoder (registry._to_input), so the cover the
+    encoder sees is blurred by that round trip. Small faces in group shots were where v2 failed
+    after re-posting (the small rows of docs/BENCHMARKS.md)."""
+    size = x.shape[-1]
+    small = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False,
+                          antialias=True)
+    return small, F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def shrunk(residual: torch.Tensor, side: int) -> torch.Tensor:
+    """The residual as the app delivers a small face's tag to the decoder: scaled down to the
+    face square's `side` px without antialiasing (registry.residuals), feathered there
+    (faces.paste_residual), and scaled back up by verify. Differentiable."""
+    from engine.faces import feather_mask
+
+    size = residual.shape[-1]
+    down = F.interpolate(residual, size=(side, side), mode="bilinear", align_corners=False)
+    down = down * torch.from_numpy(feather_mask(side)).to(residual)
+    return F.interpolate(down, size=(size, size), mode="bilinear", align_corners=False)
+
+
 def random_cut(size: int, rng: random.Random, most: float = 0.3) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) pixels of a face square that lie past the photo's border: each
     side with probability 1/2, up to `most` of the side (a tight celebrity crop's 1.5x square

@@ -28,6 +28,10 @@ from engine.model.nets import ModelConfig, WatermarkNet
 from engine.model.weights import load_weights, save_weights
 from engine.training import evaluate, noise, proxies
 
+#: The smallest face square `--small` trains for: a 40 px face box (the detector's minimum) at the
+#: app's 1.5 framing.
+SMALL_SIDE = 60
+
 
 def load_cache(cache: Path, device: torch.device) -> dict[str, torch.Tensor]:
     """The uint8 crop arrays built by engine.training.data, moved to the device once."""
@@ -202,9 +206,14 @@ class Trainer:
         cut = noise.random_cut(cfg.size, self.rng) if self.rng.random() < a.edge else None
         if cut:  # a close-up: part of the face square is past the photo's border
             x = noise.edge_cut(x, cut)
+        side = self.rng.randint(SMALL_SIDE, cfg.size - 1) if self.rng.random() < a.small else 0
+        if side:  # a small face: its square is scaled up for the encoder, the tag back down
+            x = noise.shrunk_cover(x, side)[1]
         unit = self.net.encoder(x, bits)
         residual = unit * (2 * cfg.rms * rms_scale)
-        if a.paste and self.rng.random() < a.paste:
+        if side:
+            residual = noise.shrunk(residual, side)
+        elif a.paste and self.rng.random() < a.paste:
             residual = noise.pasted(residual, self.rng)
         tagged = (x + residual).clamp(-1, 1)
         if cut:
@@ -373,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edge", type=float, default=0.0,
                    help="chance per batch that part of the face square lies past the photo's "
                         "border (close-ups; noise.edge_cut)")
+    p.add_argument("--small", type=float, default=0.0,
+                   help="chance per batch of a small face: a 60-127 px face square, through the "
+                        "app's up- and down-scaling (noise.shrunk)")
     p.add_argument("--dark", type=float, default=0.0,
                    help="share of training covers dimmed to bar/party light (noise.dim)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
