@@ -82,3 +82,33 @@ def test_luma_residual_has_no_colour_and_warm_starts_from_rgb_weights():
     assert torch.allclose(r[:, 0], r[:, 1]) and torch.allclose(r[:, 1], r[:, 2])
     assert torch.allclose(r.pow(2).mean(dim=(1, 2, 3)), torch.ones(2), atol=1e-4)
     assert not torch.allclose(r_rgb[:, 0], r_rgb[:, 1])  # the rgb net does carry colour
+
+
+def test_a_candidate_is_served_beside_the_releases_and_never_shadows_one(tmp_path, monkeypatch):
+    """`bench --candidate`: unreleased weights are measured through the real pipeline as a new
+    version, in this process only; a file claiming a released version is refused."""
+    import shutil
+
+    from engine.model import registry
+    from engine.model.nets import ModelConfig, WatermarkNet
+    from engine.model.weights import save_weights
+
+    monkeypatch.setattr(registry, "_CANDIDATES", {})
+    released = registry.bundled_versions()
+    copy = tmp_path / "copy.safetensors"
+    shutil.copyfile(released[max(released)], copy)
+    with pytest.raises(registry.ModelError, match="already released"):
+        registry.add_candidate(copy)
+    new = max(released) + 1
+    cand = tmp_path / "cand.safetensors"
+    save_weights(WatermarkNet(ModelConfig(version=new, residual="luma")), cand)
+    try:
+        assert registry.add_candidate(cand) == new
+        assert registry.bundled_versions()[new] == cand
+        assert registry.load_watermarker().version == new  # protect's newest
+        assert [w.version for w in registry.all_watermarkers()][0] == new
+        assert not (registry.ASSETS / cand.name).exists()  # nothing written to assets
+    finally:
+        registry._CANDIDATES.clear()
+        registry.load_watermarker.cache_clear()
+    assert new not in registry.bundled_versions()

@@ -136,7 +136,9 @@ def to_markdown(r: dict) -> str:
     lines = [
         f"Command: `{r['command']}`  ",
         f"Machine: {r['machine']}  ",
-        f"Model: v{r['model']['version']} ({r['model']['file']}; {meta}); tag strength "
+        f"Model: v{r['model']['version']} "
+        f"{'(UNRELEASED CANDIDATE) ' if r['model'].get('candidate') else ''}"
+        f"({r['model']['file']}; {meta}); tag strength "
         f"{r.get('strength', 1.0):g}  ",
         f"Images: {r['images']} photos with faces, {r['faces']} faces; each tagged and attacked "
         f"{r['repeats']} time(s) with fresh payloads and attack randomness ({trials} "

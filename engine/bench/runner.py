@@ -31,7 +31,7 @@ from engine.bench.metrics import face_region, match_faces, region_quality
 from engine.bench.visibility import summarize
 from engine.errors import FakeTaggerError
 from engine.faces import Face, face_conditions
-from engine.model.registry import load_watermarker
+from engine.model.registry import add_candidate, load_watermarker
 from engine.payload import Payload, data_bits, encode_bits
 from engine.photos import iter_photos, load_photo
 from engine.pipeline import Pipeline
@@ -255,6 +255,8 @@ def model_trained_on(extra: dict) -> Callable[[AttackSpec], bool]:
 
 
 def run_bench(args: argparse.Namespace) -> dict:
+    if args.candidate:
+        args.model_version = add_candidate(Path(args.candidate))
     specs = bench_suite.select(args.attacks, args.quick)
     specs += [bench_suite.external(c) for c in args.attack_cmd]
     peers = []
@@ -276,7 +278,8 @@ def run_bench(args: argparse.Namespace) -> dict:
         load_s = time.perf_counter() - t0
         model = load_watermarker(args.model_version, pipe.device)
         results["model"] = {"version": model.version, "file": model.path.name,
-                            "meta": model.meta.get("extra", {})}
+                            "meta": model.meta.get("extra", {}),
+                            "candidate": bool(args.candidate)}
         photos, every_photo = _load_photos(pipe, paths, args.quick, args.quick_photos)
         if not photos:
             raise FakeTaggerError(f"no faces found in {', '.join(args.images)}")
@@ -397,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=[str(DEFAULT_SMALL)] if DEFAULT_SMALL.is_dir() else [],
                    help="photos for the small-face rows (default: the data cache's eval_small; "
                         "give no folder to skip them)")
+    p.add_argument("--candidate", metavar="WEIGHTS",
+                   help="tag with this unreleased weights file (a new model version; verify reads "
+                        "it beside the bundled ones, in this run only)")
     p.add_argument("--model-version", type=int, default=None,
                    help="tag with this bundled model version (default: the newest, as protect)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

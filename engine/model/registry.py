@@ -55,13 +55,40 @@ def available_devices() -> list[tuple[str, str]]:
     return devices
 
 
+#: Unreleased weights a developer measures before releasing them (`faketagger bench
+#: --candidate`): served as if bundled, in this process only; nothing is written to assets/.
+_CANDIDATES: dict[int, Path] = {}
+
+
 def bundled_versions(folder: Path = ASSETS) -> dict[int, Path]:
     found = {}
     for path in sorted(folder.glob("faketagger-v*.safetensors")):
         m = _NAME.match(path.name)
         if m:
             found[int(m.group(1))] = path
+    if folder == ASSETS:
+        found.update(_CANDIDATES)
     return found
+
+
+def add_candidate(path: Path) -> int:
+    """Serve an unreleased weights file as its model version in this process; the version.
+
+    A candidate must carry a version no release has: a bundled decoder is never shadowed, so
+    every earlier tag is still read by the model that made it."""
+    from engine.model.weights import read_metadata
+
+    try:
+        version = int(read_metadata(path)["config"]["version"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{path}: not a FakeTagger weights file ({exc})") from exc
+    released = bundled_versions()
+    if version in released and released[version] != path:
+        raise ModelError(f"{path}: model version {version} is already released; a candidate "
+                         "needs a new version")
+    _CANDIDATES[version] = path
+    load_watermarker.cache_clear()
+    return version
 
 
 class Watermarker:
