@@ -302,17 +302,27 @@ DARK_LUMA = 80  # mean 0-255 luma inside the box
 CLOSE_UP = 0.4  # box side / the photo's short side
 
 
+def box_side(box: tuple[float, float, float, float]) -> int:
+    """The longer side of a face box, in whole pixels."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    return max(x2 - x1, y2 - y1)
+
+
+def face_luma(box: tuple[float, float, float, float], rgb: np.ndarray) -> float:
+    """Mean BT.601 luma (0-255) inside a face box: how dark the face is, not the photo."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    patch = rgb[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2), :3].astype(np.float32)
+    return float((patch @ np.array([0.299, 0.587, 0.114], np.float32)).mean()) if patch.size else 0.0
+
+
 def face_conditions(box: tuple[float, float, float, float], rgb: np.ndarray) -> list[str]:
     """Which of small / medium / large, dark and close-up a detected face is, from its box and
     the photo it is in: one rule for the data cache's manifest and the bench's rows."""
     h, w = rgb.shape[:2]
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    side = max(x2 - x1, y2 - y1)
+    side = box_side(box)
     size = ("small" if side <= SMALL_FACE[1] else "large" if side > LARGE_FACE else "medium")
-    patch = rgb[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2), :3].astype(np.float32)
-    luma = float((patch @ np.array([0.299, 0.587, 0.114], np.float32)).mean()) if patch.size else 0
     tags = [size]
-    if luma < DARK_LUMA:
+    if face_luma(box, rgb) < DARK_LUMA:
         tags.append("dark")
     if side >= CLOSE_UP * min(h, w):
         tags.append("close-up")

@@ -35,8 +35,10 @@ from engine.faces import (
     DEFAULT_THRESHOLD,
     SMALL_FACE,
     box_iou,
+    box_side,
     crop_square,
     face_conditions,
+    face_luma,
 )
 from engine.photos import SUPPORTED_SUFFIXES
 from engine.training import people
@@ -310,13 +312,11 @@ def write_assets(items: list[Item], root: Path) -> list[Path]:
 def describe_faces(items: list[Item]) -> None:
     """Add what the bench reports faces by: box side (px), mean luma and the condition tags."""
     for item in items:
-        grey = item.rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
         for f in item.faces:
-            x1, y1, x2, y2 = (int(round(v)) for v in f["box"])
-            box = grey[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
-            f["side"] = max(x2 - x1, y2 - y1)
-            f["luma"] = round(float(box.mean()) if box.size else 0.0, 1)
-            f["tags"] = face_conditions(tuple(f["box"]), item.rgb)
+            box = tuple(f["box"])
+            f["side"] = box_side(box)
+            f["luma"] = round(face_luma(box, item.rgb), 1)
+            f["tags"] = face_conditions(box, item.rgb)
 
 
 def count_people(items: list[Item]) -> int:
