@@ -67,3 +67,7 @@ class SerialsExhaustedError(LedgerError):
 
 class FileAccessError(FakeTaggerError):
     """A file the user named cannot be read or written (missing, no permission, name taken)."""
+
+
+class CredentialsError(FakeTaggerError):
+    """Content Credentials (C2PA) could not be written or read; one line, never a traceback."""

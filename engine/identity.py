@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -157,11 +158,14 @@ def derive_mac_key(private_raw: bytes) -> bytes:
     """Key for the short in-image tag MAC: HKDF-SHA256(ikm=32-byte Ed25519 seed, salt=None,
     info=b"faketagger/v1/tag-mac", length=32). A one-way derivation, so storing it (the ledger does,
     to check own tags without the passphrase) reveals nothing about the signing key."""
+    return derive_secret(private_raw, MAC_KEY_INFO)
+
+
+def derive_secret(private_raw: bytes, info: bytes) -> bytes:
+    """32 bytes for one purpose (*info*) from the identity's seed: HKDF-SHA256, salt None."""
     if len(private_raw) != 32:
         raise ValueError("an Ed25519 private key seed is 32 bytes")
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=MAC_KEY_INFO).derive(
-        private_raw
-    )
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(private_raw)
 
 
 # --- identities -------------------------------------------------------------------------------
@@ -248,6 +252,17 @@ class UnlockedIdentity:
     @cached_property
     def mac_key(self) -> bytes:
         return derive_mac_key(_private_raw(self._key))
+
+    def derive_secret(self, info: bytes) -> bytes:
+        """A one-way secret for one purpose (engine.credentials.chain's signing key)."""
+        if info == MAC_KEY_INFO:
+            raise ValueError("the tag-MAC key has its own property")
+        return derive_secret(_private_raw(self._key), info)
+
+    def sign_certificate(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        """*builder* signed with the identity key (the Content Credentials CA certificate, and
+        the certificate it issues), so the key never leaves this object."""
+        return builder.sign(self._key, None)
 
     def encrypt(self, passphrase: str) -> bytes:
         """The key-file bytes for this identity, protected by *passphrase*."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.credentials.read import Credentials, FaceTag, read_credentials
 from engine.errors import FakeTaggerError
 from engine.faces import (
     CANDIDATE_THRESHOLD,
@@ -111,9 +112,12 @@ class VerifyOutcome:
     file: Path
     faces: list[FaceVerdict] = field(default_factory=list)
     error: str | None = None
+    c2pa: Credentials | None = None  # the file's Content Credentials (None: not read)
 
     def to_json(self) -> dict:
         out: dict = {"file": str(self.file), "faces": [f.to_json() for f in self.faces]}
+        if self.c2pa is not None:
+            out["c2pa"] = self.c2pa.to_json()
         if self.error:
             out["error"] = self.error
         return out
@@ -175,6 +179,12 @@ class Pipeline:
                                    f"{face.prob:.2f}, as is common for edited faces)")
             verdicts.append(verdict)
         return verdicts
+
+    def credentials(self, path: Path, faces: list[FaceVerdict]) -> Credentials:
+        """The Content Credentials of *path*, judged against the user's trust anchors and the
+        tags just read from its faces (engine.credentials.read)."""
+        tags = [FaceTag(v.box, v.payload.to_hex() if v.payload else None) for v in faces]
+        return read_credentials(path, self.ledger.credentials.anchors(), tags)
 
     def existing_tag(self, rgb: np.ndarray, faces: list[Face]) -> str | None:
         """Why *faces* should not be tagged again: a face there already carries a FakeTagger tag
@@ -252,7 +262,8 @@ class Pipeline:
     ) -> Iterator[Progress | VerifyOutcome]:
         def work(path: Path, token: CancelToken) -> VerifyOutcome:
             photo = load_photo(path)
-            return VerifyOutcome(Path(path), self.verify_rgb(photo.rgb, sha256_file(path)))
+            faces = self.verify_rgb(photo.rgb, sha256_file(path))
+            return VerifyOutcome(Path(path), faces, c2pa=self.credentials(Path(path), faces))
 
         return self._batch(paths, cancel, Stage.DECODE, work, lambda p, e: VerifyOutcome(p, error=e))
 

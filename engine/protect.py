@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from engine.credentials.write import BoundFace, sign_into
 from engine.errors import LedgerError
 from engine.faces import Face, crop_square, face_square
 from engine.files import display_path
@@ -75,6 +76,7 @@ class ProtectOptions:
     suffix: str = "-tagged"
     retag: bool = False  # tag faces that already carry a tag (else the photo is skipped)
     batch_job: str | None = None  # the ledger batch job (engine.batch) this photo belongs to
+    c2pa: bool = False  # also sign Content Credentials into the copy (reveals the owner's name)
 
     def __post_init__(self) -> None:
         # Any spelling ("PNG", "png", None for keep) becomes the one vocabulary.
@@ -106,6 +108,7 @@ class ProtectOutcome:
     small_faces: list[list[int]] = field(default_factory=list)
     error: str | None = None  # why the photo failed or was skipped
     skipped: bool = False  # not tagged on purpose; `error` holds the reason
+    c2pa: bool = False  # the tagged copy carries a signed Content Credentials manifest
 
     @property
     def status(self) -> Outcome:
@@ -117,7 +120,7 @@ class ProtectOutcome:
 
     def to_json(self) -> dict:
         return {"input": str(self.input), "output": str(self.output) if self.output else None,
-                "faces": [f.to_json() for f in self.faces]}
+                "faces": [f.to_json() for f in self.faces], "c2pa": self.c2pa}
 
     def readback_note(self, short: bool = False) -> str | None:
         """What the user should know when a tag did not read back (engine.readback), or None;
@@ -276,6 +279,9 @@ def commit_tag(
     published = False
     try:
         payloads, marks = write()
+        if opts.c2pa:  # before the hash: the record's file_sha256 covers the manifest too
+            add_credentials(ledger, identity, tmp, fmt, src, out_path.name, payloads, marks)
+            outcome.c2pa = True
         digest = sha256_file(tmp)
         records = []
         for payload, box, thumb, psnr, check in zip(payloads, marks.boxes, marks.thumbs,
@@ -311,6 +317,15 @@ def commit_tag(
                           "time it opens the ledger") from None
     outcome.output = out_path
     return outcome
+
+
+def add_credentials(ledger: Ledger, identity: UnlockedIdentity, tmp: Path, fmt: str, src: Path,
+                    title: str, payloads: list[Payload], marks: FaceMarks) -> None:
+    """Sign a C2PA manifest into the finished temp file (engine.credentials.write): the original
+    as ingredient, a soft binding per face with its payload, the identity's chain."""
+    chain, _ = ledger.credentials.chain_for(identity)
+    faces = [BoundFace(box, p.to_hex()) for p, box in zip(payloads, marks.boxes, strict=True)]
+    sign_into(tmp, fmt, src, identity, chain, faces, payloads[0].version, title)
 
 
 def check_output_dir(folder: Path) -> None:

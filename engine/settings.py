@@ -50,6 +50,7 @@ class AppSettings:
     output_format: OutputFormat = OutputFormat.KEEP  # one of FORMATS
     jpeg_quality: int = 95
     strength: float = DEFAULT_STRENGTH  # ProtectOptions.strength
+    c2pa: bool = False  # ProtectOptions.c2pa: off unless the user turns it on (it reveals a name)
 
     def normalized(self) -> AppSettings:
         """A copy with every out-of-range value replaced by its default."""
@@ -62,6 +63,7 @@ class AppSettings:
             else d.output_format,
             jpeg_quality=_within(JPEG_QUALITY, self.jpeg_quality, d.jpeg_quality),
             strength=_within(STRENGTH, self.strength, d.strength),
+            c2pa=self.c2pa is True,
         )
 
     @classmethod

@@ -1,4 +1,5 @@
-"""CLI commands for keys and people: identities, backups, public cards, contacts, history."""
+"""CLI commands for keys and people: identities, backups, public cards, contacts, trusted
+Content Credentials signers, history."""
 
 from __future__ import annotations
 
@@ -133,6 +134,36 @@ def cmd_contacts_remove(args) -> int:
     return 0
 
 
+def cmd_trust_add(args) -> int:
+    data = read_file(Path(args.file))
+    with ledger_from_env() as ledger:
+        anchor = ledger.credentials.add_anchor(data, args.label)
+    print(f"Trusting Content Credentials signed under {anchor.label} "
+          f"(fingerprint {anchor.fingerprint})")
+    return 0
+
+
+def cmd_trust_list(args) -> int:
+    with ledger_from_env() as ledger:
+        added = ledger.credentials.added_anchors()
+        ours = [a for a in ledger.credentials.anchors() if a.signing_serial is not None]
+    for a in ours:
+        print(f"{a.fingerprint}  {a.label}  (from the card)")
+    for a in added:
+        print(f"{a.fingerprint}  {a.label}  (added)")
+    if not ours and not added:
+        print("No trusted Content Credentials signers yet: import a card (faketagger card "
+              "import) or add a CA certificate (faketagger trust add FILE)")
+    return 0
+
+
+def cmd_trust_remove(args) -> int:
+    with ledger_from_env() as ledger:
+        anchor = ledger.credentials.remove_anchor(args.fingerprint)
+    print(f"No longer trusting {anchor.label} ({anchor.fingerprint})")
+    return 0
+
+
 def cmd_history(args) -> int:
     with ledger_from_env() as ledger:
         rows = ledger.history(args.search or "", limit=args.limit)
@@ -241,6 +272,17 @@ def add_key_commands(sub: argparse._SubParsersAction) -> None:
     rm = con.add_parser("remove", help="forget a contact and their records")
     rm.add_argument("key_id", help="e.g. 3F2A-91C0")
     rm.set_defaults(func=cmd_contacts_remove)
+
+    tr = sub.add_parser("trust", help="whose Content Credentials (C2PA) verify calls trusted"
+                        ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    ta = tr.add_parser("add", help="trust a CA certificate (PEM or DER), e.g. a newsroom's")
+    ta.add_argument("file")
+    ta.add_argument("--label", help="how verify names it (default: the certificate's subject)")
+    ta.set_defaults(func=cmd_trust_add)
+    tr.add_parser("list", help="list trusted signers").set_defaults(func=cmd_trust_list)
+    trm = tr.add_parser("remove", help="stop trusting an added certificate")
+    trm.add_argument("fingerprint", help="as `trust list` shows it (a prefix will do)")
+    trm.set_defaults(func=cmd_trust_remove)
 
     led = sub.add_parser("ledger", help="check, back up or restore the local ledger"
                          ).add_subparsers(dest="action", metavar="ACTION", required=True)

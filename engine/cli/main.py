@@ -93,7 +93,7 @@ def cmd_protect(args) -> int:
     out_dir = (Path(args.out) if args.out else Path.cwd() / "tagged").absolute()
     job = ProtectJob(iter_photos([Path(p) for p in args.inputs]), out_dir, args.format,
                      args.quality, DEFAULT_STRENGTH if args.strength is None else args.strength,
-                     retag=args.retag)
+                     retag=args.retag, c2pa=args.c2pa)
     # Never re-tag our own outputs when the output folder sits inside an input folder: the
     # job skips them; here they are left out silently, as the user did not pick them one by one.
     groups, inside = job.plan()
@@ -110,6 +110,8 @@ def cmd_protect(args) -> int:
                                            subkeys=not args.no_subkeys)
         if how:
             note(f"faketagger: {how}")
+        if args.c2pa:
+            _c2pa_note(ledger, unlocked)
         events = run_protect(_pipeline(ledger, args), unlocked, job)
         outcomes = [o for o in _drain(events, len(job.paths), "photo",
                                       None if args.json else _protect_line)
@@ -124,6 +126,16 @@ def cmd_protect(args) -> int:
         if o.status is Outcome.SKIPPED:
             note(f"faketagger: note: skipped {o.error}")
     return _report_errors([o for o in outcomes if o.status is Outcome.FAILED])
+
+
+def _c2pa_note(ledger, unlocked) -> None:
+    """Make the identity's Content Credentials chain now (once), and say what it means."""
+    _, made = ledger.credentials.chain_for(unlocked)
+    note("faketagger: Content Credentials on: every tagged copy carries a signed manifest with "
+         f"your name ({unlocked.name}) and key ID; anyone who opens the file can read them")
+    if made:
+        note("faketagger: made your Content Credentials certificate; export your card again "
+             "(faketagger card export) so contacts can trust your manifests")
 
 
 def cmd_batch(args) -> int:
@@ -144,7 +156,7 @@ def cmd_batch(args) -> int:
         _check_detection(args)
         options = BatchOptions(args.format, args.quality, DEFAULT_STRENGTH if args.strength is
                                None else args.strength, args.retag, args.copy_no_face,
-                               args.threshold, args.min_face)
+                               args.threshold, args.min_face, c2pa=args.c2pa)
         out = Path(args.out).absolute()
         plan = mirror_plan([Path(p) for p in args.inputs], out)
         if not plan:
@@ -173,6 +185,8 @@ def cmd_batch(args) -> int:
             unlocked = ledger.unlock(info.key_id, passphrase)
             note(f"faketagger: resuming batch job {job_id}: {info.finished}/{info.total} "
                  "photos done")
+        if options.c2pa:
+            _c2pa_note(ledger, unlocked)
         return _run_batch(ledger, unlocked, job_id, options, args,
                           _roller(ledger, unlocked, args, passphrase))
 
@@ -293,6 +307,8 @@ def _verify_text(o) -> str:
         same = "; this is the exact file the owner tagged" if f.file_match else ""
         lines.append(f"  face {k} at {f.box}: {f.verdict.upper().replace('_', ' ')}"
                      f" (confidence {f.confidence:.2f}) - {f.reason}{same}")
+    if o.c2pa is not None:
+        lines.append(f"  Content Credentials: {o.c2pa.state.upper()} - {o.c2pa.reason}")
     return "\n".join(lines)
 
 
@@ -347,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which of your identities signs the tags (default: the default one)")
         sp.add_argument("--retag", action="store_true",
                         help="also tag photos whose faces already carry a tag (skipped otherwise)")
+        sp.add_argument("--c2pa", action="store_true",
+                        help="also sign Content Credentials (a C2PA manifest) into each tagged "
+                             "copy; off by default because the manifest carries your name in "
+                             "every photo")
         sp.add_argument("--no-subkeys", action="store_true",
                         help="never tag with (or create) a certified sub-key when the identity's "
                              f"own serials run out: {out_of_serials}")

@@ -15,6 +15,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from engine.credentials.chain import Chain, parse_chain
 from engine.errors import CardError, RecordError
 from engine.identity import (
     Identity,
@@ -36,7 +37,9 @@ _HEADER_FIELDS = ("format", "name", "public_key", "key_id", "created")
 _CARD_FIELDS = (*_HEADER_FIELDS, "self_signature", "records")
 # Optional (since sub-keys): certificates of the owner's sub-keys. Written only when there are
 # any, so cards of owners without sub-keys are byte-for-byte as before.
-_OPTIONAL_FIELDS = ("subkeys",)
+# Optional (since Content Credentials): per key ID (the owner's, a sub-key's) the C2PA signing
+# chain, checked against that key (engine.credentials.chain); written only when there are any.
+_OPTIONAL_FIELDS = ("subkeys", "c2pa_chains")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class Card:
     header: CardHeader
     records: tuple[TagRecord, ...]
     subkeys: tuple[SubkeyCert, ...] = ()
+    chains: tuple[tuple[str, Chain], ...] = ()  # (key ID hex, its C2PA chain)
 
     @property
     def name(self) -> str:
@@ -157,13 +161,28 @@ def _check_record_for(header: CardHeader, index: int, rec: TagRecord,
         raise CardError(f"record #{index + 1} (serial {rec.serial}) has an invalid signature")
 
 
+def _chains(doc: object, header: CardHeader, certs: Iterable[SubkeyCert]) -> dict[str, Chain]:
+    """The card's C2PA chains, each checked against the key it is listed under."""
+    if not isinstance(doc, dict):
+        raise CardError("card c2pa_chains must be an object")
+    keys = {header.key_id: header.public_raw, **{c.subkey_key_id: c.subkey_raw for c in certs}}
+    out = {}
+    for hex_id, pem in doc.items():
+        if hex_id not in keys:
+            raise CardError("card has a Content Credentials chain for a key it does not hold")
+        out[hex_id] = parse_chain(pem, keys[hex_id])
+    return out
+
+
 def build_card(header: CardHeader, records: Iterable[TagRecord],
-               subkeys: Iterable[SubkeyCert] = ()) -> bytes:
+               subkeys: Iterable[SubkeyCert] = (), chains: dict[str, str] | None = None) -> bytes:
     """Serialize a card from a stored header. Records are checked first so we never publish a card
     that :func:`parse_card` would refuse; records are sorted by serial for stable output (sub-key
-    records after the owner's, by key ID). *subkeys*: certificates of the owner's sub-keys."""
+    records after the owner's, by key ID). *subkeys*: certificates of the owner's sub-keys;
+    *chains*: C2PA chains (PEM) by key ID hex."""
     certs = sorted({c.subkey_key_id: parse_cert(c.to_dict(), header.public_raw)
                     for c in subkeys}.values(), key=lambda c: c.subkey_key_id)
+    checked = _chains(chains or {}, header, certs)
     recs = sorted(records, key=lambda r: (r.key_id != header.key_id, r.key_id, r.serial,
                                           r.created, r.signature))
     for i, rec in enumerate(recs):
@@ -171,6 +190,8 @@ def build_card(header: CardHeader, records: Iterable[TagRecord],
     doc: dict[str, Any] = {**header.to_dict(), "records": [r.to_dict() for r in recs]}
     if certs:
         doc["subkeys"] = [c.to_dict() for c in certs]
+    if checked:
+        doc["c2pa_chains"] = {k: checked[k].pem for k in sorted(checked)}
     data = (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
     if len(data) > MAX_CARD_BYTES:
         raise CardError(
@@ -181,9 +202,9 @@ def build_card(header: CardHeader, records: Iterable[TagRecord],
 
 
 def make_card(identity: UnlockedIdentity, records: list[TagRecord],
-              subkeys: Iterable[SubkeyCert] = ()) -> bytes:
+              subkeys: Iterable[SubkeyCert] = (), chains: dict[str, str] | None = None) -> bytes:
     """Card JSON for an unlocked identity, (some of) its records and its sub-key certificates."""
-    return build_card(sign_card_header(identity), records, subkeys)
+    return build_card(sign_card_header(identity), records, subkeys, chains)
 
 
 def parse_card(data: bytes) -> Card:
@@ -236,4 +257,5 @@ def parse_card(data: bytes) -> Card:
             raise CardError(f"record #{i + 1}: {exc}") from None
         _check_record_for(header, i, rec, certs)
         records.append(rec)
-    return Card(header, tuple(records), certs)
+    chains = _chains(doc.get("c2pa_chains", {}), header, certs)
+    return Card(header, tuple(records), certs, tuple(sorted(chains.items())))

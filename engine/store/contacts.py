@@ -132,6 +132,9 @@ class ContactsMixin:
                      card_hex, cert.to_json()))
             for rec in card.records:
                 self._insert_record(c, rec, False, "", "")
+            for hex_id, chain in card.chains:  # checked against that key by parse_card
+                c.execute("UPDATE contacts SET c2pa_chain = ? WHERE key_id = ?",
+                          (chain.pem, hex_id))
         contact = self.get_contact(card_hex)
         assert contact is not None
         return contact
@@ -199,7 +202,18 @@ class ContactsMixin:
             r for k in (hex_id, *(c.subkey_key_id for c in certs)) for r in self.records_of(k)]
         if serials is not None:  # (the History tab's choice: the owner key's own serials)
             records = [r for r in records if r.serial in serials and r.key_id == hex_id]
-        return build_card(header, records, certs)
+        chains = self._read_chains([hex_id, *(c.subkey_key_id for c in certs)])
+        return build_card(header, records, certs, chains)
+
+    def _read_chains(self, hex_ids: list[str]) -> dict[str, str]:
+        """Stored C2PA chains (PEM) of these own or contact key IDs, for a card."""
+        out = {}
+        for key in hex_ids:
+            rows = self._read("SELECT c2pa_chain FROM identities WHERE key_id = ? UNION ALL"
+                              " SELECT c2pa_chain FROM contacts WHERE key_id = ?", (key, key))
+            if rows and rows[0][0]:
+                out[key] = rows[0][0]
+        return out
 
     def _subkey_certs(self, hex_id: str, owner_raw: bytes) -> list[SubkeyCert]:
         """The stored certificates of the sub-keys of an own identity or contact."""

@@ -54,6 +54,7 @@ from engine.store.backup import export_backup, restore_backup
 from engine.store.batches import BatchesMixin
 from engine.store.cards import sign_card_header
 from engine.store.contacts import Contact, ContactsMixin, Owner
+from engine.store.credentials import CredentialsStore
 from engine.store.history import HistoryRow, RecordsMixin
 from engine.store.ledger_backups import backups_dir, list_backups, make_backup
 from engine.store.records import MAX_SERIAL
@@ -122,6 +123,7 @@ class Ledger(ContactsMixin, RecordsMixin, TaggingMixin, BatchesMixin):
         self._session_lock: SessionLock | None = None
         self._wrote = False
         self._conn = open_ledger_db(self.path)
+        self.credentials = CredentialsStore(self._read, self._write)
         self.recovered = RecoveryReport()
         try:
             # Recovery first: when the ledger turns out older than a mark, the serials it frees

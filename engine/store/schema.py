@@ -119,6 +119,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE contacts ADD COLUMN parent_key_id TEXT",
         "ALTER TABLE contacts ADD COLUMN certificate TEXT",
     ),
+    (  # 6: Content Credentials (engine.credentials): each key's C2PA chain (PEM, NULL until
+        # made: own keys on the first protect with C2PA, contacts' from their card), and the CA
+        # certificates the user chose to trust
+        "ALTER TABLE identities ADD COLUMN c2pa_chain TEXT",
+        "ALTER TABLE contacts ADD COLUMN c2pa_chain TEXT",
+        """CREATE TABLE trust_anchors (
+            fingerprint TEXT PRIMARY KEY,
+            label TEXT NOT NULL,
+            pem TEXT NOT NULL,
+            added TEXT NOT NULL)""",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
