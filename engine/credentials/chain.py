@@ -34,7 +34,7 @@ SIGNING_KEY_INFO = b"faketagger/v1/c2pa-signing"
 #: RFC 5280 4.1.2.5: the value for "no well-defined expiration date". Identities do not expire;
 #: a lost key is handled by the owner's card, not by certificate dates.
 NOT_AFTER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
-_CN_LIMIT = 64  # RFC 5280 ub-common-name
+_CN_LIMIT = 64  # RFC 5280 ub-common-name (cryptography counts UTF-8 bytes)
 MAX_CHAIN_CHARS = 8000  # two Ed25519 certificates in PEM are ~1.5 kB; a card field is bounded
 
 
@@ -78,7 +78,11 @@ def _serial(label: bytes, public: Ed25519PublicKey) -> int:
 def _names(identity_name: str, key_id: bytes) -> tuple[x509.Name, x509.Name]:
     """(CA subject, signing subject): the same person, told apart by the unit, so the signing
     certificate is never read as self-issued."""
-    cn = identity_name if len(identity_name) <= _CN_LIMIT else identity_name[:_CN_LIMIT - 1] + "…"
+    cn = identity_name
+    if len(cn.encode("utf-8")) > _CN_LIMIT:  # the limit counts UTF-8 bytes
+        while len((cn + "…").encode("utf-8")) > _CN_LIMIT:
+            cn = cn[:-1]
+        cn += "…"
     org = f"FakeTagger identity {format_key_id(key_id)}"
 
     def name(unit: str) -> x509.Name:
