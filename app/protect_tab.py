@@ -247,7 +247,7 @@ class ProtectTab(TakesPhotos, QWidget):
         return ProtectJob(paths, Path(out) if out else None,
                           OutputFormat(self.format_combo.currentData()), self.quality.value(),
                           self.ctx.settings.strength, self.faces.include(paths),
-                          retag=self.retag.isChecked())
+                          retag=self.retag.isChecked(), c2pa=self.ctx.settings.c2pa)
 
     def run(self) -> None:
         spec = self.spec()

@@ -144,6 +144,9 @@ def take(out: Path, size: tuple[int, int] = DEFAULT_SIZE) -> Shots:
             inputs = [photos / "astronaut.jpg", photos / "two_faces.jpg"]
             for src, dest in zip(PHOTOS, inputs, strict=True):
                 shutil.copyfile(src, dest)
+            # The copies carry Content Credentials (off by default), so the Verify tab shows a
+            # manifest; the settings go back to the defaults before the Settings tab's shot.
+            ctx.apply_settings(AppSettings(c2pa=True))
             protect = window.protect_tab
             protect.add_paths(inputs)
             protect.photos.setCurrentRow(1)  # the preview shows the two-face photo
@@ -156,6 +159,7 @@ def take(out: Path, size: tuple[int, int] = DEFAULT_SIZE) -> Shots:
             two_faces = next(o.output for o in protect.outcomes
                              if o.input.resolve() == inputs[1].resolve())
 
+            ctx.apply_settings(AppSettings())
             verify = window.verify_tab
             verify.verify_path(two_faces)
             _wait(lambda: verify.result is not None and verify.task is None)

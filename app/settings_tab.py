@@ -14,6 +14,7 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -98,6 +99,9 @@ class SettingsTab(QWidget):
         self.strength.setPrefix("× ")
         self.strength.setAccessibleName("Tag strength")
 
+        self.c2pa = QCheckBox("Sign &Content Credentials (C2PA) into each tagged copy")
+        self.c2pa.setAccessibleName("Sign Content Credentials")
+
         for w in (self.threshold, self.jpeg_quality, self.strength):
             w.setMaximumWidth(140)
         for w in (self.device, self.output_format):
@@ -121,6 +125,11 @@ class SettingsTab(QWidget):
         form2.addRow("", _hint("1.0 is what the model was trained and measured at. Higher "
                                "survives heavier editing but may become visible; lower is even "
                                "less visible but easier to destroy. Originals are never changed."))
+        form2.addRow("", self.c2pa)
+        form2.addRow("", _hint("Off by default. A signed manifest tells news sites and "
+                               "fact-checking tools that you tagged the photo, but it carries "
+                               "your name and key ID inside every copy, readable by anyone. "
+                               "The invisible tag works without it."))
 
         self.apply_button = QPushButton("&Apply")
         self.apply_button.setDefault(True)
@@ -143,7 +152,8 @@ class SettingsTab(QWidget):
 
         for signal in (self.device.currentIndexChanged, self.threshold.valueChanged,
                        self.output_dir.textChanged, self.output_format.currentIndexChanged,
-                       self.jpeg_quality.valueChanged, self.strength.valueChanged):
+                       self.jpeg_quality.valueChanged, self.strength.valueChanged,
+                       self.c2pa.toggled):
             signal.connect(self._changed)
         ctx.settingsChanged.connect(self.load)
         self.load()
@@ -164,6 +174,7 @@ class SettingsTab(QWidget):
             self.output_format.setCurrentIndex(max(self.output_format.findData(s.output_format), 0))
             self.jpeg_quality.setValue(s.jpeg_quality)
             self.strength.setValue(s.strength)
+            self.c2pa.setChecked(s.c2pa)
         finally:
             self._loading = False
         self._changed()
@@ -178,6 +189,7 @@ class SettingsTab(QWidget):
             output_format=OutputFormat(self.output_format.currentData()),
             jpeg_quality=self.jpeg_quality.value(),
             strength=round(self.strength.value(), 2),
+            c2pa=self.c2pa.isChecked(),
         )
 
     def _changed(self) -> None:

@@ -28,7 +28,7 @@ from app.photo_list import read_thumbnail
 from app.verdict_view import Legend, chip, face_details_html, face_title, verdict_colour
 from app.workers import Task
 from engine.photos import load_photo, sha256_file
-from engine.report import ImageReport, write_report
+from engine.report import ImageReport, credentials_html, write_report
 from engine.verify import FaceVerdict, Verdict
 
 PREVIEW_SIDE = 1600
@@ -82,12 +82,18 @@ class VerifyTab(TakesPhotos, QWidget):
         self.status = QLabel("")
         self.status.setAccessibleName("Verify status")
         self.status.setWordWrap(True)
+        self.credentials = QLabel("")
+        self.credentials.setAccessibleName("Content Credentials")
+        self.credentials.setWordWrap(True)
+        self.credentials.setTextFormat(Qt.TextFormat.RichText)
+        self.credentials.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.preview, 1)
         lv.addWidget(Legend())
         lv.addWidget(self.status)
+        lv.addWidget(self.credentials)
 
         self.faces = QListWidget()
         self.faces.setAccessibleName("Faces and verdicts")
@@ -177,9 +183,12 @@ class VerifyTab(TakesPhotos, QWidget):
         """Worker: decode and judge every face, and find the ledger's original for own tags."""
         photo = load_photo(path)
         sha = sha256_file(path)
-        verdicts = self.ctx.pipeline().verify_rgb(photo.rgb, sha)
+        pipeline = self.ctx.pipeline()
+        verdicts = pipeline.verify_rgb(photo.rgb, sha)
+        creds = pipeline.credentials(path, verdicts)
         image, scale = scaled_rgb_qimage(photo.rgb, PREVIEW_SIDE)
-        result = VerifyResult(path, ImageReport(path, photo.rgb, verdicts, sha), image, scale)
+        result = VerifyResult(path, ImageReport(path, photo.rgb, verdicts, sha, c2pa=creds),
+                              image, scale)
         for k, v in enumerate(verdicts):
             if v.own and v.record is not None:
                 result.originals[k] = self._original(v)
@@ -216,6 +225,8 @@ class VerifyTab(TakesPhotos, QWidget):
             f"{result.path.name}: no face found."
         self.status.setText(f"{self._note} {text}" if self._note else text)
         self._note = ""
+        creds = result.report.c2pa
+        self.credentials.setText(credentials_html(creds) if creds is not None else "")
         if n:
             self.faces.setCurrentRow(0)
         else:

@@ -24,6 +24,7 @@ from PIL import Image
 
 from engine import __version__
 from engine.atomic import write_atomic
+from engine.credentials.read import Credentials
 from engine.errors import FakeTaggerError
 from engine.files import safe_text
 from engine.identity import utc_now_iso
@@ -62,6 +63,7 @@ class ImageReport:
     faces: list[FaceVerdict]
     sha256: str | None = None
     error: str | None = None
+    c2pa: Credentials | None = None  # the file's Content Credentials (None: not read)
 
 
 def face_entry(v: FaceVerdict) -> dict:
@@ -88,6 +90,8 @@ def build_report(images: list[ImageReport]) -> dict:
                  "sha256": im.sha256,
                  "width": int(w), "height": int(h), "faces": [face_entry(f) for f in im.faces],
                  "summary": dict(Counter(f.verdict for f in im.faces))}
+        if im.c2pa is not None:
+            entry["c2pa"] = im.c2pa.to_json()
         if im.error:
             entry["error"] = im.error
         out.append(entry)
@@ -168,6 +172,8 @@ def report_html(images: list[ImageReport]) -> str:
             body.append(f"<p><b>Could not check this image:</b> {esc(im.error or 'unreadable')}</p>")
             continue
         body.append(_svg(im))
+        if im.c2pa is not None:
+            body.append(credentials_html(im.c2pa))
         if not im.faces:
             body.append("<p>No face was found in this image.</p>")
             continue
@@ -193,14 +199,40 @@ def report_html(images: list[ImageReport]) -> str:
             f"<body>{''.join(body)}</body></html>\n")
 
 
-def image_report(file: Path, faces: list[FaceVerdict], error: str | None = None) -> ImageReport:
+#: Badge colours of the Content Credentials states (the Verify tab uses the same).
+CREDENTIAL_COLOURS = {"trusted": "#2e7d32", "valid": "#1565c0", "invalid": "#c62828",
+                      "unreadable": "#c62828", "none": "#757575"}
+
+
+def credentials_html(c: Credentials) -> str:
+    """The Content Credentials paragraph of one image: state, signer, what it says was done."""
+    esc = html.escape
+    colour = CREDENTIAL_COLOURS.get(c.state, "#757575")
+    parts = [f'<p><b>Content Credentials (C2PA):</b> <span class="badge" '
+             f'style="background:{colour};color:#fff">&nbsp;{esc(c.state.upper())}&nbsp;'
+             f"</span> {esc(c.reason)}"]
+    if c.actions:
+        acts = ", ".join(a.action + (f" ({a.source_type})" if a.source_type else "")
+                         for a in c.actions)
+        parts.append(f"<br>Actions: {esc(acts)}")
+    if c.ingredients:
+        parts.append("<br>Made from: " + esc(", ".join(
+            f"{i.get('title') or '?'} ({i.get('relationship') or '?'})" for i in c.ingredients)))
+    for b in c.bindings:
+        face = "" if b.face is None else f" face {b.face + 1}:"
+        parts.append(f"<br>Soft binding{esc(face)} {esc(b.alg)} {esc(b.check.replace('_', ' '))}")
+    return "".join(parts) + "</p>"
+
+
+def image_report(file: Path, faces: list[FaceVerdict], error: str | None = None,
+                 c2pa: Credentials | None = None) -> ImageReport:
     """Re-read a checked file for its report (pixels for the picture, SHA-256 for the record)."""
     from engine.photos import load_photo, sha256_file
 
     try:
-        return ImageReport(file, load_photo(file).rgb, faces, sha256_file(file), error)
+        return ImageReport(file, load_photo(file).rgb, faces, sha256_file(file), error, c2pa)
     except FakeTaggerError as err:
-        return ImageReport(file, None, faces, None, error or str(err))
+        return ImageReport(file, None, faces, None, error or str(err), c2pa)
 
 
 def write_report(path: Path, images: list[ImageReport], *, overwrite: bool = False) -> None:

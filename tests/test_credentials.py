@@ -357,3 +357,21 @@ def test_reader_mime_from_bytes_not_name(tagged, tmp_path):
     renamed = tmp_path / "renamed.bin"
     shutil.copy(tagged["png"].output, renamed)
     assert read_credentials(renamed).state is CredentialState.VALID
+
+
+def test_chain_vector_is_frozen():
+    """docs/FORMAT.md, "Content Credentials chain": the RFC 8032 test key's chain."""
+    import hashlib
+
+    from engine.credentials.chain import signing_key
+
+    from .test_cards_records import fixed_identity
+
+    alice = fixed_identity()
+    chain = make_chain(alice)
+    assert signing_key(alice).public_key().public_bytes_raw().hex() == \
+        "2321688f326feaaa4429cefd42e4a709b780f84f9946833a7069c3bfcd790ee8"
+    assert chain.serial_text == "17081308629238079432694139332337805959"
+    assert hashlib.sha256(chain.pem.encode()).hexdigest() == \
+        "b608f0daa064dfa37a08f3a8b8064098ffc3a7d7904eb028938800f4c1d49089"
+    assert binding_value("121fe31df0007bd") == "ASH+Md8AB70="

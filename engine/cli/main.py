@@ -293,7 +293,7 @@ def cmd_verify(args) -> int:
     if report is not None:
         from engine.report import image_report, write_report
 
-        write_report(report, [image_report(o.file, o.faces, o.error) for o in outcomes],
+        write_report(report, [image_report(o.file, o.faces, o.error, o.c2pa) for o in outcomes],
                      overwrite=args.force)
         print(f"faketagger: report written to {report}", file=sys.stderr)
     if args.json:
