@@ -6,7 +6,8 @@
 #   3. the GUI starts offscreen, shows its window, reaches "models: ready", stays up 20 s, and
 #      neither its log nor its output holds a traceback or an error;
 #   4. identity create -> protect -> verify through the frozen CLI: the tag reads back VERIFIED;
-#      the verify runs in a new process (cold) and is timed.
+#      the verify runs in a new process (cold) and is timed;
+#   5. protect --c2pa -> verify: the bundled C2PA core signs and reads the manifest.
 # Usage: installer/smoke_test.sh [BUNDLE_DIR]   (default dist/FakeTagger; an unpacked archive works)
 # Environment: SMOKE_READY_TIMEOUT (s to wait for "models: ready", default 120), SMOKE_UP_S (20),
 #              KEEP=1 keeps the temporary home and logs.
@@ -99,6 +100,14 @@ echo "cold verify of one photo: $(elapsed "$t1" "$t2") s (new process)"
 "$CLI" verify in/photo.jpg --json >original.json
 grep -q '"verdict": "verified"' original.json && fail "the untagged original verified"
 grep -q '"verdict": "no_tag"' original.json || fail "the original was not NO TAG"
+
+step "Content Credentials: protect --c2pa, verify reads the manifest (the bundled c2pa core)"
+"$CLI" protect in/photo.jpg --out out-c2pa --c2pa --json >protect-c2pa.json
+signed=$(ls out-c2pa/*)
+"$CLI" verify "$signed" --json >verify-c2pa.json
+cat verify-c2pa.json
+grep -q '"state": "trusted"' verify-c2pa.json || fail "the bundle did not read its own manifest"
+grep -q '"check": "agrees"' verify-c2pa.json || fail "the soft binding did not agree"
 
 echo
 echo "SMOKE TEST PASSED"
