@@ -53,7 +53,10 @@ def test_schema_1_ledger_is_migrated_with_its_records(home, tmp_path):
         led.add_record(rec, original_path="/a.jpg", output_path="/b.jpg")
     # Turn it back into a schema-1 file: what an older FakeTagger left on disk.
     con = sqlite3.connect(path)
-    con.executescript("ALTER TABLE identities DROP COLUMN parent_key_id;"
+    con.executescript("ALTER TABLE identities DROP COLUMN c2pa_chain;"
+                      "ALTER TABLE contacts DROP COLUMN c2pa_chain; DROP TABLE trust_anchors;"
+                      "DELETE FROM schema_migrations WHERE version = 6;"
+                      "ALTER TABLE identities DROP COLUMN parent_key_id;"
                       "ALTER TABLE identities DROP COLUMN certificate;"
                       "ALTER TABLE contacts DROP COLUMN parent_key_id;"
                       "ALTER TABLE contacts DROP COLUMN certificate;"
@@ -67,9 +70,9 @@ def test_schema_1_ledger_is_migrated_with_its_records(home, tmp_path):
                       "ALTER TABLE records DROP COLUMN state;"
                       "DELETE FROM schema_migrations WHERE version = 2; PRAGMA user_version = 1;")
     con.close()
-    assert len(MIGRATIONS) == 5
+    assert len(MIGRATIONS) == 6
     with Ledger(path) as led:
-        assert led._conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert led._conn.execute("PRAGMA user_version").fetchone()[0] == 6
         assert [r.serial for r in led.records_of(ident.key_id)] == [serial]
         assert led.history()[0].original_path == "/a.jpg"
         assert led.serials_left(ident.key_id) == 65535 - 1

@@ -65,9 +65,10 @@ def row_counts(ledger: Ledger) -> tuple[int, int]:
 
 def test_schema_wal_and_foreign_keys(ledger: Ledger, home: Path) -> None:
     con = sqlite3.connect(home / "ledger.sqlite3")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert con.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,), (3,), (4,), (5,)]
+    assert con.execute("SELECT version FROM schema_migrations").fetchall() == [
+        (v,) for v in range(1, 7)]
     con.close()
     assert ledger._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
