@@ -130,6 +130,13 @@ class ProtectTab(TakesPhotos, QWidget):
         self.retag.setToolTip("Photos whose faces already carry a FakeTagger tag are skipped, as a "
                               "second tag would garble the first; tick to tag them anyway.")
         row.addWidget(self.retag)
+        # Settings' Content Credentials switch, said where it takes effect: it puts a name in
+        # every copy, so it must never be on without the user seeing it.
+        self.c2pa_note = QLabel("Content Credentials on: your name goes into every copy")
+        self.c2pa_note.setAccessibleName("Content Credentials are on")
+        self.c2pa_note.setToolTip("A signed C2PA manifest with your identity's name and key ID is "
+                                  "written into each tagged copy (Settings to turn it off).")
+        row.addWidget(self.c2pa_note)
         return row
 
     def _run_row(self) -> QHBoxLayout:
@@ -172,6 +179,7 @@ class ProtectTab(TakesPhotos, QWidget):
         self.out_edit.setText(s.output_dir)
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(s.output_format)))
         self.quality.setValue(s.jpeg_quality)
+        self.c2pa_note.setVisible(s.c2pa)
 
     # -- adding photos --------------------------------------------------------------------------
 

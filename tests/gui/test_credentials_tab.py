@@ -30,9 +30,10 @@ def test_switch_is_off_by_default_says_what_it_reveals_and_is_stored(qtbot, ctx)
     assert AppSettings.load().c2pa is True
     protect = ProtectTab(ctx)
     qtbot.addWidget(protect)
-    assert protect.spec().c2pa is True
+    protect.show()
+    assert protect.spec().c2pa is True and protect.c2pa_note.isVisible()
     ctx.apply_settings(replace(ctx.settings, c2pa=False))
-    assert protect.spec().c2pa is False
+    assert protect.spec().c2pa is False and not protect.c2pa_note.isVisible()
 
 
 def test_verify_tab_shows_the_manifest(qtbot, identity_ctx, tmp_path):
