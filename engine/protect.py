@@ -130,9 +130,9 @@ class ProtectOutcome:
             return None
         if short:
             return f"{len(weak)} tag(s) may not survive re-compression"
-        return (f"{len(weak)} of {len(self.faces)} face tag(s) did not read back after a test "
-                f"re-encode (JPEG {CHECK_QUALITY} at {CHECK_SCALE:g}x), even at "
-                f"{BOOSTS[-1]:g}x strength: they may not survive heavy re-compression")
+        return (f"{len(weak)} of {len(self.faces)} face tag(s) did not read back with room to "
+                f"spare after a test re-encode (JPEG {CHECK_QUALITY} at {CHECK_SCALE:g}x), even "
+                f"at {BOOSTS[-1]:g}x strength: they may not survive heavy re-compression")
 
 
 def region_psnr(before: np.ndarray, after: np.ndarray) -> float:
