@@ -31,6 +31,7 @@ def release(src: Path, run: str, gain: float = 1.0, dest: Path = ASSETS,
                          "for a version that was never shipped)")
     extra = dict(meta.get("extra", {}))
     extra.update({"run": run, "trained_rms": trained_rms, "deployed_gain": gain})
+    dest.mkdir(parents=True, exist_ok=True)  # a candidate's --dest is usually a fresh folder
     save_weights(net, out, extra=extra)
     return out
 
