@@ -25,6 +25,7 @@ from PIL import Image
 from engine.cli.main import main
 from engine.credentials.chain import make_chain, parse_chain
 from engine.credentials.read import BindingCheck, CredentialState, FaceTag, read_credentials
+from engine.credentials.trust import Anchor
 from engine.credentials.write import BoundFace, binding_value, payload_of_value, sign_into
 from engine.errors import CardError, CredentialsError
 from engine.identity import UnlockedIdentity
@@ -375,3 +376,19 @@ def test_chain_vector_is_frozen():
     assert hashlib.sha256(chain.pem.encode()).hexdigest() == \
         "b608f0daa064dfa37a08f3a8b8064098ffc3a7d7904eb028938800f4c1d49089"
     assert binding_value("121fe31df0007bd") == "ASH+Md8AB70="
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("jpeg", "jpg"), ("png", "png"), ("webp", "webp"),
+                                          ("tiff", "tif")])
+def test_every_output_format_carries_a_manifest(tmp_path, fmt, ext):
+    """Every format protect writes (engine.photos.OutputFormat) takes a manifest the Reader
+    validates, and the image still opens."""
+    alice = UnlockedIdentity.generate("Alice")
+    chain = make_chain(alice)
+    out = tmp_path / f"copy.{ext}"
+    Image.open(SAMPLE).save(out)
+    sign_into(out, fmt, SAMPLE, alice, chain, [BoundFace([10, 10, 60, 70], "0123456789abcde")],
+              2, out.name)
+    creds = read_credentials(out, [Anchor(chain.ca_pem, "me", chain.serial_text)])
+    assert creds.state is CredentialState.TRUSTED and creds.trusted_by == "me"
+    assert Image.open(out).size == Image.open(SAMPLE).size
