@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QWidget
 
 CARD_FILTER = "FakeTagger public cards (*.card.json *.json);;All files (*)"
+CERT_FILTER = "CA certificates (*.pem *.crt *.cer *.der);;All files (*)"
 BACKUP_FILTER = "FakeTagger key backups (*.backup.json *.json);;All files (*)"
 JSON_FILTER = "JSON files (*.json);;All files (*)"
 

@@ -27,6 +27,7 @@ from app.icons import icon
 from app.photo_list import read_thumbnail
 from app.verdict_view import Legend, chip, face_details_html, face_title, verdict_colour
 from app.workers import Task
+from engine.files import read_file
 from engine.photos import load_photo, sha256_file
 from engine.report import ImageReport, credentials_html, write_report
 from engine.verify import FaceVerdict, Verdict
@@ -67,10 +68,13 @@ class VerifyTab(TakesPhotos, QWidget):
         self.paste_button = self._button("Paste", "", self.paste, "Paste an image (Ctrl+V)")
         self.import_button = self._button("Import owner's card…", "identity", self.import_card,
                                           "Import a contact's public card to check their tags")
+        self.trust_button = self._button("Trust a signer…", "", self.trust_signer,
+                                         "Trust Content Credentials signed under a CA "
+                                         "certificate (a newsroom's, a camera maker's)")
         self.report_button = self._button("Export report…", "report", self.export_report_dialog,
                                           "Save an HTML or JSON verification report")
         self.report_button.setEnabled(False)
-        for b in (self.open_button, self.paste_button, self.import_button):
+        for b in (self.open_button, self.paste_button, self.import_button, self.trust_button):
             bar.addWidget(b)
         bar.addStretch()
         bar.addWidget(self.report_button)
@@ -282,6 +286,26 @@ class VerifyTab(TakesPhotos, QWidget):
         if ok:
             self._note = message
         self.status.setText(message if ok else f"{card_import.FAIL_TITLE}: {message}")
+
+    def trust_signer(self) -> None:
+        """Add a CA certificate to the trusted Content Credentials signers (on a worker); the
+        image is checked again, so its manifest may now read as trusted."""
+        path = prompts.open_file(self, "CA certificate to trust", prompts.CERT_FILTER)
+        if path is not None:
+            self.add_trust_anchor(path)
+
+    def add_trust_anchor(self, path: Path) -> Task:
+        def done(anchor) -> None:
+            self._note = (f"Trusting Content Credentials signed under {anchor.label} "
+                          f"(fingerprint {anchor.fingerprint}).")
+            self.status.setText(self._note)
+            self.ctx.contactsChanged.emit()  # who is trusted changed: re-check the image
+
+        return self.ctx.submit(
+            lambda r, t: self.ctx.ledger.credentials.add_anchor(read_file(path)),
+            on_result=done,
+            on_error=lambda m, d: show_error(self, "Certificate not trusted", m, d),
+            name="trust", owner=self)
 
     def export_report_dialog(self) -> None:
         if self.result is None:

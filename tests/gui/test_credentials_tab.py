@@ -53,3 +53,40 @@ def test_verify_tab_shows_the_manifest(qtbot, identity_ctx, tmp_path):
     tab.verify_path(photo)  # the untagged original: no manifest
     wait_idle(qtbot, tab)
     assert "NONE" in tab.credentials.text()
+
+
+def test_trusting_a_signer_from_the_verify_tab(qtbot, ctx, tmp_path, monkeypatch):
+    """A generator's manifest reads 'valid' until its CA certificate is trusted from the tab;
+    a certificate that is not a CA is refused in an error box, nothing stored."""
+    from app import errors_ui, prompts
+    from tests.test_credentials import es256_chain, generated_image
+
+    image, ca_pem = generated_image(tmp_path)
+    tab = VerifyTab(ctx)
+    qtbot.addWidget(tab)
+    tab.show()
+    tab.verify_path(image)
+    wait_idle(qtbot, tab)
+    assert "VALID" in tab.credentials.text() and "not one you trust" in tab.credentials.text()
+
+    chain, _, _ = es256_chain(tmp_path)
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_text(chain.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(prompts, "open_file", lambda *a: leaf)
+    tab.trust_button.click()
+    qtbot.waitUntil(lambda: any(b.objectName() == "errorBox" for b in errors_ui.open_boxes()),
+                    timeout=10000)
+    assert "not a CA certificate" in " ".join(b.text() for b in errors_ui.open_boxes())
+    assert ctx.ledger.credentials.added_anchors() == []
+    for box in errors_ui.open_boxes():
+        box.close()
+
+    root = tmp_path / "root.pem"
+    root.write_text(ca_pem)
+    monkeypatch.setattr(prompts, "open_file", lambda *a: root)
+    with qtbot.waitSignal(ctx.contactsChanged, timeout=10000):
+        tab.trust_button.click()
+    wait_idle(qtbot, tab)
+    assert "TRUSTED" in tab.credentials.text() and "Example Generator Root CA" in \
+        tab.credentials.text()
+    assert "Trusting Content Credentials" in tab.status.text()
