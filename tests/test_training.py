@@ -160,3 +160,27 @@ def test_small_face_path_keeps_a_smooth_tag_and_loses_a_fine_one():
     assert abs(kept(fine)) < 0.2
     small, seen = noise.shrunk_cover(torch.rand(2, 3, 128, 128) * 2 - 1, 70)
     assert small.shape[-1] == 70 and seen.shape[-1] == 128
+
+
+def test_the_curriculum_follows_everyday_chunks_only(tmp_path):
+    """A swap proxy reads ~0.75 by design: were its chunks averaged into acc_ema, the level
+    would never pass advance_at (both v3 runs sat at 0.91 for thousands of steps). Only the
+    everyday chunks move acc_ema."""
+    from engine.training.train import DEEPFAKE_KINDS, Trainer, build_parser
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(cache / "faces_train.npy", rng.integers(0, 255, (6, 160, 160, 3), dtype=np.uint8))
+    args = build_parser().parse_args(["--cache", str(cache), "--out", str(tmp_path / "run"),
+                                      "--batch", "8", "--device", "cpu", "--proxy", "1.0",
+                                      "--proxies", "swap-target", "--start-level", "0.9"])
+    trainer = Trainer(args)
+    for _ in range(3):
+        before = trainer.acc_ema
+        stats = trainer.train_step()
+        everyday = [v for kind, vals in stats["kinds"].items()
+                    if not kind.startswith(DEEPFAKE_KINDS) for v in vals]
+        assert any(k.startswith("px:") for k in stats["kinds"]) and everyday
+        # batch 8: chunks of 2, the last one (past the 70% face share) always everyday
+        assert trainer.acc_ema == pytest.approx(0.98 * before + 0.02 * float(np.mean(everyday)))
