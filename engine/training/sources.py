@@ -153,7 +153,7 @@ def fetch(src: Source, downloads: Path) -> Path | None:
 def _apt_source_cmd(package: str, downloads: Path) -> list[str]:
     """`apt-get source --download-only` with a private deb-src list made from the system's own
     sources, so the machine's apt configuration is never changed. The lists are refreshed once."""
-    apt = downloads / "apt"
+    apt = downloads.resolve() / "apt"  # apt reads relative Dir:: paths against /etc/apt
     parts, lists = apt / "sources.list.d", apt / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
     parts.mkdir(parents=True, exist_ok=True)
