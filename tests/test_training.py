@@ -109,6 +109,13 @@ def test_tiny_training_run_checkpoints_and_resumes(tmp_path):
     lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "loss" in x] == [1, 2, 3]
     assert "eval" in lines[-1] and 0.0 <= lines[-1]["eval"]["clean"] <= 1.0
+    # A fresh machine warm-starts from the committed weights: the run continues its count and
+    # keeps every earlier start in its history instead of restarting at step 0.
+    warm = tmp_path / "warm"
+    train_main([*args[:2], "--out", str(warm), *args[4:], "--init", str(weights), "--steps", "4"])
+    extra = read_metadata(warm / "faketagger-v1.safetensors")["extra"]
+    assert extra["step"] == 4
+    assert [h["from_step"] for h in extra["history"]] == [0, 2, 3]
 
 
 def test_release_records_gain_and_never_replaces_a_shipped_model(tmp_path):

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.model.nets import ModelConfig, WatermarkNet
-from engine.model.weights import load_weights, save_weights
+from engine.model.weights import load_weights, read_metadata, save_weights
 from engine.training import evaluate, noise, proxies
 
 #: The smallest face square `--small` trains for: a 40 px face box (the detector's minimum) at the
@@ -140,7 +140,7 @@ class Trainer:
         if self.ckpt.exists() and not args.fresh:
             self._resume()
         elif args.init:
-            self.net.load_state_dict(load_weights(Path(args.init)).state_dict())
+            self._warm_start(Path(args.init))
         self.history.append({"from_step": self.step, "args": vars(args),
                              "cache": _cache_id(Path(args.cache))})
         self.data = load_cache(Path(args.cache), self.device)
@@ -162,6 +162,18 @@ class Trainer:
 
                 self.generator = load_generator("resynth-train")[0].to(self.device)
         self.proxy_gen = torch.Generator().manual_seed(args.seed + 1000)
+
+    def _warm_start(self, path: Path) -> None:
+        """Weights from a committed warm start, and the run's count and curriculum with them:
+        a fresh machine continues the run (step, level, every earlier start in `history`)
+        rather than starting a new one at step 0 (only Adam's moments are re-learned)."""
+        self.net.load_state_dict(load_weights(path).state_dict())
+        extra = read_metadata(path).get("extra", {})
+        self.step = int(extra.get("step", 0))
+        self.level = max(self.level, float(extra.get("level", self.level)))
+        self.distinct = int(extra.get("distinct", self.distinct))
+        self.history = list(extra.get("history", []))
+        print(f"warm start at step {self.step}, level {self.level:.3f}")
 
     def _resume(self) -> None:
         state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
