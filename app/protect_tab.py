@@ -255,7 +255,8 @@ class ProtectTab(TakesPhotos, QWidget):
         return ProtectJob(paths, Path(out) if out else None,
                           OutputFormat(self.format_combo.currentData()), self.quality.value(),
                           self.ctx.settings.strength, self.faces.include(paths),
-                          retag=self.retag.isChecked(), c2pa=self.ctx.settings.c2pa)
+                          retag=self.retag.isChecked(), c2pa=self.ctx.settings.c2pa,
+                          small_thumbnails=self.ctx.settings.small_thumbnails)
 
     def run(self) -> None:
         spec = self.spec()

@@ -101,6 +101,8 @@ class SettingsTab(QWidget):
 
         self.c2pa = QCheckBox("Sign &Content Credentials (C2PA) into each tagged copy")
         self.c2pa.setAccessibleName("Sign Content Credentials")
+        self.small_thumbnails = QCheckBox("S&mall face thumbnails in the signed records (48 px)")
+        self.small_thumbnails.setAccessibleName("Small face thumbnails")
 
         for w in (self.threshold, self.jpeg_quality, self.strength):
             w.setMaximumWidth(140)
@@ -130,6 +132,11 @@ class SettingsTab(QWidget):
                                "fact-checking tools that you tagged the photo, but it carries "
                                "your name and key ID inside every copy, readable by anyone. "
                                "The invisible tag works without it."))
+        form2.addRow("", self.small_thumbnails)
+        form2.addRow("", _hint("Each tag's signed record holds a thumbnail of the face, and your "
+                               "card carries those records. At the standard 112 px, Verify can "
+                               "tell whether a face was edited or replaced; at 48 px a card "
+                               "shows less of each face, and that check says \"unknown\"."))
 
         self.apply_button = QPushButton("&Apply")
         self.apply_button.setDefault(True)
@@ -153,7 +160,7 @@ class SettingsTab(QWidget):
         for signal in (self.device.currentIndexChanged, self.threshold.valueChanged,
                        self.output_dir.textChanged, self.output_format.currentIndexChanged,
                        self.jpeg_quality.valueChanged, self.strength.valueChanged,
-                       self.c2pa.toggled):
+                       self.c2pa.toggled, self.small_thumbnails.toggled):
             signal.connect(self._changed)
         ctx.settingsChanged.connect(self.load)
         self.load()
@@ -175,6 +182,7 @@ class SettingsTab(QWidget):
             self.jpeg_quality.setValue(s.jpeg_quality)
             self.strength.setValue(s.strength)
             self.c2pa.setChecked(s.c2pa)
+            self.small_thumbnails.setChecked(s.small_thumbnails)
         finally:
             self._loading = False
         self._changed()
@@ -190,6 +198,7 @@ class SettingsTab(QWidget):
             jpeg_quality=self.jpeg_quality.value(),
             strength=round(self.strength.value(), 2),
             c2pa=self.c2pa.isChecked(),
+            small_thumbnails=self.small_thumbnails.isChecked(),
         )
 
     def _changed(self) -> None:

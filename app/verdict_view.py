@@ -7,6 +7,7 @@ import html
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
+from engine.change.verdict import KIND_COLOURS
 from engine.display import format_when
 from engine.report import VERDICT_COLOURS, VERDICT_LABELS
 from engine.verify import FaceVerdict, Verdict
@@ -63,6 +64,9 @@ def face_details_html(v: FaceVerdict, original: str | None = None) -> str:
         rows.append(("File", "exactly the file the owner tagged (same SHA-256)"))
     if v.verdict != Verdict.NO_TAG:
         rows.append(("Confidence", f"{v.confidence:.2f}"))
+    ch = v.change
+    rows.append(("Face change", f'<b style="color:{KIND_COLOURS[ch.kind]}">{esc(ch.label)}</b>: '
+                                f"{esc(ch.text)}"))
     if original:
         rows.append(("Original photo", esc(original)))
     return "<table>" + "".join(f"<tr><td><i>{a}</i>&nbsp;&nbsp;</td><td>{b}</td></tr>"

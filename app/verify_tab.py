@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import card_import, prompts
+from app.change_view import ChangeView, comparison_images
 from app.context import AppContext
 from app.errors_ui import show_error
 from app.face_preview import BoxItem, FacePreview, scaled_rgb_qimage
@@ -27,6 +28,7 @@ from app.icons import icon
 from app.photo_list import read_thumbnail
 from app.verdict_view import Legend, chip, face_details_html, face_title, verdict_colour
 from app.workers import Task
+from engine.change.compare import comparison
 from engine.files import read_file
 from engine.photos import load_photo, sha256_file
 from engine.report import ImageReport, credentials_html, write_report
@@ -45,6 +47,8 @@ class VerifyResult:
     image: QImage
     scale: float
     originals: dict[int, tuple[str, QImage | None]] = field(default_factory=dict)
+    #: face index -> (as tagged, suspect aligned, difference) for faces that were compared
+    comparisons: dict[int, tuple[QImage, QImage, QImage]] = field(default_factory=dict)
 
     @property
     def faces(self) -> list[FaceVerdict]:
@@ -111,6 +115,7 @@ class VerifyTab(TakesPhotos, QWidget):
         self.thumb_caption.setVisible(False)
         self.thumb = QLabel()
         self.thumb.setAccessibleName("Original photo thumbnail")
+        self.change_view = ChangeView()
         self.face_import = self._button("Import this owner's card…", "identity",
                                         self.import_card, "Their card lets you check this tag")
         self.face_import.setVisible(False)
@@ -122,6 +127,7 @@ class VerifyTab(TakesPhotos, QWidget):
         rv.addWidget(self.details, 2)
         rv.addWidget(self.thumb_caption)
         rv.addWidget(self.thumb)
+        rv.addWidget(self.change_view)
         rv.addWidget(self.face_import)
 
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -193,9 +199,14 @@ class VerifyTab(TakesPhotos, QWidget):
         image, scale = scaled_rgb_qimage(photo.rgb, PREVIEW_SIDE)
         result = VerifyResult(path, ImageReport(path, photo.rgb, verdicts, sha, c2pa=creds),
                               image, scale)
+        seen: dict = {}  # one load per original photo
         for k, v in enumerate(verdicts):
             if v.own and v.record is not None:
                 result.originals[k] = self._original(v)
+            if v.change.measures is not None:  # compared: show how, beside the verdict
+                ref = pipeline.reference(v, seen)
+                if ref is not None:
+                    result.comparisons[k] = comparison_images(comparison(photo.rgb, v.box, ref))
         return result
 
     def _original(self, v: FaceVerdict) -> tuple[str, QImage | None]:
@@ -247,6 +258,7 @@ class VerifyTab(TakesPhotos, QWidget):
             self.thumb.clear()
             self.thumb_caption.setVisible(False)
             self.face_import.setVisible(False)
+            self.change_view.show_comparison(None, None)
             return
         v = self.result.faces[k]
         original, image = self.result.originals.get(k, ("", None))
@@ -262,6 +274,7 @@ class VerifyTab(TakesPhotos, QWidget):
             self.thumb.clear()
             self.thumb_caption.setVisible(False)
         self.face_import.setVisible(v.verdict == Verdict.UNKNOWN_OWNER)
+        self.change_view.show_comparison(self.result.comparisons.get(k), v.change.reference)
 
     def cancel_work(self) -> None:
         """Stop waiting for the running check (a single image: it is not interrupted, its late

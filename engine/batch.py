@@ -49,6 +49,7 @@ class BatchOptions:
     threshold: float = 0.95
     min_face: int = 40
     c2pa: bool = False  # ProtectOptions.c2pa; stored with the job, so a resume signs the same
+    small_thumbnails: bool = False  # ProtectOptions.small_thumbnails
 
     def __post_init__(self) -> None:
         JPEG_QUALITY.check(self.jpeg_quality)
@@ -59,7 +60,7 @@ class BatchOptions:
     def protect_options(self, out_dir: Path, job_id: str) -> ProtectOptions:
         return ProtectOptions(out_dir=out_dir, fmt=self.fmt, jpeg_quality=self.jpeg_quality,
                               strength=self.strength, retag=self.retag, batch_job=job_id,
-                              c2pa=self.c2pa)
+                              c2pa=self.c2pa, small_thumbnails=self.small_thumbnails)
 
     @classmethod
     def from_json(cls, doc: dict) -> BatchOptions:
@@ -122,7 +123,8 @@ def job_from_protect(ledger: Ledger, key_id: bytes | str, job: ProtectJob) -> st
     plan = [(p, out) for out, group in groups.items() for p in group]
     plan += [(p, job.out_dir_for(p)) for p in inside]
     options = BatchOptions(fmt=job.output_format.value, jpeg_quality=job.jpeg_quality,
-                           strength=job.strength, retag=job.retag, c2pa=job.c2pa)
+                           strength=job.strength, retag=job.retag, c2pa=job.c2pa,
+                           small_thumbnails=job.small_thumbnails)
     job_id = create_job(ledger, key_id, plan, job.output_dir or Path("."), options, job.include)
     for k in range(len(plan) - len(inside), len(plan)):
         ledger.set_batch_item(job_id, k, ItemState.SKIPPED, error=ALREADY_IN_OUTPUT)

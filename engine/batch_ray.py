@@ -151,7 +151,7 @@ class Embed(_Worker):
                 found = [Face(tuple(b), 1.0, np.zeros((5, 2), np.float32))
                          for b in json.loads(faces)]
                 r = render_tagged(photo, found, np.asarray(json.loads(bits), np.float32), model,
-                                  o["strength"], o["fmt"], o["quality"])
+                                  o["strength"], o["fmt"], o["quality"], o["thumb"])
                 m = r.marks
                 rendered = json.dumps({"data": base64.b64encode(r.data).decode(),
                                        "boxes": m.boxes, "psnrs": m.psnrs,
@@ -275,7 +275,7 @@ def run_batch_ray(
     rows = [{"idx": idx, "src": str(item.src), "faces": json.dumps(faces),
              "bits": json.dumps(payload_bits(payloads).tolist()),
              "opts": json.dumps({"strength": opts.strength, "fmt": fmt,
-                                 "quality": opts.jpeg_quality})}
+                                 "quality": opts.jpeg_quality, "thumb": opts.thumb_side})}
             for idx, (item, faces, opts, fmt, _job, payloads) in planned.items()]
     try:
         if rows:

@@ -56,6 +56,7 @@ class ProtectJob:
     include: dict[Path, list[int]] | None = None  # per photo: face indices to tag (absent = all)
     retag: bool = False  # tag photos whose faces already carry a tag (else they are skipped)
     c2pa: bool = False  # sign Content Credentials into each copy (ProtectOptions.c2pa)
+    small_thumbnails: bool = False  # 48 px record thumbnails (ProtectOptions.small_thumbnails)
 
     def __post_init__(self) -> None:
         # Checked when the job is made, before any detection, embedding or serial: a bad value
@@ -81,7 +82,8 @@ class ProtectJob:
     def options(self, out_dir: Path) -> ProtectOptions:
         return ProtectOptions(out_dir=out_dir, fmt=self.output_format,
                               jpeg_quality=self.jpeg_quality, strength=self.strength,
-                              retag=self.retag, c2pa=self.c2pa)
+                              retag=self.retag, c2pa=self.c2pa,
+                              small_thumbnails=self.small_thumbnails)
 
 
 def run_protect(

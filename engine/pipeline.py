@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.change.compare import face_change
+from engine.change.reference import Reference, reference_for
 from engine.credentials.read import Credentials, FaceTag, read_credentials
 from engine.errors import FakeTaggerError
 from engine.faces import (
@@ -35,7 +37,7 @@ from engine.photos import load_photo, sha256_file
 from engine.protect import ProtectOptions, ProtectOutcome, protect_photo
 from engine.reading import decode_face
 from engine.store.ledger import Ledger
-from engine.verify import FaceVerdict, judge
+from engine.verify import FaceVerdict, Verdict, judge
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,7 @@ class Pipeline:
         found = self.detector.detect(rgb, min_prob=CANDIDATE_THRESHOLD)
         sure = [f for f in found if f.prob >= self.detector.threshold]
         verdicts = []
+        originals: dict[str, np.ndarray | None] = {}  # one load per original photo
         for face in found:
             second_look = face.prob < self.detector.threshold
             if second_look and any(box_iou(face.box, s.box) > 0.3 for s in sure):
@@ -177,8 +180,29 @@ class Pipeline:
                 verdict.second_look = True
                 verdict.reason += (f" (face found on a second look: detector confidence "
                                    f"{face.prob:.2f}, as is common for edited faces)")
+            if verdict.verdict is Verdict.VERIFIED:
+                verdict.change = face_change(rgb, verdict.box, self.reference(verdict, originals))
             verdicts.append(verdict)
         return verdicts
+
+    def reference(self, verdict: FaceVerdict,
+                  originals: dict[str, np.ndarray | None]) -> Reference | None:
+        """The face as tagged, for the face-change check: for own tags the original photo the
+        ledger remembers (when it is still there and still shows that face), else the signed
+        record's thumbnail."""
+        rec = verdict.record
+        if rec is None:
+            return None
+        original = None
+        if verdict.own:
+            path = self.ledger.original_path(rec.key_id, rec.serial, rec.file_sha256)
+            if path and path not in originals:
+                try:
+                    originals[path] = load_photo(Path(path)).rgb
+                except (FakeTaggerError, OSError):
+                    originals[path] = None  # moved or unreadable: the thumbnail still tells
+            original = originals.get(path) if path else None
+        return reference_for(rec.face_thumb_jpeg, rec.face_box, original)
 
     def credentials(self, path: Path, faces: list[FaceVerdict]) -> Credentials:
         """The Content Credentials of *path*, judged against the user's trust anchors and the

@@ -41,12 +41,16 @@ from engine.photos import (
 )
 from engine.readback import BOOSTS, CHECK_QUALITY, CHECK_SCALE, ReadBack, embed_checked
 from engine.store.ledger import Ledger, TagJob
-from engine.store.records import sign_record
+from engine.store.records import MAX_THUMB_BYTES, sign_record
 
 #: The default operating point of the tag-strength knob (x the model's deployed residual RMS).
 #: Every front end and the bench start from it. 0.88 puts model v1 at 38.35 dB mean face PSNR
 #: (37.46 worst) with every everyday target still met (bench, MODEL_CARD.md "Default strength").
 DEFAULT_STRENGTH = 0.88
+#: Side (px) of the face thumbnail in each signed record: enough for verify's face-change check
+#: (engine.change) with a card alone. 48 px, the owner's choice, shows less and decides nothing.
+THUMB_SIDE = 112
+SMALL_THUMB_SIDE = 48
 
 
 class Outcome(StrEnum):
@@ -77,12 +81,19 @@ class ProtectOptions:
     retag: bool = False  # tag faces that already carry a tag (else the photo is skipped)
     batch_job: str | None = None  # the ledger batch job (engine.batch) this photo belongs to
     c2pa: bool = False  # also sign Content Credentials into the copy (reveals the owner's name)
+    #: 48 px record thumbnails instead of 112: a card then shows less of the owner's face, and
+    #: verify cannot say whether the face was changed (README, "Face change").
+    small_thumbnails: bool = False
 
     def __post_init__(self) -> None:
         # Any spelling ("PNG", "png", None for keep) becomes the one vocabulary.
         object.__setattr__(self, "fmt", output_format(self.fmt))
         object.__setattr__(self, "jpeg_quality", JPEG_QUALITY.check(self.jpeg_quality))
         object.__setattr__(self, "strength", STRENGTH.check(self.strength))
+
+    @property
+    def thumb_side(self) -> int:
+        return SMALL_THUMB_SIDE if self.small_thumbnails else THUMB_SIDE
 
 
 @dataclass
@@ -184,13 +195,18 @@ def payload_bits(payloads: list[Payload]) -> np.ndarray:
     return np.stack([encode_bits(p) for p in payloads])
 
 
-def face_thumbs(tagged: np.ndarray, boxes: list[list[int]]) -> list[bytes]:
-    """The records' face thumbnails, cut from the tagged pixels."""
+def face_thumbs(tagged: np.ndarray, boxes: list[list[int]], side: int = THUMB_SIDE) -> list[bytes]:
+    """The records' face thumbnails, cut from the tagged pixels. The quality steps down only
+    where a busy face would not fit the record's size limit (FORMAT.md: 8 KB)."""
     h, w = tagged.shape[:2]
     thumbs = []
     for box in boxes:
         x, y, s = crop_square(box, w, h, scale=1.0)
-        thumbs.append(encode_jpeg_thumbnail(tagged[y:y + s, x:x + s]))
+        for quality in (85, 75, 60, 45):
+            thumb = encode_jpeg_thumbnail(tagged[y:y + s, x:x + s], size=side, quality=quality)
+            if len(thumb) <= MAX_THUMB_BYTES:
+                break
+        thumbs.append(thumb)
     return thumbs
 
 
@@ -205,9 +221,10 @@ class FaceMarks:
     checks: list[ReadBack]
 
     @classmethod
-    def of(cls, faces: list[Face], embedded: Embedded) -> FaceMarks:
+    def of(cls, faces: list[Face], embedded: Embedded, thumb_side: int = THUMB_SIDE) -> FaceMarks:
         boxes = [f.int_box() for f in faces]
-        return cls(boxes, face_thumbs(embedded.tagged, boxes), embedded.psnrs, embedded.checks)
+        return cls(boxes, face_thumbs(embedded.tagged, boxes, thumb_side), embedded.psnrs,
+                   embedded.checks)
 
 
 @dataclass
@@ -220,11 +237,12 @@ class Rendered:
 
 
 def render_tagged(photo: Photo, faces: list[Face], bits: np.ndarray, model: Watermarker,
-                  strength: float, fmt: str, jpeg_quality: int) -> Rendered:
+                  strength: float, fmt: str, jpeg_quality: int,
+                  thumb_side: int = THUMB_SIDE) -> Rendered:
     """Embed *bits* into *faces* and encode the file: everything but the ledger and the keys."""
     embedded = embed_bits(photo.rgb, faces, bits, model, strength)
     data = encode_photo(photo, embedded.tagged, fmt=fmt, jpeg_quality=jpeg_quality)
-    return Rendered(data, FaceMarks.of(faces, embedded))
+    return Rendered(data, FaceMarks.of(faces, embedded, thumb_side))
 
 
 #: How often protect picks a new output name when another program takes the chosen one first.
@@ -259,7 +277,7 @@ def protect_photo(
         embedded = embed_faces(photo.rgb, faces, payloads, model, opts.strength)
         write_photo_temp(photo, embedded.tagged, out_path, tmp, fmt=fmt,
                          jpeg_quality=opts.jpeg_quality)
-        return payloads, FaceMarks.of(faces, embedded)
+        return payloads, FaceMarks.of(faces, embedded, opts.thumb_side)
 
     return commit_tag(ledger, identity, job, write, photo.path, opts, fmt)
 

@@ -24,6 +24,7 @@ from PIL import Image
 
 from engine import __version__
 from engine.atomic import write_atomic
+from engine.change.verdict import KIND_COLOURS
 from engine.credentials.read import Credentials
 from engine.errors import FakeTaggerError
 from engine.files import safe_text
@@ -154,6 +155,15 @@ th,td,svg{border-color:#444}.meta{color:#aaa}}
 """
 
 
+def _change_cell(v: FaceVerdict) -> str:
+    """Verify's face-change verdict: a badge, its one-line reason and what it was compared
+    with (engine.change)."""
+    ch, esc = v.change, html.escape
+    ref = f"<br>compared with the {esc(ch.reference)}" if ch.reference else ""
+    return (f'<span class="badge" style="background:{KIND_COLOURS[ch.kind]}">'
+            f"{esc(ch.label)}</span><br>{esc(ch.text)}{ref}")
+
+
 def report_html(images: list[ImageReport]) -> str:
     """One self-contained page (no scripts, no external resources)."""
     doc = build_report(images)
@@ -178,8 +188,8 @@ def report_html(images: list[ImageReport]) -> str:
             body.append("<p>No face was found in this image.</p>")
             continue
         rows = ["<tr><th>#</th><th>Verdict</th><th>Owner</th><th>Key ID</th><th>Serial</th>"
-                "<th>Tagged on</th><th>Confidence</th><th>Signature</th><th>Tagged face</th>"
-                "</tr>"]
+                "<th>Tagged on</th><th>Confidence</th><th>Signature</th><th>Face change</th>"
+                "<th>Tagged face</th></tr>"]
         for k, (f, e) in enumerate(zip(im.faces, entry["faces"], strict=True), 1):
             c = VERDICT_COLOURS.get(f.verdict, "#757575")
             when = f.record.created[:19].replace("T", " ") + " UTC" if f.record else ""
@@ -191,7 +201,7 @@ def report_html(images: list[ImageReport]) -> str:
                 f"<td><code>{esc(f.owner_key_id or '')}</code></td>"
                 f"<td>{'' if f.serial is None else f.serial}</td><td>{esc(when)}</td>"
                 f"<td>{f.confidence:.2f}</td><td>{esc(e['signature'])}</td>"
-                f"<td>{_thumb(f)}</td></tr>")
+                f"<td>{_change_cell(f)}</td><td>{_thumb(f)}</td></tr>")
         body.append("<table>" + "".join(rows) + "</table>")
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
             "<meta name=viewport content='width=device-width,initial-scale=1'>"

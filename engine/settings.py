@@ -51,6 +51,7 @@ class AppSettings:
     jpeg_quality: int = 95
     strength: float = DEFAULT_STRENGTH  # ProtectOptions.strength
     c2pa: bool = False  # ProtectOptions.c2pa: off unless the user turns it on (it reveals a name)
+    small_thumbnails: bool = False  # ProtectOptions.small_thumbnails (less face on a card)
 
     def normalized(self) -> AppSettings:
         """A copy with every out-of-range value replaced by its default."""
@@ -64,6 +65,7 @@ class AppSettings:
             jpeg_quality=_within(JPEG_QUALITY, self.jpeg_quality, d.jpeg_quality),
             strength=_within(STRENGTH, self.strength, d.strength),
             c2pa=self.c2pa is True,
+            small_thumbnails=self.small_thumbnails is True,
         )
 
     @classmethod

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from engine.change.verdict import ChangeReason, FaceChange, unknown
 from engine.identity import format_key_id
 from engine.payload import DecodeResult, Payload
 from engine.store.contacts import Owner
@@ -56,6 +57,8 @@ class FaceVerdict:
     model_version: int | None = None
     read_by: str | None = None  # "blind" RS decode or "records" match (engine.match)
     second_look: bool = False  # found among the detector's weaker candidates (Pipeline.verify_rgb)
+    #: What was done to the face since it was tagged (engine.change); set by Pipeline.verify_rgb.
+    change: FaceChange = field(default_factory=lambda: unknown(ChangeReason.NO_RECORD))
 
     @property
     def serial(self) -> int | None:
@@ -64,7 +67,8 @@ class FaceVerdict:
     def to_json(self) -> dict:
         return {"box": self.box, "verdict": self.verdict, "serial": self.serial,
                 "owner_key_id": self.owner_key_id, "owner_name": self.owner_name,
-                "confidence": round(float(self.confidence), 4)}
+                "confidence": round(float(self.confidence), 4),
+                "face_change": self.change.to_json()}
 
 
 def judge(

@@ -52,12 +52,18 @@ def test_protect_and_verify_json_contract(alice, capsys, tmp_path):
     tagged, original = doc["results"]
     assert tagged["file"] == entry["output"]
     face = tagged["faces"][0]
-    assert set(face) == {"box", "verdict", "serial", "owner_key_id", "owner_name", "confidence"}
+    assert set(face) == {"box", "verdict", "serial", "owner_key_id", "owner_name", "confidence",
+                         "face_change"}
+    change = face["face_change"]
+    assert set(change) == {"kind", "label", "reason", "text", "score", "reference", "measures"}
+    assert (change["kind"], change["reason"], change["reference"]) == ("none", "matches",
+                                                                       "original")
     assert face["verdict"] == "verified" and face["owner_name"] == "Alice"
     assert face["serial"] == entry["faces"][0]["serial"]
     assert 0.0 <= face["confidence"] <= 1.0
     assert [f["verdict"] for f in original["faces"]] == ["no_tag"] * len(original["faces"])
     assert all(f["serial"] is None and f["owner_key_id"] is None for f in original["faces"])
+    assert all(f["face_change"]["kind"] == "unknown" for f in original["faces"])
 
 
 def test_card_export_import_between_homes(alice, capsys, tmp_path, monkeypatch):

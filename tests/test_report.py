@@ -42,6 +42,9 @@ def test_cli_verify_writes_html_and_json_reports(home, capsys, tmp_path):
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 1
     assert face["owner_key_id"] in page and "<script" not in page
+    # Verify's face-change check, in both reports: the tagged copy against the own original.
+    assert face["face_change"]["kind"] == "none" and face["face_change"]["reference"] == "original"
+    assert "Face change" in page and "Unchanged" in page and "compared with the original" in page
     assert not list(tmp_path.glob(".*.part"))
 
 

