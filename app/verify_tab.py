@@ -199,14 +199,12 @@ class VerifyTab(TakesPhotos, QWidget):
         image, scale = scaled_rgb_qimage(photo.rgb, PREVIEW_SIDE)
         result = VerifyResult(path, ImageReport(path, photo.rgb, verdicts, sha, c2pa=creds),
                               image, scale)
-        seen: dict = {}  # one load per original photo
         for k, v in enumerate(verdicts):
             if v.own and v.record is not None:
                 result.originals[k] = self._original(v)
-            if v.change.measures is not None:  # compared: show how, beside the verdict
-                ref = pipeline.reference(v, seen)
-                if ref is not None:
-                    result.comparisons[k] = comparison_images(comparison(photo.rgb, v.box, ref))
+            ref = v.change_reference
+            if v.change.measures is not None and ref is not None:  # compared: show how
+                result.comparisons[k] = comparison_images(comparison(photo.rgb, v.box, ref))
         return result
 
     def _original(self, v: FaceVerdict) -> tuple[str, QImage | None]:

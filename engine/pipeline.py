@@ -181,11 +181,12 @@ class Pipeline:
                 verdict.reason += (f" (face found on a second look: detector confidence "
                                    f"{face.prob:.2f}, as is common for edited faces)")
             if verdict.verdict is Verdict.VERIFIED:
-                verdict.change = face_change(rgb, verdict.box, self.reference(verdict, originals))
+                verdict.change_reference = self._reference(verdict, originals)
+                verdict.change = face_change(rgb, verdict.box, verdict.change_reference)
             verdicts.append(verdict)
         return verdicts
 
-    def reference(self, verdict: FaceVerdict,
+    def _reference(self, verdict: FaceVerdict,
                   originals: dict[str, np.ndarray | None]) -> Reference | None:
         """The face as tagged, for the face-change check: for own tags the original photo the
         ledger remembers (when it is still there and still shows that face), else the signed

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from engine.change.reference import Reference
 from engine.change.verdict import ChangeReason, FaceChange, unknown
 from engine.identity import format_key_id
 from engine.payload import DecodeResult, Payload
@@ -59,6 +60,9 @@ class FaceVerdict:
     second_look: bool = False  # found among the detector's weaker candidates (Pipeline.verify_rgb)
     #: What was done to the face since it was tagged (engine.change); set by Pipeline.verify_rgb.
     change: FaceChange = field(default_factory=lambda: unknown(ChangeReason.NO_RECORD))
+    #: The face as tagged that `change` was measured against (kept so the Verify tab can show
+    #: the comparison without loading the original photo again); not part of the JSON.
+    change_reference: Reference | None = field(default=None, repr=False)
 
     @property
     def serial(self) -> int | None:
