@@ -191,3 +191,24 @@ def test_the_curriculum_follows_everyday_chunks_only(tmp_path):
         assert any(k.startswith("px:") for k in stats["kinds"]) and everyday
         # batch 8: chunks of 2, the last one (past the 70% face share) always everyday
         assert trainer.acc_ema == pytest.approx(0.98 * before + 0.02 * float(np.mean(everyday)))
+
+
+def test_a_shorter_payload_warm_starts_from_a_longer_net():
+    """Issue #18's density trial: an 80-bit net cut from a 120-bit one reads its first 80
+    positions exactly as the longer net did, and widening is refused."""
+    import dataclasses
+
+    from engine.model.nets import ModelConfig, WatermarkNet
+    from engine.training.narrow import narrow_payload
+
+    torch.manual_seed(0)
+    long = WatermarkNet(ModelConfig(norm="bn", residual="luma")).eval()
+    short = WatermarkNet(dataclasses.replace(long.cfg, bits=80)).eval()
+    short.load_state_dict(narrow_payload(long.state_dict(), 80))
+    img = torch.rand(2, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(short.decoder(img), long.decoder(img)[:, :80])
+        res = short.encoder(img, torch.randint(0, 2, (2, 80)).float())
+    assert res.shape == img.shape and torch.isfinite(res).all()
+    with pytest.raises(ValueError, match="only narrow"):
+        narrow_payload(short.state_dict(), 120)

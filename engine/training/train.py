@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from engine.model.nets import ModelConfig, WatermarkNet
 from engine.model.weights import load_weights, read_metadata, save_weights
 from engine.training import evaluate, noise, proxies
+from engine.training.narrow import narrow_payload
 
 #: The smallest face square `--small` trains for: a 40 px face box (the detector's minimum) at the
 #: app's 1.5 framing.
@@ -167,11 +168,14 @@ class Trainer:
         """Weights from a committed warm start, and the run's count and curriculum with them:
         a fresh machine continues the run (step, level, every earlier start in `history`)
         rather than starting a new one at step 0 (only Adam's moments are re-learned)."""
-        self.net.load_state_dict(load_weights(path).state_dict())
+        state = load_weights(path).state_dict()
+        if state["decoder.head.3.bias"].shape[0] != self.cfg.bits:
+            state = narrow_payload(state, self.cfg.bits)  # a shorter payload from a longer net
+        self.net.load_state_dict(state)
         extra = read_metadata(path).get("extra", {})
         self.step = int(extra.get("step", 0))
         self.level = max(self.level, float(extra.get("level", self.level)))
-        self.distinct = int(extra.get("distinct", self.distinct))
+        self.distinct = min(self.cfg.bits, int(extra.get("distinct", self.distinct)))
         self.history = list(extra.get("history", []))
         print(f"warm start at step {self.step}, level {self.level:.3f}")
 
