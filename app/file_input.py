@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 
 from engine import paths
+from engine.atomic import write_atomic
 from engine.photos import SUPPORTED_SUFFIXES
 
 PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES)) + ");;All (*)"
@@ -39,19 +40,23 @@ def save_pasted_image(mime: QMimeData) -> Path | None:
     image = mime.imageData()
     if not isinstance(image, QImage) or image.isNull():
         return None
+    png = QByteArray()
+    buffer = QBuffer(png)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.convertToFormat(QImage.Format.Format_RGB888).save(buffer, "PNG"):
+        return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = pasted_folder()
-    path = folder / f"pasted-{stamp}.png"
-    n = 2
-    while path.exists():
-        path = folder / f"pasted-{stamp}-{n}.png"
-        n += 1
-    tmp = path.with_name(f".{path.name}.part")
-    if not image.convertToFormat(QImage.Format.Format_RGB888).save(str(tmp), "PNG"):
-        tmp.unlink(missing_ok=True)
-        return None
-    tmp.replace(path)
-    return path
+    for n in range(1, 1000):
+        path = folder / (f"pasted-{stamp}.png" if n == 1 else f"pasted-{stamp}-{n}.png")
+        try:  # engine.atomic: complete or absent, and never over a paste of the same second
+            write_atomic(path, bytes(png.data()), overwrite=False)
+        except FileExistsError:
+            continue
+        except OSError:  # as when Qt itself could not write it: nothing pasted
+            return None
+        return path
+    return None
 
 
 def paths_from_mime(mime: QMimeData) -> list[Path]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 import secrets
 import unicodedata
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from engine.atomic import fsync_dir, publish
+from engine.atomic import write_atomic
 from engine.errors import (
     IdentityError,
     KeyIdError,
@@ -367,28 +366,15 @@ def decrypt_private_key(data: bytes, passphrase: str) -> Ed25519PrivateKey:
 
 
 def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
-    """Write *data* atomically with mode 0600: a fresh temp file is created O_EXCL with 0600 (so the
-    secret is never readable by others, not even briefly), fsynced, then put in place. Without
+    """Write *data* atomically with mode 0600 (:func:`engine.atomic.write_atomic`): the temp file
+    is created 0600, so the secret is never readable by others, not even briefly. Without
     *overwrite* the final step cannot replace a key file that another process wrote meanwhile
-    (:func:`engine.atomic.publish`)."""
+    (:func:`engine.atomic.publish`); that, like an existing file, is a KeyStoreError."""
     path = Path(path)
-    if not overwrite and os.path.lexists(path):  # early, friendly refusal; publish() is the guard
-        raise KeyStoreError(f"refusing to overwrite existing key file {path}")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        publish(tmp, path, overwrite=overwrite)
+        write_atomic(path, data, overwrite=overwrite, mode=0o600)
     except FileExistsError:
-        tmp.unlink(missing_ok=True)
         raise KeyStoreError(f"refusing to overwrite existing key file {path}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)  # make the new name itself durable
 
 
 def load_unlocked(identity: Identity, key_file: bytes, passphrase: str) -> UnlockedIdentity:

@@ -11,7 +11,6 @@ import errno
 import hashlib
 import io
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
-from engine.atomic import fsync_dir, publish
+from engine.atomic import fill_temp, fsync_dir, is_temp_name, publish, temp_path_for
 from engine.errors import FakeTaggerError
 
 # An ICC profile is a compressed PNG chunk, which Pillow caps at 1 MB by default (its text-chunk
@@ -240,12 +239,6 @@ class NameTakenError(PhotoError):
     """The output name was taken by another file between choosing it and publishing."""
 
 
-def temp_path_for(out_path: Path) -> Path:
-    """The hidden temp name a tagged copy is written under before it gets *out_path*."""
-    out_path = Path(out_path)
-    return out_path.parent / f".{out_path.name}.{secrets.token_hex(8)}.part"
-
-
 def _check_target(photo_path: Path, out_path: Path, fmt: str) -> None:
     """PhotoError (NameTakenError) unless *out_path* is a free name for a *fmt* copy of the
     photo at *photo_path*, in a folder that exists."""
@@ -289,23 +282,23 @@ def write_temp_bytes(data: bytes, photo_path: Path, out_path: Path, tmp: Path, *
 
 
 def _write_temp(out_path: Path, tmp: Path, fmt: str, fill) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    try:  # os.open, not mkstemp: mkstemp's 0600 mode would stick to the final photo
-        fd = os.open(tmp, flags, 0o666)
-    except OSError as exc:
-        raise PhotoError(f"{out_path.parent}: cannot write here ({exc.strerror})") from exc
+    """*fill* the new temp file *tmp* (engine.atomic.fill_temp: created, fsynced, removed on
+    failure), every failure told as a one-line PhotoError."""
+    opened = False
     try:
-        with os.fdopen(fd, "wb") as f:
+        with fill_temp(tmp) as f:
+            opened = True
             fill(f)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise PhotoError(f"{out_path}: the disk is full; nothing was written") from None
-        if isinstance(exc, Exception) and not isinstance(exc, PhotoError):
-            raise PhotoError(f"{out_path}: cannot write {fmt} ({exc})") from exc
+    except PhotoError:
         raise
+    except OSError as exc:
+        if not opened:
+            raise PhotoError(f"{out_path.parent}: cannot write here ({exc.strerror})") from exc
+        if exc.errno == errno.ENOSPC:
+            raise PhotoError(f"{out_path}: the disk is full; nothing was written") from None
+        raise PhotoError(f"{out_path}: cannot write {fmt} ({exc})") from exc
+    except Exception as exc:
+        raise PhotoError(f"{out_path}: cannot write {fmt} ({exc})") from exc
 
 
 def write_photo_temp(photo: Photo, rgb: np.ndarray, out_path: Path, tmp: Path, *,
@@ -361,7 +354,7 @@ def unique_output_path(out_dir: Path, src: Path, *, suffix: str = "-tagged",
         names = {n.casefold() for n in os.listdir(out_dir)}
     except OSError:
         names = set()
-    temps = [n for n in names if n.startswith(".") and n.endswith(".part")]
+    temps = [n for n in names if is_temp_name(n)]  # a name being written is not free either
     for n in range(1, 100_000):
         name = f"{src.stem}{suffix}{ext}" if n == 1 else f"{src.stem}{suffix}-{n}{ext}"
         key = name.casefold()
@@ -377,7 +370,7 @@ def _is_hidden(entry: os.DirEntry[str]) -> bool:
     """Dot-names everywhere, plus the hidden attribute on Windows. Only Windows needs the stat
     (there it comes cached with the listing); a file that vanished mid-scan is simply not hidden,
     and loading it later reports it like any other missing file."""
-    if entry.name.startswith("."):  # also our own ".<name>.<hex>.part" temps
+    if entry.name.startswith("."):  # also our own temps (engine.atomic.temp_path_for)
         return True
     if os.name != "nt":
         return False

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 
 from engine import paths
+from engine.atomic import clean_temps, write_atomic
 from engine.faces import DEFAULT_THRESHOLD
 from engine.limits import JPEG_QUALITY, STRENGTH, THRESHOLD, Limit, OptionError
 from engine.photos import OutputFormat
@@ -72,6 +72,7 @@ class AppSettings:
     def load(cls) -> AppSettings:
         """Settings from the config file; defaults when it is missing or unreadable."""
         path = settings_path()
+        clean_temps(path.parent)  # what a save killed mid-way left (engine.atomic recovery)
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -93,8 +94,7 @@ class AppSettings:
         return cls(**values).normalized()
 
     def save(self) -> None:
-        """Write atomically (temp file + replace): a crash never leaves half a settings file."""
-        path = settings_path()
-        tmp = path.with_name(f".{path.name}.part")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        """Write atomically (engine.atomic: temp file, fsync, replace): a crash never leaves
+        half a settings file."""
+        text = json.dumps(asdict(self), indent=2) + "\n"
+        write_atomic(settings_path(), text.encode("utf-8"))

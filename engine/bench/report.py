@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.atomic import write_atomic
 from engine.bench.change_table import change_markdown
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -307,9 +308,7 @@ def write_markdown(path: Path, md: str) -> None:
         text = head + block + rest.split(END, 1)[1].lstrip("\n")
     else:
         text = text + ("\n" if text else "") + block
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def require_matplotlib():

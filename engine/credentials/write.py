@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import c2pa
 
 from engine import __version__
+from engine.atomic import atomic_writer
 from engine.credentials.chain import Chain, signing_key
 from engine.credentials.settings import context
 from engine.errors import CredentialsError
@@ -90,26 +90,22 @@ def sign_into(tmp: Path, fmt: str, original: Path, identity: UnlockedIdentity, c
     key = signing_key(identity)
     ctx = context()
     signer = c2pa.Signer.from_callback(key.sign, c2pa.C2paSigningAlg.ED25519, chain.pem, None)
-    signed = tmp.with_name(tmp.name + ".c2pa")
     try:
         builder = c2pa.Builder(manifest_definition(title, faces, model_version), context=ctx)
         with open(original, "rb") as src:
             builder.add_ingredient(json.dumps({"title": original.name, "relationship": "parentOf",
                                                "label": "original"}),
                                    MIME.get(_kind(original.suffix), mime), src)
-        with open(tmp, "rb") as src, open(signed, "w+b") as dst:
+        # The signed copy is a temp of the temp (engine.atomic): fsynced, then it replaces *tmp*;
+        # *src* is closed before that, as Windows cannot replace an open file.
+        with atomic_writer(tmp, overwrite=True) as dst, open(tmp, "rb") as src:
             builder.sign(signer, mime, src, dst)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(signed, tmp)
     except c2pa.C2paError as err:
         raise CredentialsError(f"{original.name}: Content Credentials could not be written "
                                f"({_first_line(err)})") from None
     except OSError as err:
         raise CredentialsError(f"{original.name}: Content Credentials could not be written "
                                f"({err.strerror or err})") from None
-    finally:
-        signed.unlink(missing_ok=True)
 
 
 def _kind(name: str) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from engine.atomic import write_atomic
 from engine.model.nets import ModelConfig, WatermarkNet
 
 FORMAT = "faketagger-watermark"
@@ -22,7 +23,8 @@ FORMAT = "faketagger-watermark"
 def save_weights(
     net: WatermarkNet, path: Path, extra: dict | None = None, half: bool = True
 ) -> None:
-    """Write atomically: a training run killed mid-save must not leave a torn file behind.
+    """Write atomically (engine.atomic): a training run killed mid-save must not leave a torn
+    file behind, and one loading the weights meanwhile must never read half a file.
 
     Stored as float16 by default: half the size to bundle, and the nets run in float32 anyway
     (load_state_dict casts), so the only cost is a rounding far below the residual's scale.
@@ -32,9 +34,7 @@ def save_weights(
         meta["extra"] = json.dumps(extra)
     dtype = torch.float16 if half else torch.float32
     state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in net.state_dict().items()}
-    tmp = path.with_name(path.name + ".part")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
+    write_atomic(Path(path), save(state, metadata=meta))  # a few MB: fine to hold in memory
 
 
 def read_metadata(path: Path) -> dict:

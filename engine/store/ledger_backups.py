@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.atomic import fsync_dir
+from engine.atomic import Abandon, atomic_path, atomic_writer, clean_temps
 from engine.errors import LedgerError
 from engine.store.schema import damage, integrity_problems
 
@@ -53,10 +54,10 @@ def make_backup(conn: sqlite3.Connection, ledger_path: Path) -> Path | None:
     folder = backups_dir(ledger_path)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    clean_temps(folder)  # backups killed mid-way (this is the folder's only writer)
     target = folder / f"{_prefix(ledger_path)}{stamp}{_SUFFIX}"
-    tmp = folder / f".{target.name}.part"
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    try:
+    ok = False
+    with atomic_path(target, mode=0o600) as tmp:
         dst = sqlite3.connect(tmp)
         try:
             conn.backup(dst)
@@ -64,13 +65,9 @@ def make_backup(conn: sqlite3.Connection, ledger_path: Path) -> Path | None:
         finally:
             dst.close()
         if not ok:
-            return None
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        fsync_dir(folder)
-    finally:
-        tmp.unlink(missing_ok=True)
+            raise Abandon
+    if not ok:
+        return None
     for old in list_backups(ledger_path)[KEEP:]:
         with contextlib.suppress(OSError):
             old.unlink()
@@ -138,18 +135,8 @@ def restore_ledger(ledger_path: Path, source: Path | None = None) -> tuple[Path,
     if os.path.lexists(path):
         aside = path.with_name(f"{path.name}.damaged-{_stamp()}")
         path.replace(aside)
-    tmp = path.with_name(f".{path.name}.restore")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    try:
-        with open(chosen, "rb") as src, open(tmp, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_writer(path, mode=0o600) as dst, open(chosen, "rb") as src:
+        shutil.copyfileobj(src, dst, 1 << 20)
     return chosen, aside
 
 

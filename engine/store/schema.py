@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.atomic import fsync_dir, publish
+from engine.atomic import atomic_path, clean_temps
 from engine.errors import KeyIdError, LedgerError
 from engine.identity import format_key_id, parse_key_id, utc_now_iso
 
@@ -189,22 +189,14 @@ def _configure(conn: sqlite3.Connection) -> None:
 def _create(path: Path) -> None:
     """A new, fully migrated ledger appears under *path* in one step (temp file, then link), so
     a kill while creating never leaves an empty file that would later pass for a ledger."""
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.new")
-    try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # it holds MAC keys
+    with (contextlib.suppress(FileExistsError),  # another process made it meanwhile: use theirs
+          atomic_path(path, overwrite=False, mode=0o600) as tmp):  # 0600: it holds MAC keys
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = DELETE")
             _migrate(conn, tmp)
         finally:
             conn.close()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):  # another process made it meanwhile: use theirs
-            publish(tmp, path, overwrite=False)
-        fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def damage(path: Path) -> str | None:
@@ -233,7 +225,9 @@ def open_ledger_db(path: Path) -> sqlite3.Connection:
     """Connect to the ledger file at *path* (created, 0600, if missing) and bring its schema up
     to date. An empty, foreign or damaged file is refused with a LedgerError that says the way
     out, never silently replaced by a new ledger (that would drop the identities, the serial
-    counters and every record). The connection is closed again on any failure."""
+    counters and every record). The connection is closed again on any failure. Opening is also
+    the recovery of the ledger's folder: temps that a killed create or restore left are removed."""
+    clean_temps(Path(path).parent)
     if not os.path.lexists(path):
         try:
             _create(path)

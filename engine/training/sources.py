@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fnmatch
 import io
-import os
 import re
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from engine.atomic import write_atomic
 
 
 class ReservedDataError(RuntimeError):
@@ -244,10 +245,4 @@ def _write_members(members, missing: set[str], dest: Path) -> None:
             guard(name)
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            try:
-                tmp.write_bytes(read())
-                os.replace(tmp, target)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            write_atomic(target, read())

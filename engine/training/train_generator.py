@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.atomic import write_atomic
 from engine.attacks.generators import ARCHS, GENERATORS
 from engine.paths import assets_dir
 
@@ -130,14 +130,13 @@ def train(name: str, minutes: float, cache: Path, out: Path, batch: int = 16,
 
 
 def save(model: torch.nn.Module, facts: dict, path: Path) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata={k: str(v) for k, v in facts.items()})
-    tmp.chmod(0o644)
-    os.replace(tmp, path)  # atomic: a training job may be loading the previous weights
+    # atomic: a training job may be loading the previous weights
+    data = safetensors_bytes(state, metadata={k: str(v) for k, v in facts.items()})
+    write_atomic(path, data, mode=0o644)
 
 
 def main(argv: list[str] | None = None) -> None:
