@@ -375,7 +375,8 @@ def _run_job(pipeline, unlocked, spec: ProtectJob | None, job_id: str | None, re
     """Worker: record the protect job in the ledger (a batch job, so it can be resumed after a
     crash) or take the interrupted one, run it, and relay every event to the GUI thread."""
     if job_id is None:
-        job_id = job_from_protect(pipeline.ledger, unlocked.key_id, spec)
+        job_id = job_from_protect(pipeline.ledger, unlocked.key_id, spec,
+                                  pipeline.detector.threshold, pipeline.detector.min_face)
     outcomes = []
     for event in run_batch(pipeline, unlocked, job_id, token):
         report(event)

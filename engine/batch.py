@@ -19,10 +19,12 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 from engine.atomic import fsync_dir, publish
 from engine.errors import FakeTaggerError
+from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD
 from engine.files import display_path, write_file
 from engine.identity import UnlockedIdentity
 from engine.jobs import ALREADY_IN_OUTPUT, JobProgress, ProtectJob
@@ -30,7 +32,7 @@ from engine.limits import JPEG_QUALITY, MIN_FACE, STRENGTH, THRESHOLD
 from engine.photos import PhotoError, iter_photos, sha256_file
 from engine.pipeline import CancelToken, Pipeline
 from engine.protect import DEFAULT_STRENGTH, Outcome, ProtectOptions, ProtectOutcome
-from engine.store.batches import FINAL, BatchItem, ItemState
+from engine.store.batches import FINAL, BatchItem, BatchJobInfo, ItemState
 from engine.store.ledger import Ledger
 from engine.store.records import MAX_SERIAL
 
@@ -46,8 +48,10 @@ class BatchOptions:
     strength: float = DEFAULT_STRENGTH
     retag: bool = False
     copy_no_face: bool = False  # copy photos without a face through, unchanged
-    threshold: float = 0.95
-    min_face: int = 40
+    # The detector's own defaults, as `faketagger protect` uses them: a job must not skip faces
+    # that protect would tag (they once differed: 0.95 here, 0.92 there).
+    threshold: float = DEFAULT_THRESHOLD
+    min_face: int = DEFAULT_MIN_FACE
     c2pa: bool = False  # ProtectOptions.c2pa; stored with the job, so a resume signs the same
     small_thumbnails: bool = False  # ProtectOptions.small_thumbnails
 
@@ -116,15 +120,20 @@ def create_job(ledger: Ledger, key_id: bytes | str, plan: list[tuple[Path, Path]
     return ledger.create_batch(key_id, out, asdict(options), items)
 
 
-def job_from_protect(ledger: Ledger, key_id: bytes | str, job: ProtectJob) -> str:
+def job_from_protect(ledger: Ledger, key_id: bytes | str, job: ProtectJob,
+                     threshold: float = DEFAULT_THRESHOLD,
+                     min_face: int = DEFAULT_MIN_FACE) -> str:
     """The GUI's Protect tab as a batch job: each photo to its ProtectJob output folder, the
-    face choices kept; photos inside their own output folder are recorded as skipped."""
+    face choices kept; photos inside their own output folder are recorded as skipped. The
+    detection settings the preview used are stored with it, so a resume (by the GUI or by
+    ``faketagger batch --resume``) finds the same faces."""
     groups, inside = job.plan()
     plan = [(p, out) for out, group in groups.items() for p in group]
     plan += [(p, job.out_dir_for(p)) for p in inside]
     options = BatchOptions(fmt=job.output_format.value, jpeg_quality=job.jpeg_quality,
                            strength=job.strength, retag=job.retag, c2pa=job.c2pa,
-                           small_thumbnails=job.small_thumbnails)
+                           small_thumbnails=job.small_thumbnails, threshold=threshold,
+                           min_face=min_face)
     job_id = create_job(ledger, key_id, plan, job.output_dir or Path("."), options, job.include)
     for k in range(len(plan) - len(inside), len(plan)):
         ledger.set_batch_item(job_id, k, ItemState.SKIPPED, error=ALREADY_IN_OUTPUT)
@@ -223,13 +232,100 @@ SERIALS_LEFT = "tag serials left"
 Roll = Callable[[int], UnlockedIdentity]
 
 
-def open_job(ledger: Ledger, job_id: str) -> tuple[BatchOptions, list[BatchItem], Progress]:
-    """What every engine starts a job run with: its options, the photos not yet done (failed
-    ones are retried) and the progress counter that already counts the done ones."""
+@dataclass(frozen=True)
+class JobRun:
+    """What every engine starts a job run with: the job's options, the photos not yet done
+    (failed ones are retried), the photos skipped now because a tagged copy is already in their
+    output folder (each engine reports them first) and the progress counter, which already
+    counts every finished photo."""
+
+    options: BatchOptions
+    todo: list[BatchItem]
+    skipped: list[ProtectOutcome]
+    progress: Progress
+
+
+def open_job(ledger: Ledger, job_id: str) -> JobRun:
+    """The job's run (:class:`JobRun`). A photo whose tagged copy another run already put in
+    its output folder is skipped here, so no engine tags it twice."""
     info = ledger.batch_job(job_id)
     todo = ledger.batch_items(job_id, (ItemState.TODO, ItemState.FAILED))
-    return BatchOptions.from_json(info.options), todo, Progress(info.total,
-                                                                info.total - len(todo))
+    todo, skipped = skip_recorded(ledger, job_id, todo)
+    return JobRun(BatchOptions.from_json(info.options), todo, skipped,
+                  Progress(info.total, info.total - len(todo)))
+
+
+def recorded_copies(ledger: Ledger) -> dict[str, list[tuple[Path, str]]]:
+    """Every tagged copy the ledger records, by original photo: (output file, when made)."""
+    copies: dict[str, list[tuple[Path, str]]] = {}
+    for row in ledger.history(limit=-1):  # SQLite: no limit
+        copies.setdefault(row.original_path, []).append((Path(row.output_path), row.created))
+    return copies
+
+
+def recorded_copy(copies: dict[str, list[tuple[Path, str]]], src: Path,
+                  out_dir: Path) -> Path | None:
+    """The tagged copy of *src* already in *out_dir*: recorded in the ledger, still on disk,
+    and made after *src* last changed (an edited photo is tagged again). None otherwise."""
+    try:
+        changed = os.stat(src).st_mtime
+    except OSError:
+        return None
+    folder = os.path.abspath(out_dir)
+    for output, created in copies.get(display_path(src), ()):
+        if os.path.dirname(os.path.abspath(output)) != folder or not output.is_file():
+            continue
+        try:
+            made = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+        if made >= changed:
+            return output
+    return None
+
+
+def already_done(src: Path, output: Path) -> str:
+    """Why a photo of a rerun is skipped: its tagged copy is already there."""
+    return (f"{display_path(src)}: already tagged into this output folder as {output.name}; "
+            "not tagged again (delete that copy, or choose another output folder, to tag it "
+            "again)")
+
+
+def skip_recorded(ledger: Ledger, job_id: str, todo: list[BatchItem]
+                  ) -> tuple[list[BatchItem], list[ProtectOutcome]]:
+    """*todo* less the photos whose tagged copy is already in their output folder (an earlier
+    run of the same command, or another job into the same folder), which are marked skipped;
+    and their outcomes."""
+    copies = recorded_copies(ledger)
+    left, skipped = [], []
+    for item in todo:
+        output = recorded_copy(copies, item.src, item.out_dir)
+        if output is None:
+            left.append(item)
+            continue
+        why = already_done(item.src, output)
+        ledger.set_batch_item(job_id, item.idx, ItemState.SKIPPED, output=output, error=why)
+        skipped.append(ProtectOutcome(item.src, error=why, skipped=True))
+    return left, skipped
+
+
+def rerun_of(ledger: Ledger, plan: list[tuple[Path, Path]], out: Path) -> BatchJobInfo | None:
+    """The newest unfinished job into *out* over exactly the photos of *plan*: running the same
+    command again (the rsync habit) continues it instead of starting a second job."""
+    wanted = {(os.path.abspath(p), os.path.abspath(o)) for p, o in plan}
+    for job in ledger.batch_jobs(open_only=True):
+        if os.path.abspath(job.out_dir) != os.path.abspath(out) or job.total != len(wanted):
+            continue
+        items = ledger.batch_items(job.id)
+        if {(os.path.abspath(i.src), os.path.abspath(i.out_dir)) for i in items} == wanted:
+            return job
+    return None
+
+
+def latest_interrupted(ledger: Ledger) -> BatchJobInfo | None:
+    """The newest job left with photos to do: what ``--resume`` with no ID continues."""
+    jobs = ledger.batch_jobs(open_only=True)
+    return jobs[0] if jobs else None
 
 
 def run_batch(
@@ -242,8 +338,10 @@ def run_batch(
     few serials left for is tagged with the next key (a certified sub-key) instead."""
     cancel = cancel or CancelToken()
     ledger = pipeline.ledger
-    options, todo, progress = open_job(ledger, job_id)
+    run = open_job(ledger, job_id)
+    options, todo, progress = run.options, run.todo, run.progress
     yield progress.tick(None, None)
+    yield from run.skipped
     for item in todo:
         if cancel.cancelled:
             break
@@ -275,7 +373,8 @@ def _protect_item(pipeline: Pipeline, unlocked: UnlockedIdentity, item: BatchIte
     include = {item.src: item.faces} if item.faces is not None else None
     return next(e for e in pipeline.protect(
         [item.src], unlocked, options.protect_options(item.out_dir, job_id),
-        cancel=cancel, include=include) if isinstance(e, ProtectOutcome) or (
+        cancel=cancel, include=include, threshold=options.threshold,
+        min_face=options.min_face) if isinstance(e, ProtectOutcome) or (
         getattr(e, "stage", None) == "cancelled"))
 
 

@@ -205,8 +205,10 @@ def run_batch_ray(
     key has too few serials left for goes to the next key (a certified sub-key)."""
     cancel = cancel or CancelToken()
     ledger = pipeline.ledger
-    options, todo, progress = open_job(ledger, job_id)
+    run = open_job(ledger, job_id)
+    options, todo, progress = run.options, run.todo, run.progress
     yield progress.tick(None, None)
+    yield from run.skipped
     if not todo:
         finish_job(ledger, job_id)
         return
@@ -217,7 +219,7 @@ def run_batch_ray(
     device = "cuda" if gpu else "cpu"
     models = all_watermarkers(pipeline.device)
     blobs = [Path(m.path).read_bytes() for m in models]  # the driver's exact model files
-    args = (blobs, pipeline.detector.threshold, pipeline.detector.min_face, device, 1)
+    args = (blobs, options.threshold, options.min_face, device, 1)  # the job's own settings
     items = {item.idx: item for item in todo}
 
     # Stage 1: faces of every photo (pure workers), streamed back to the driver.

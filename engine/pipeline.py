@@ -260,15 +260,22 @@ class Pipeline:
         *,
         cancel: CancelToken | None = None,
         include: dict[Path, list[int]] | None = None,
+        threshold: float | None = None,
+        min_face: int | None = None,
     ) -> Iterator[Progress | ProtectOutcome]:
         """Tag every photo. `include` optionally restricts, per photo, which detected faces
-        (indices into `detect(include_small=True)` order) are tagged: the GUI's checkboxes."""
+        (indices into `detect(include_small=True)` order) are tagged: the GUI's checkboxes.
+        *threshold* and *min_face* override the detector's for this run: a recorded job is
+        resumed with the detection settings it was made with, whoever resumes it."""
+        threshold = self.detector.threshold if threshold is None else THRESHOLD.check(threshold)
+        min_face = self.detector.min_face if min_face is None else MIN_FACE.check(min_face)
 
         def work(path: Path, token: CancelToken) -> ProtectOutcome | None:
             photo = load_photo(path)
-            found = self.detect(photo.rgb, include_small=True)
+            found = [f for f in self.detector.detect(photo.rgb, include_small=True,
+                                                     min_prob=threshold) if f.prob >= threshold]
             chosen = include[path] if include is not None and path in include else None
-            faces = usable_faces(found, self.detector.min_face, chosen)
+            faces = usable_faces(found, min_face, chosen)
             if token.cancelled:  # last chance before anything is written
                 return None
             if faces and not opts.retag:
@@ -276,7 +283,7 @@ class Pipeline:
                 if found_tag:
                     return already_tagged(path, found_tag)
             outcome = protect_photo(photo, faces, identity, self.ledger, self.model, opts)
-            outcome.small_faces = [f.int_box() for f in found if f.size < self.detector.min_face]
+            outcome.small_faces = [f.int_box() for f in found if f.size < min_face]
             return outcome
 
         return self._batch(paths, cancel, Stage.EMBED, work,

@@ -84,6 +84,53 @@ def test_local_batch_tags_mirrors_reports_and_closes(tmp_path, ledger, identity,
     assert ledger.batch_job(job).counts["failed"] == 1
 
 
+def test_a_new_job_into_the_same_folder_skips_photos_already_tagged_there(
+        tmp_path, ledger, identity, pipeline) -> None:
+    """Issue #19: a photo whose tagged copy the ledger records in its output folder (and
+    which is still there, and newer than the photo) is skipped with a note, by any job; an
+    edited photo or a deleted copy is tagged again."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (src / name).write_bytes((ROOT / "tests" / "data" / "grace_hopper.jpg").read_bytes())
+    out = tmp_path / "out"
+    plan = mirror_plan([src], out)
+    first = outcomes(run_batch(pipeline, identity, create_job(
+        ledger, identity.key_id, plan, out, BatchOptions())))
+    assert [o.status for o in first] == [Outcome.TAGGED, Outcome.TAGGED]
+    second = outcomes(run_batch(pipeline, identity, create_job(
+        ledger, identity.key_id, plan, out, BatchOptions())))
+    assert all(o.skipped and "already tagged into this output folder" in o.error
+               and o.input.name in o.error for o in second) and len(second) == 2
+    # b.jpg edited since it was tagged, a.jpg's copy deleted: both are tagged again.
+    later = time.time() + 5
+    os.utime(src / "b.jpg", (later, later))
+    first[0].output.unlink()
+    job = create_job(ledger, identity.key_id, plan, out, BatchOptions())
+    third = outcomes(run_batch(pipeline, identity, job))
+    assert [o.status for o in third] == [Outcome.TAGGED, Outcome.TAGGED]
+    assert ledger.batch_job(job).counts == {"tagged": 2}
+    assert third[0].output == first[0].output  # the deleted copy's name, no "-2"
+
+
+def test_jobs_detect_faces_with_the_settings_they_were_made_with(tmp_path, ledger, identity,
+                                                                 pipeline) -> None:
+    """Issue #19: one default for every front end, and a stored job runs with its own
+    detection settings whatever the pipeline that resumes it was built with."""
+    from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, FaceDetector
+
+    assert BatchOptions().threshold == DEFAULT_THRESHOLD == FaceDetector().threshold
+    assert BatchOptions().min_face == DEFAULT_MIN_FACE == FaceDetector().min_face
+    photo = tmp_path / "src" / "g.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes((ROOT / "tests" / "data" / "grace_hopper.jpg").read_bytes())
+    gui = job_from_protect(ledger, identity.key_id, ProtectJob([photo], tmp_path / "o"),
+                           threshold=0.9, min_face=4000)
+    assert ledger.batch_job(gui).options["threshold"] == 0.9
+    res = outcomes(run_batch(pipeline, identity, gui))  # the pipeline itself has min_face 40
+    assert res[0].status is Outcome.NO_FACE and ledger.batch_job(gui).counts == {"no_face": 1}
+
+
 def test_capacity_is_checked_before_a_job(ledger, identity) -> None:
     assert capacity_problem(ledger, identity.key_id, 10) is None
     problem = capacity_problem(ledger, identity.key_id, 70_000)
@@ -122,7 +169,11 @@ def _job_id(home: Path) -> str:
         return led.batch_jobs()[0].id
 
 
-def kill_and_resume(tmp_path: Path, trials: int, seed: int, extra: int = 3) -> list[dict]:
+def kill_and_resume(tmp_path: Path, trials: int, seed: int, extra: int = 3,
+                    rerun: str = "id") -> list[dict]:
+    """Kill a batch at random moments, then continue it the way *rerun* says: ``id``
+    (``--resume JOB``), ``latest`` (``--resume`` alone) or ``same`` (the same command again,
+    as people rerun rsync)."""
     home = tmp_path / "home"
     with Ledger(home / "ledger.sqlite3") as led:
         led.create_identity("Alice", PASSPHRASE)
@@ -161,15 +212,18 @@ def kill_and_resume(tmp_path: Path, trials: int, seed: int, extra: int = 3) -> l
             proc.wait()
             killed += 1
         states.append(job_state(home / "ledger.sqlite3", out))
-        proc = _batch(["--resume", _job_id(home)], home)
+        again = {"id": ["--resume", _job_id(home)], "latest": ["--resume"],
+                 "same": [str(src), "--out", str(out)]}[rerun]
+        proc = _batch(again, home)
     _, proc_err = proc.communicate(timeout=300)
     assert proc.returncode == 0, proc_err
     assert killed >= min(trials, 2)  # the kills landed mid-job
     del start
     states.append(job_state(home / "ledger.sqlite3", out))
     with Ledger(home / "ledger.sqlite3") as led:
-        info = led.batch_jobs()[0]
-        assert info.done and info.counts == {"tagged": 3 + extra, "no_face": 1}
+        jobs = led.batch_jobs()
+        assert len(jobs) == 1  # every rerun continued the one job
+        assert jobs[0].done and jobs[0].counts == {"tagged": 3 + extra, "no_face": 1}
     return states
 
 
@@ -183,6 +237,16 @@ def _check(states: list[dict], extra: int = 3) -> None:
 
 def test_driver_killed_mid_job_then_resume(tmp_path: Path) -> None:
     _check(kill_and_resume(tmp_path, trials=2, seed=1))
+
+
+def test_killed_then_the_same_command_again_never_tags_twice(tmp_path: Path) -> None:
+    """Issue #19: kill -9, then the very same command (twice), then ``--resume`` with no ID:
+    one job, every photo tagged once, no extra serials or records."""
+    _check(kill_and_resume(tmp_path, trials=2, seed=5, rerun="same"))
+
+
+def test_resume_without_an_id_takes_the_newest_interrupted_job(tmp_path: Path) -> None:
+    _check(kill_and_resume(tmp_path, trials=1, seed=3, rerun="latest"))
 
 
 @pytest.mark.slow

@@ -139,8 +139,19 @@ def _c2pa_note(ledger, unlocked) -> None:
              "(faketagger card export) so contacts can trust your manifests")
 
 
+#: `faketagger batch --resume` with no job ID: the newest interrupted job.
+LATEST = "latest"
+
+
 def cmd_batch(args) -> int:
-    from engine.batch import BatchOptions, capacity_problem, create_job, mirror_plan
+    from engine.batch import (
+        BatchOptions,
+        capacity_problem,
+        create_job,
+        latest_interrupted,
+        mirror_plan,
+        rerun_of,
+    )
     from engine.protect import DEFAULT_STRENGTH, check_output_dir
 
     if args.list:
@@ -153,7 +164,7 @@ def cmd_batch(args) -> int:
     if args.resume is None:
         if not args.inputs or not args.out:
             raise CliError("give the photos or folders to tag and --out FOLDER (or --resume "
-                           "JOB; --list shows the jobs)")
+                           "[JOB]; --list shows the jobs)")
         _check_detection(args)
         options = BatchOptions(args.format, args.quality, DEFAULT_STRENGTH if args.strength is
                                None else args.strength, args.retag, args.copy_no_face,
@@ -167,7 +178,8 @@ def cmd_batch(args) -> int:
     elif args.inputs:
         raise CliError("--resume continues a recorded job: give no photos with it")
     with ledger_from_env() as ledger:
-        if args.resume is None:
+        again = rerun_of(ledger, plan, out) if args.resume is None else None
+        if args.resume is None and again is None:
             ident = ledger.resolve_identity(args.identity)
             problem = capacity_problem(ledger, ident.key_id, len(plan), not args.no_subkeys)
             if problem:
@@ -180,8 +192,20 @@ def cmd_batch(args) -> int:
             job_id = create_job(ledger, unlocked.key_id, plan, out, options)
             note(f"faketagger: batch job {job_id}: {len(plan)} photos -> {out}")
         else:
-            job_id = args.resume
-            info = ledger.batch_job(job_id)
+            if again is not None:
+                info = again
+                note(f"faketagger: the same photos and output folder as the interrupted batch "
+                     f"job {info.id}: continuing it with its own settings")
+                if options != BatchOptions.from_json(info.options):
+                    note("faketagger: note: the options given now differ from the job's; the "
+                         "job's are used (a new output folder starts a new job)")
+            elif args.resume == LATEST:
+                info = latest_interrupted(ledger)
+                if info is None:
+                    raise CliError("no interrupted batch job to resume (--list shows the jobs)")
+            else:
+                info = ledger.batch_job(args.resume)
+            job_id = info.id
             options = BatchOptions.from_json(info.options)
             passphrase = need_passphrase()
             unlocked = ledger.unlock(info.key_id, passphrase)
@@ -243,6 +267,8 @@ def _run_batch(ledger, unlocked, job_id: str, options, args, roll=None) -> int:
             outcomes.append(event)
             if not args.json and not event.error:
                 print(_protect_line(event))
+            elif event.status is Outcome.SKIPPED:
+                note(f"faketagger: note: skipped {event.error}")
     except KeyboardInterrupt:
         note(f"faketagger: interrupted; nothing half-done is left. Resume with: faketagger "
              f"batch --resume {job_id}")
@@ -387,7 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="tag whole folders as a resumable job (mirrors the tree)")
     b.add_argument("inputs", nargs="*", metavar="SRC")
     b.add_argument("--out", metavar="DST", help="output folder: the input tree is mirrored")
-    b.add_argument("--resume", metavar="JOB", help="continue an interrupted job")
+    b.add_argument("--resume", metavar="JOB", nargs="?", const=LATEST,
+                   help="continue an interrupted job (default: the newest one); running the "
+                        "same command again continues it too")
     b.add_argument("--list", action="store_true", help="list the batch jobs in the ledger")
     b.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local (this process) or ray (Ray Data; pip install "
