@@ -1,23 +1,22 @@
 """Contacts and public cards: importing other people's cards, exporting cards, and telling whose a
 key ID is.
 
-This is the half of :class:`engine.store.ledger.Ledger` that deals with *other* people's keys. It is a
-mixin rather than free functions because every method needs the Ledger's lock and transaction
-plumbing, and callers (CLI, verify, tests) expect to find these methods on the Ledger itself.
+:class:`Contacts` is the Ledger's store object for *other* people's keys (``ledger.contacts``):
+the ``contacts`` table, with the card rows of your own identities read for export. A card brings
+its records along, so it is given :class:`engine.store.history.Records` to store and export them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from engine.errors import CardError, LedgerError
 from engine.identity import fingerprint, format_key_id, utc_now_iso
 from engine.store.cards import CardHeader, build_card, parse_card
-from engine.store.records import TagRecord
+from engine.store.db import Database
+from engine.store.history import Records
 from engine.store.schema import KeyIdLike, key_hex, key_text
 from engine.store.subkeys import SubkeyCert, parse_cert_json
 
@@ -68,28 +67,19 @@ class Contact(_KeyView):
     record_count: int
 
 
-class ContactsMixin:
-    """Contact and card methods of :class:`engine.store.ledger.Ledger`; not usable on its own."""
+class Contacts:
+    """Imported public cards, and whose a key ID is (own identities first, then contacts)."""
 
-    if TYPE_CHECKING:  # provided by Ledger; declared so the calls below type-check
-
-        def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]: ...
-
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-        @staticmethod
-        def _insert_record(
-            c: sqlite3.Connection, rec: TagRecord, own: bool, orig: str, out: str
-        ) -> None: ...
-
-        def records_of(self, key_id: KeyIdLike) -> list[TagRecord]: ...
+    def __init__(self, db: Database, records: Records) -> None:
+        self._db = db
+        self._records = records
 
     def import_card(self, data: bytes) -> Contact:
         """Validate and store a public card and its records, all or nothing. Re-importing a card of
         a known contact updates the name and adds new records (records are never dropped)."""
         card = parse_card(data)
         card_hex, now = card.header.key_id, utc_now_iso()
-        with self._write() as c:
+        with self._db.write() as c:
             own = c.execute("SELECT public_key FROM identities WHERE key_id = ?", (card_hex,))
             own_row = own.fetchone()
             if own_row is not None:
@@ -131,11 +121,11 @@ class ContactsMixin:
                     (cert.subkey_key_id, card.name, cert.subkey_raw, cert.created, now, now,
                      card_hex, cert.to_json()))
             for rec in card.records:
-                self._insert_record(c, rec, False, "", "")
+                self._records.insert(c, rec, False, "", "")
             for hex_id, chain in card.chains:  # checked against that key by parse_card
                 c.execute("UPDATE contacts SET c2pa_chain = ? WHERE key_id = ?",
                           (chain.pem, hex_id))
-        contact = self.get_contact(card_hex)
+        contact = self.get(card_hex)
         assert contact is not None
         return contact
 
@@ -163,17 +153,19 @@ class ContactsMixin:
         name, pub, hex_id, created, imported, updated, count = row
         return Contact(name, bytes(pub), bytes.fromhex(hex_id), created, imported, updated, count)
 
-    def list_contacts(self) -> list[Contact]:
-        return [self._contact(r) for r in self._read(f"{self._CONTACT_SQL} ORDER BY c.name")]
+    def all(self) -> list[Contact]:
+        """Every contact (owners only: their sub-keys are rows under them), by name."""
+        return [self._contact(r) for r in self._db.read(f"{self._CONTACT_SQL} ORDER BY c.name")]
 
-    def get_contact(self, key_id: KeyIdLike) -> Contact | None:
-        rows = self._read(f"{self._CONTACT_SQL} AND c.key_id = ?", (key_hex(key_id),))
+    def get(self, key_id: KeyIdLike) -> Contact | None:
+        """The contact whose owner key is *key_id*; None for a sub-key's or an unknown key ID."""
+        rows = self._db.read(f"{self._CONTACT_SQL} AND c.key_id = ?", (key_hex(key_id),))
         return self._contact(rows[0]) if rows else None
 
-    def remove_contact(self, key_id: KeyIdLike) -> bool:
+    def remove(self, key_id: KeyIdLike) -> bool:
         """Forget a contact and its records; False if there was no such contact."""
         hex_id = key_hex(key_id)
-        with self._write() as c:
+        with self._db.write() as c:
             deleted = c.execute("DELETE FROM contacts WHERE key_id = ? AND parent_key_id IS NULL",
                                 (hex_id,))
             if deleted.rowcount:  # its sub-keys (and, by cascade, their records) go with it
@@ -188,7 +180,7 @@ class ContactsMixin:
         header, so no passphrase is needed. With *serials*, only the records of those serials go
         in (the History tab's "export selected records"); build_card re-checks every signature."""
         hex_id = key_hex(key_id)
-        rows = self._read(
+        rows = self._db.read(
             "SELECT card_header FROM identities WHERE key_id = ?"
             " UNION ALL SELECT card_header FROM contacts WHERE key_id = ?"
             " AND parent_key_id IS NULL",
@@ -198,44 +190,44 @@ class ContactsMixin:
             raise LedgerError(f"no identity or contact with key ID {key_text(hex_id)}")
         header = CardHeader.from_json(rows[0][0])
         certs = self._subkey_certs(hex_id, header.public_raw)
-        records = [] if not include_records else [
-            r for k in (hex_id, *(c.subkey_key_id for c in certs)) for r in self.records_of(k)]
+        keys = (hex_id, *(c.subkey_key_id for c in certs))
+        records = [r for k in keys for r in self._records.of_key(k)] if include_records else []
         if serials is not None:  # (the History tab's choice: the owner key's own serials)
             records = [r for r in records if r.serial in serials and r.key_id == hex_id]
-        chains = self._read_chains([hex_id, *(c.subkey_key_id for c in certs)])
+        chains = self._read_chains(list(keys))
         return build_card(header, records, certs, chains)
 
     def _read_chains(self, hex_ids: list[str]) -> dict[str, str]:
         """Stored C2PA chains (PEM) of these own or contact key IDs, for a card."""
         out = {}
         for key in hex_ids:
-            rows = self._read("SELECT c2pa_chain FROM identities WHERE key_id = ? UNION ALL"
-                              " SELECT c2pa_chain FROM contacts WHERE key_id = ?", (key, key))
+            rows = self._db.read("SELECT c2pa_chain FROM identities WHERE key_id = ? UNION ALL"
+                                 " SELECT c2pa_chain FROM contacts WHERE key_id = ?", (key, key))
             if rows and rows[0][0]:
                 out[key] = rows[0][0]
         return out
 
     def _subkey_certs(self, hex_id: str, owner_raw: bytes) -> list[SubkeyCert]:
         """The stored certificates of the sub-keys of an own identity or contact."""
-        rows = self._read("SELECT certificate FROM identities WHERE parent_key_id = ?"
-                          " UNION ALL SELECT certificate FROM contacts WHERE parent_key_id = ?",
-                          (hex_id, hex_id))
+        rows = self._db.read("SELECT certificate FROM identities WHERE parent_key_id = ?"
+                             " UNION ALL SELECT certificate FROM contacts WHERE parent_key_id = ?",
+                             (hex_id, hex_id))
         return [parse_cert_json(r[0], owner_raw) for r in rows]
 
     def lookup_owner(self, key_id: KeyIdLike) -> Owner | None:
         """Name and key for a key ID found in an image: own identities first, then contacts."""
         hex_id = key_hex(key_id)
         for table, is_own in (("identities", True), ("contacts", False)):
-            rows = self._read(f"SELECT name, public_key, parent_key_id, certificate FROM {table}"
-                              " WHERE key_id = ?", (hex_id,))
+            rows = self._db.read(f"SELECT name, public_key, parent_key_id, certificate FROM {table}"
+                                 " WHERE key_id = ?", (hex_id,))
             if not rows:
                 continue
             name, public, parent_hex, cert_json = rows[0]
             if parent_hex is None:
                 return Owner(name, bytes(public), bytes.fromhex(hex_id), is_own)
             # A sub-key: it is the owner's only while the owner's certificate for it checks.
-            parent = self._read(f"SELECT name, public_key FROM {table} WHERE key_id = ?",
-                                (parent_hex,))
+            parent = self._db.read(f"SELECT name, public_key FROM {table} WHERE key_id = ?",
+                                   (parent_hex,))
             try:
                 cert = parse_cert_json(cert_json or "", bytes(parent[0][1])) if parent else None
             except CardError:

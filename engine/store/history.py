@@ -1,25 +1,23 @@
-"""Tag records and tagging history: the half of :class:`engine.store.ledger.Ledger` that answers
-"what was tagged, by whom, and from which photo".
+"""Tag records and tagging history: "what was tagged, by whom, and from which photo".
 
-A mixin rather than free functions for the same reason as :mod:`engine.store.contacts`: every
-method needs the Ledger's lock and transaction plumbing, and callers (protect, verify, the GUI's
-History and Verify tabs, the CLI) find them on the Ledger itself. Queries the GUI needs live here,
-not in app/, so the CLI and batch jobs get the same answers.
+:class:`Records` is the Ledger's store object for the ``records`` table (``ledger.records``).
+Queries the GUI needs live here, not in app/, so the CLI and batch jobs get the same answers.
+Other stores that write records inside their own transaction (card import, tag jobs) call
+:meth:`Records.insert` with their connection, so one row format serves all of them.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.errors import LedgerError, RecordError
 from engine.identity import b64decode_strict, format_key_id, utc_now_iso
+from engine.store.db import Database
 from engine.store.records import TagRecord, verify_record
 from engine.store.schema import DAMAGED_HINT, KeyIdLike, key_hex, key_text
+from engine.store.serials import Serials
 
 
 @dataclass(frozen=True)
@@ -45,36 +43,25 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-class RecordsMixin:
-    """Record and history methods of :class:`engine.store.ledger.Ledger`; not usable on its own."""
+class Records:
+    """Signed tag records, own and contacts'. Needs *serials* to refuse an own record whose
+    serial was never handed out."""
 
-    if TYPE_CHECKING:  # provided by Ledger; declared so the calls below type-check
+    def __init__(self, db: Database, serials: Serials) -> None:
+        self._db = db
+        self._serials = serials
 
-        path: Path
-
-        def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]: ...
-
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-        def _next_serial(self, hex_id: str) -> int: ...
-
-    def add_record(
-        self, rec: TagRecord, *, original_path: str, output_path: str, own: bool = True
-    ) -> None:
-        """Store a signed record (idempotent). Own records must use an allocated serial of one of
-        your identities; others must come from an imported contact."""
-        self.add_records([rec], original_path=original_path, output_path=output_path, own=own)
-
-    def add_records(
+    def add(
         self, recs: list[TagRecord], *, original_path: str, output_path: str, own: bool = True
     ) -> None:
-        """Store the records of one tagged file in ONE transaction: all of them or none, so a
-        failure never leaves a photo half-registered."""
+        """Store the signed records of one tagged file (idempotent) in ONE transaction: all of
+        them or none, so a failure never leaves a photo half-registered. Own records must use an
+        allocated serial of one of your identities; others must come from an imported contact."""
         for rec in recs:
             if not verify_record(rec):
                 raise RecordError("tag record signature does not verify; not stored")
         table = "identities" if own else "contacts"
-        with self._write() as c:
+        with self._db.write() as c:
             for rec in recs:
                 row = c.execute(f"SELECT public_key FROM {table} WHERE key_id = ?", (rec.key_id,))
                 found = row.fetchone()
@@ -84,19 +71,20 @@ class RecordsMixin:
                         if own
                         else "record's owner is not a contact; import their card first"
                     )
-                if own and rec.serial >= self._next_serial(rec.key_id):
+                if own and rec.serial >= self._serials.next_serial(rec.key_id):
                     raise LedgerError(
                         f"serial {rec.serial} was never allocated for {key_text(rec.key_id)}"
                     )
-                self._insert_record(c, rec, own, original_path, output_path)
+                self.insert(c, rec, own, original_path, output_path)
 
     @staticmethod
-    def _insert_record(
+    def insert(
         c: sqlite3.Connection, rec: TagRecord, own: bool, orig: str, out: str,
         state: str = "done", token: str | None = None,
     ) -> None:
-        """One record row; ``pending`` ones (a tag job's, engine.store.tagging) are invisible to
-        every query until the job finishes."""
+        """One record row, inside the caller's transaction *c* (card import, tag jobs); a record
+        already stored (same signature) is left as it is. ``pending`` ones (a tag job's,
+        engine.store.tagging) are invisible to every query until the job finishes."""
         c.execute(
             "INSERT INTO records (key_id, serial, identity_key_id, contact_key_id, created,"
             " file_sha256, original_path, output_path, signature, record_json, added, state,"
@@ -108,7 +96,7 @@ class RecordsMixin:
         )  # fmt: skip
 
     def _records(self, where: str, args: tuple[object, ...]) -> list[TagRecord]:
-        rows = self._read(
+        rows = self._db.read(
             f"SELECT record_json FROM records WHERE state = 'done' AND ({where})"
             " ORDER BY identity_key_id IS NULL, serial, id",
             args,
@@ -116,10 +104,10 @@ class RecordsMixin:
         try:
             return [TagRecord.from_dict(json.loads(r[0])) for r in rows]
         except (ValueError, RecordError) as exc:  # flipped bytes inside a stored record
-            raise LedgerError(f"ledger {self.path} holds a damaged tag record ({exc}); "
+            raise LedgerError(f"ledger {self._db.path} holds a damaged tag record ({exc}); "
                               f"{DAMAGED_HINT}") from None
 
-    def records_for(self, key_id: KeyIdLike, serial: int) -> list[TagRecord]:
+    def for_serial(self, key_id: KeyIdLike, serial: int) -> list[TagRecord]:
         """Every stored record (own first, then contacts') for this key ID and serial. Callers
         deciding a verdict should still run verify_record on them."""
         return self._records("key_id = ? AND serial = ?", (key_hex(key_id), int(serial)))
@@ -127,11 +115,11 @@ class RecordsMixin:
     def known_payloads(self) -> tuple[str, ...]:
         """Every payload (hex) with a stored record, own or a contact's: the candidates for
         record-informed decoding (engine.match). Signatures are checked later, by the verdict."""
-        rows = self._read("SELECT DISTINCT json_extract(record_json, '$.payload') FROM records"
-                          " WHERE state = 'done'")
+        rows = self._db.read("SELECT DISTINCT json_extract(record_json, '$.payload') FROM records"
+                             " WHERE state = 'done'")
         return tuple(sorted(r[0] for r in rows if r[0]))
 
-    def records_of(self, key_id: KeyIdLike) -> list[TagRecord]:
+    def of_key(self, key_id: KeyIdLike) -> list[TagRecord]:
         """All records of one key (for card export), ordered by serial."""
         return self._records("key_id = ?", (key_hex(key_id),))
 
@@ -142,7 +130,7 @@ class RecordsMixin:
         key_term = term.replace("-", "").replace(" ", "").lower()
         # One query: the thumbnail comes from the group's first record, joined in by id, and only
         # its face_thumb field is pulled out of the stored JSON.
-        rows = self._read(
+        rows = self._db.read(
             "SELECT g.created, g.orig, g.out, g.sha, g.key_id, g.serials, g.name,"
             " json_extract(f.record_json, '$.face_thumb') FROM ("
             " SELECT min(r.id) AS first_id, min(r.created) AS created, r.original_path AS orig,"
@@ -165,11 +153,10 @@ class RecordsMixin:
             )
         return result
 
-
     def original_path(self, key_id: KeyIdLike, serial: int, file_sha256: str) -> str | None:
         """The photo an own tag was made from: the original path of the newest own record with
         this key ID, serial and tagged-file hash (None when the ledger has no such record)."""
-        rows = self._read(
+        rows = self._db.read(
             "SELECT original_path FROM records WHERE identity_key_id IS NOT NULL AND key_id = ?"
             " AND state = 'done'"
             " AND serial = ? AND file_sha256 = ? ORDER BY created DESC, id DESC LIMIT 1",

@@ -5,21 +5,25 @@ must exist before its record is final, yet a kill between the two must neither l
 the ledger does not know nor burn serials of a photo that was never written. The steps of one
 :class:`TagJob` (protect drives them, :mod:`engine.protect`):
 
-1. :meth:`TaggingMixin.begin_tag` reserves serials (free ones first, then new ones) in one
+1. :meth:`Tagging.begin` reserves serials (free ones first, then new ones) in one
    transaction (the serial high-water mark written before its commit and confirmed after it,
    :mod:`engine.store.marks`), naming the temp file and the output path the job will use, and
    this process's session (a lock file held while the process lives,
    :mod:`engine.store.session`).
 2. The photo is written to the temp file (fsynced), hashed, and its records signed.
-3. :meth:`stage_tag` stores the records as ``pending``.
+3. :meth:`Tagging.stage` stores the records as ``pending``.
 4. The temp file is published under the output name (an atomic link or rename).
-5. :meth:`finish_tag` marks the records ``done`` and drops the reservation.
+5. :meth:`Tagging.finish` marks the records ``done`` and drops the reservation.
 
-Any failure before 4 ends in :meth:`abort_tag`: temp file removed, pending records dropped,
+Any failure before 4 ends in :meth:`Tagging.abort`: temp file removed, pending records dropped,
 serials back in the free list, so nothing is burned. A kill at any instruction leaves a
-reservation whose session is dead; :meth:`recover` (run whenever a ledger is opened) then finishes
-the job if its published file is there with the staged hash, and rolls it back otherwise. Either
-way there is a tagged file with its records, or neither.
+reservation whose session is dead; :meth:`Tagging.recover` (run whenever a ledger is opened)
+then finishes the job if its published file is there with the staged hash, and rolls it back
+otherwise. Either way there is a tagged file with its records, or neither.
+
+:class:`Tagging` is the Ledger's store object for these steps (``ledger.tagging``). It is given
+the stores whose rows a job touches in its transactions: serials (reserved and freed), records
+(staged, then made final) and batch jobs (an item is tagged with its records).
 """
 
 from __future__ import annotations
@@ -29,16 +33,19 @@ import hashlib
 import json
 import os
 import sqlite3
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.errors import LedgerError, RecordError, SerialsExhaustedError
 from engine.files import display_path
 from engine.identity import utc_now_iso
+from engine.store.batches import BatchJobs
+from engine.store.db import Database
+from engine.store.history import Records
 from engine.store.records import MAX_SERIAL, TagRecord, verify_record
 from engine.store.schema import KeyIdLike, key_hex, key_text
+from engine.store.serials import Serials
 from engine.store.session import SessionLock, session_alive
 
 
@@ -57,7 +64,7 @@ class TagJob:
 
 @dataclass(frozen=True)
 class TagPlan:
-    """What :meth:`TaggingMixin.begin_tags` reserves for one photo."""
+    """What :meth:`Tagging.begin_many` reserves for one photo."""
 
     count: int  # faces, one serial each
     original_path: str  # as shown to people (records' history)
@@ -69,7 +76,7 @@ class TagPlan:
 
 @dataclass
 class RecoveryReport:
-    """What :meth:`TaggingMixin.recover` did with the jobs of sessions that ended mid-way."""
+    """What :meth:`Tagging.recover` did with the jobs of sessions that ended mid-way."""
 
     finished: list[str] = field(default_factory=list)  # output files whose records were committed
     rolled_back: list[str] = field(default_factory=list)  # output paths never published
@@ -104,33 +111,47 @@ def _remove_temp(path: Path) -> None:
             path.unlink()
 
 
-class TaggingMixin:
-    """Tag-job methods of :class:`engine.store.ledger.Ledger`; not usable on its own."""
+ConfirmMark = Callable[[str, str, int], None]
 
-    if TYPE_CHECKING:  # provided by Ledger
 
-        path: Path
+class Tagging:
+    """Tag jobs of this process: reserve, stage, publish-then-finish or abort, and recovery of
+    other sessions' jobs. Holds this process's session lock (in *locks_dir*, made on the first
+    job) until :meth:`close`.
 
-        def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]: ...
+    *confirm_mark* confirms a reservation's serial mark after its commit; by default
+    ``serials.confirm_mark``. The Ledger passes its own ``_confirm_serial_mark`` (looked up at
+    each call): the crash tests kill a process right there, between commit and confirmation."""
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def __init__(self, db: Database, serials: Serials, records: Records, batches: BatchJobs,
+                 locks_dir: Path, confirm_mark: ConfirmMark | None = None) -> None:
+        self._db = db
+        self._serials = serials
+        self._confirm_mark = confirm_mark or serials.confirm_mark
+        self._records = records
+        self._batches = batches
+        self._locks_dir = locks_dir
+        self._session_lock: SessionLock | None = None
 
-        def _session(self) -> SessionLock: ...
+    def _session(self) -> SessionLock:
+        """This process's session lock (engine.store.session), made on the first tag job."""
+        with self._db.lock:
+            if self._session_lock is None:
+                try:
+                    self._session_lock = SessionLock(self._locks_dir)
+                except OSError as exc:
+                    raise LedgerError(f"cannot write in {self._locks_dir} "
+                                      f"({exc.strerror})") from None
+            return self._session_lock
 
-        def _locks_dir(self) -> Path: ...
+    def close(self) -> None:
+        """Let go of the session lock: from now on, recovery may take over this session's jobs."""
+        with self._db.lock:
+            if self._session_lock is not None:
+                self._session_lock.close()
+                self._session_lock = None
 
-        def _stage_serial_mark(self, c: sqlite3.Connection, hex_id: str,
-                               counter_after: int) -> tuple[str, int]: ...
-
-        def _confirm_serial_mark(self, hex_id: str, gen: str, value: int) -> None: ...
-
-        @staticmethod
-        def _insert_record(
-            c: sqlite3.Connection, rec: TagRecord, own: bool, orig: str, out: str,
-            state: str = "done", token: str | None = None,
-        ) -> None: ...
-
-    def begin_tag(
+    def begin(
         self, key_id: KeyIdLike, count: int, *, original_path: str, output_path: Path,
         tmp_path: Path, batch_job: str | None = None, source: Path | None = None,
     ) -> TagJob:
@@ -138,11 +159,11 @@ class TaggingMixin:
         never written) are used first, lowest first; then new ones from the counter. With
         *batch_job*, the job's item for that photo is tied to the reservation, so it is marked
         tagged in the very transaction that commits its records (never tagged twice)."""
-        return self.begin_tags(key_id, [TagPlan(count, original_path, Path(output_path),
+        return self.begin_many(key_id, [TagPlan(count, original_path, Path(output_path),
                                                 Path(tmp_path), batch_job, source)])[0]
 
-    def begin_tags(self, key_id: KeyIdLike, plans: list[TagPlan]) -> list[TagJob]:
-        """:meth:`begin_tag` for many photos in one transaction (a batch chunk): all reserved,
+    def begin_many(self, key_id: KeyIdLike, plans: list[TagPlan]) -> list[TagJob]:
+        """:meth:`begin` for many photos in one transaction (a batch chunk): all reserved,
         or none (SerialsExhaustedError when the identity has too few serials left)."""
         if any(plan.count < 1 for plan in plans):
             raise ValueError("count must be >= 1")
@@ -150,7 +171,7 @@ class TaggingMixin:
         session = self._session()
         need = sum(plan.count for plan in plans)
         jobs = []
-        with self._write() as c:
+        with self._db.write() as c:
             row = c.execute("SELECT next_serial FROM identities WHERE key_id = ?", (hex_id,))
             first = row.fetchone()
             if first is None:
@@ -180,24 +201,24 @@ class TaggingMixin:
                     [(hex_id, s, token, session.token, plan.original_path,
                       _raw(plan.output_path), _raw(plan.tmp_path), now) for s in mine])
                 if plan.batch_job is not None:
-                    c.execute("UPDATE batch_items SET token = ? WHERE job_id = ? AND src = ?",
-                              (token, plan.batch_job, _raw(plan.source or plan.original_path)))
+                    self._batches.tie(c, plan.batch_job, plan.source or plan.original_path,
+                                      token)
                 jobs.append(TagJob(token, hex_id, mine, plan.original_path,
                                    Path(plan.output_path), Path(plan.tmp_path)))
             # Last before the commit: a new generation and a pending high-water mark (also when
             # only freed serials are reused, so a ledger put back to before this job is known
             # to be older). A kill before the commit burns nothing (engine.store.marks).
-            staged = self._stage_serial_mark(c, hex_id, start + new)
+            staged = self._serials.stage_mark(c, hex_id, start + new)
         try:
-            self._confirm_serial_mark(hex_id, *staged)
+            self._confirm_mark(hex_id, *staged)
         except BaseException:  # none of these serials may be used: hand them back
             for job in jobs:
                 with contextlib.suppress(LedgerError):
-                    self.abort_tag(job)
+                    self.abort(job)
             raise
         return jobs
 
-    def stage_tag(self, job: TagJob, records: list[TagRecord]) -> None:
+    def stage(self, job: TagJob, records: list[TagRecord]) -> None:
         """Store the signed records as pending (step 3), all or none."""
         if sorted(r.serial for r in records) != sorted(job.serials) or any(
                 r.key_id != job.key_id for r in records):
@@ -205,21 +226,21 @@ class TaggingMixin:
         for rec in records:
             if not verify_record(rec):
                 raise RecordError("tag record signature does not verify; not stored")
-        with self._write() as c:
+        with self._db.write() as c:
             self._check_reserved(c, job)
             row = c.execute("SELECT public_key FROM identities WHERE key_id = ?", (job.key_id,))
             found = row.fetchone()
             if found is None or any(bytes(found[0]) != r.owner_public_raw for r in records):
                 raise LedgerError("record is not from one of your identities")
             for rec in records:
-                self._insert_record(c, rec, True, job.original_path,
-                                    display_path(job.output_path),
-                                    state="pending", token=job.token)
+                self._records.insert(c, rec, True, job.original_path,
+                                     display_path(job.output_path),
+                                     state="pending", token=job.token)
         job.staged = True
 
-    def move_tag(self, job: TagJob, output_path: Path) -> None:
+    def move(self, job: TagJob, output_path: Path) -> None:
         """The output name was taken meanwhile: the job publishes under *output_path* instead."""
-        with self._write() as c:
+        with self._db.write() as c:
             self._check_reserved(c, job)
             c.execute("UPDATE reservations SET output_path = ? WHERE token = ?",
                       (_raw(output_path), job.token))
@@ -227,19 +248,19 @@ class TaggingMixin:
                       (display_path(output_path), job.token))
         job.output_path = Path(output_path)
 
-    def finish_tag(self, job: TagJob) -> None:
+    def finish(self, job: TagJob) -> None:
         """The file is published (step 5): its records become final, the reservation goes."""
-        with self._write() as c:
+        with self._db.write() as c:
             self._check_reserved(c, job)
             self._batch_tagged(c, job.token, job.output_path)
             c.execute("UPDATE records SET state = 'done', token = NULL WHERE token = ?",
                       (job.token,))
             c.execute("DELETE FROM reservations WHERE token = ?", (job.token,))
 
-    def abort_tag(self, job: TagJob) -> None:
+    def abort(self, job: TagJob) -> None:
         """Nothing was published: drop the pending records, free the serials, remove the temp."""
         _remove_temp(job.tmp_path)
-        with self._write() as c:
+        with self._db.write() as c:
             self._rollback(c, job.token, job.key_id)
 
     @staticmethod
@@ -248,18 +269,15 @@ class TaggingMixin:
                      (job.token,)).fetchone() is None:
             raise LedgerError("this tag job's reservation is gone (recovered by another run?)")
 
-    @staticmethod
-    def _batch_tagged(c: sqlite3.Connection, token: str, output: Path) -> None:
-        """The batch item tied to tag job *token* (if any) is tagged: in the same transaction
-        as its records, so a resumed batch never tags that photo again."""
-        serials = ",".join(str(r[0]) for r in c.execute(
-            "SELECT serial FROM reservations WHERE token = ? ORDER BY serial", (token,)))
-        c.execute("UPDATE batch_items SET state = 'tagged', output = ?, serials = ?, error = NULL,"
-                  " token = NULL WHERE token = ?", (_raw(output), serials, token))
+    def _batch_tagged(self, c: sqlite3.Connection, token: str, output: Path) -> None:
+        """The batch item tied to tag job *token* (if any) is tagged, with the job's serials."""
+        serials = [int(r[0]) for r in c.execute(
+            "SELECT serial FROM reservations WHERE token = ? ORDER BY serial", (token,))]
+        self._batches.item_tagged(c, token, output, serials)
 
-    @staticmethod
-    def _rollback(c: sqlite3.Connection, token: str, hex_id: str) -> int:
-        c.execute("UPDATE batch_items SET token = NULL WHERE token = ?", (token,))
+    def _rollback(self, c: sqlite3.Connection, token: str, hex_id: str) -> int:
+        """Inside *c*: the job's pending records go, its serials return to the free list."""
+        self._batches.untie(c, token)
         c.execute("DELETE FROM records WHERE token = ? AND state = 'pending'", (token,))
         rows = c.execute("SELECT serial FROM reservations WHERE token = ?", (token,)).fetchall()
         c.executemany("INSERT OR IGNORE INTO free_serials (key_id, serial) VALUES (?, ?)",
@@ -271,8 +289,8 @@ class TaggingMixin:
 
     def pending_jobs(self) -> list[tuple[str, str, Path, Path]]:
         """(token, session, output path, temp path) of every unfinished tag job."""
-        rows = self._read("SELECT token, session, output_path, tmp_path FROM reservations"
-                          " GROUP BY token ORDER BY min(created), token")
+        rows = self._db.read("SELECT token, session, output_path, tmp_path FROM reservations"
+                             " GROUP BY token ORDER BY min(created), token")
         return [(r[0], r[1], _path(r[2]), _path(r[3])) for r in rows]
 
     def recover(self) -> RecoveryReport:
@@ -281,9 +299,9 @@ class TaggingMixin:
         alone. Safe to run at any time and any number of times."""
         report = RecoveryReport()
         for token, session, out, tmp in self.pending_jobs():
-            if session_alive(self._locks_dir(), session):
+            if session_alive(self._locks_dir, session):
                 continue
-            with self._write() as c:
+            with self._db.write() as c:
                 rows = c.execute(
                     "SELECT key_id, record_json FROM records WHERE token = ? AND state ="
                     " 'pending'", (token,)).fetchall()
