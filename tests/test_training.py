@@ -212,3 +212,20 @@ def test_a_shorter_payload_warm_starts_from_a_longer_net():
     assert res.shape == img.shape and torch.isfinite(res).all()
     with pytest.raises(ValueError, match="only narrow"):
         narrow_payload(short.state_dict(), 120)
+
+
+def test_density_measure_reads_real_payloads_and_other_lengths_exactly():
+    """engine.training.density: the shipped length goes through the app's RS decoder, another
+    length counts all-bits-right reads; both give shares in [0, 1] for every check."""
+    from engine.model.nets import ModelConfig, WatermarkNet
+    from engine.training.density import measure
+
+    faces = torch.randint(0, 255, (2, 3, 160, 160), dtype=torch.uint8)
+    for bits in (120, 80):
+        net = WatermarkNet(ModelConfig(bits=bits, norm="bn", residual="luma"))
+        res = measure(net, faces, ["clean", "jitter"], 1, None, None)
+        assert set(res) == {"clean", "jitter"}
+        assert all(0.0 <= r["bit_acc"] <= 1.0 and 0.0 <= r["exact"] <= 1.0 and r["n"] == 2
+                   for r in res.values())
+        # An untrained net reads about half its bits and no whole tag.
+        assert res["clean"]["exact"] == 0.0 and 0.3 < res["clean"]["bit_acc"] < 0.7
