@@ -30,8 +30,9 @@ from engine.identity import UnlockedIdentity
 from engine.jobs import ALREADY_IN_OUTPUT, JobProgress, ProtectJob
 from engine.limits import JPEG_QUALITY, MIN_FACE, STRENGTH, THRESHOLD
 from engine.photos import PhotoError, iter_photos, sha256_file
-from engine.pipeline import CancelToken, Pipeline
-from engine.protect import DEFAULT_STRENGTH, Outcome, ProtectOptions, ProtectOutcome
+from engine.pipeline import CancelToken, Pipeline, Stage
+from engine.pipeline import Progress as PipelineProgress
+from engine.protect import DEFAULT_STRENGTH, Outcome, ProtectOptions, ProtectOutcome, Reason
 from engine.store.batches import FINAL, BatchItem, BatchJobInfo, ItemState
 from engine.store.ledger import Ledger
 from engine.store.records import MAX_SERIAL
@@ -140,16 +141,6 @@ def job_from_protect(ledger: Ledger, key_id: bytes | str, job: ProtectJob,
     return job_id
 
 
-def item_outcome(item: BatchItem) -> ProtectOutcome:
-    """A finished item as a ProtectOutcome (what front ends list)."""
-    o = ProtectOutcome(item.src, output=item.output)
-    if item.state is ItemState.FAILED:
-        o.error = item.error or "failed"
-    elif item.state is ItemState.SKIPPED:
-        o.error, o.skipped = item.error or "skipped", True
-    return o
-
-
 def copy_through(item: BatchItem) -> Path:
     """Copy a photo without faces unchanged into its output folder (temp, fsync, new name)."""
     out_dir = Path(item.out_dir)
@@ -224,8 +215,6 @@ class Progress:
 #: Serials the next key must have when a job rolls over (more than any photo's faces, so the
 #: new key is not spent again within a photo or a Ray chunk of photos).
 ROLL_MARGIN = 1024
-#: What SerialsExhaustedError says (engine.store.tagging): the key ran out mid-photo.
-SERIALS_LEFT = "tag serials left"
 
 #: ``roll(serials)``: the next key to tag with, with at least *serials* left (a sub-key of the
 #: job's owner, created when needed: :meth:`Ledger.tagging_key`).
@@ -305,7 +294,8 @@ def skip_recorded(ledger: Ledger, job_id: str, todo: list[BatchItem]
             continue
         why = already_done(item.src, output)
         ledger.set_batch_item(job_id, item.idx, ItemState.SKIPPED, output=output, error=why)
-        skipped.append(ProtectOutcome(item.src, error=why, skipped=True))
+        skipped.append(ProtectOutcome(item.src, error=why, skipped=True,
+                                      reason=Reason.COPY_EXISTS))
     return left, skipped
 
 
@@ -350,11 +340,11 @@ def run_batch(
             unlocked = roll(ROLL_MARGIN)
         why = still_same(item)
         if why:
-            outcome = ProtectOutcome(item.src, error=why)
+            outcome = ProtectOutcome(item.src, error=why, reason=Reason.CHANGED)
         else:
             outcome = _protect_item(pipeline, unlocked, item, options, job_id, cancel)
             if roll is not None and isinstance(outcome, ProtectOutcome) \
-                    and SERIALS_LEFT in (outcome.error or ""):
+                    and outcome.reason is Reason.OUT_OF_SERIALS:
                 # The key ran out within this photo: the next key tags it (nothing was written
                 # and the reserved serials were handed back).
                 unlocked = roll(ROLL_MARGIN)
@@ -375,7 +365,7 @@ def _protect_item(pipeline: Pipeline, unlocked: UnlockedIdentity, item: BatchIte
         [item.src], unlocked, options.protect_options(item.out_dir, job_id),
         cancel=cancel, include=include, threshold=options.threshold,
         min_face=options.min_face) if isinstance(e, ProtectOutcome) or (
-        getattr(e, "stage", None) == "cancelled"))
+        isinstance(e, PipelineProgress) and e.stage is Stage.CANCELLED))
 
 
 def interrupted_jobs(ledger: Ledger) -> list:

@@ -54,6 +54,7 @@ from engine.pipeline import (
 from engine.protect import (
     FaceMarks,
     ProtectOutcome,
+    Reason,
     Rendered,
     commit_tag,
     output_target,
@@ -234,7 +235,8 @@ def run_batch_ray(
         outcome = None
         why = still_same(item)
         if why or row["error"]:
-            outcome = ProtectOutcome(item.src, error=why or row["error"])
+            outcome = ProtectOutcome(item.src, error=why or row["error"],
+                                     reason=Reason.CHANGED if why else Reason.ERROR)
         elif row["tag"]:
             box, key_hex, serial = json.loads(row["tag"])
             outcome = already_tagged(item.src, describe_tag(ledger, box, bytes.fromhex(key_hex),

@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.identity import UnlockedIdentity
 from engine.photos import OutputFormat
 from engine.pipeline import CancelToken, Pipeline, Progress
-from engine.protect import DEFAULT_STRENGTH, ProtectOptions, ProtectOutcome
+from engine.protect import DEFAULT_STRENGTH, ProtectOptions, ProtectOutcome, Reason
 
 #: Where tagged copies go when a job names no output folder: this folder next to each photo.
 DEFAULT_SUBFOLDER = "tagged"
@@ -96,7 +96,8 @@ def run_protect(
     start = time.monotonic()
     groups, inside = job.plan()
     for path in inside:
-        yield ProtectOutcome(path, error=ALREADY_IN_OUTPUT, skipped=True)
+        yield ProtectOutcome(path, error=ALREADY_IN_OUTPUT, skipped=True,
+                             reason=Reason.IN_OUTPUT)
     total, offset, faces = len(job.paths), len(inside), 0
     yield JobProgress(offset, total, 0, None, 0.0)
     for out, group in groups.items():

@@ -34,7 +34,7 @@ from engine.identity import UnlockedIdentity, format_key_id
 from engine.limits import MIN_FACE, THRESHOLD
 from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
 from engine.photos import load_photo, sha256_file
-from engine.protect import ProtectOptions, ProtectOutcome, protect_photo
+from engine.protect import ProtectOptions, ProtectOutcome, Reason, protect_photo
 from engine.reading import decode_face
 from engine.store.ledger import Ledger
 from engine.verify import FaceVerdict, Verdict, judge
@@ -66,7 +66,7 @@ def already_tagged(path: Path, found_tag: str) -> ProtectOutcome:
     """The outcome of a photo skipped because a face already carries a tag."""
     return ProtectOutcome(path, error=f"{display_path(path)}: {found_tag}; not tagged again "
                           "(--retag, or “Retag tagged photos” in the app, tags it anyway)",
-                          skipped=True)
+                          skipped=True, reason=Reason.HAS_TAG)
 
 
 def usable_faces(found: list[Face], min_face: int, chosen: list[int] | None) -> list[Face]:
@@ -225,7 +225,7 @@ class Pipeline:
         cancel: CancelToken | None,
         stage: Stage,
         work: Callable[[Path, CancelToken], ProtectOutcome | VerifyOutcome | None],
-        failed: Callable[[Path, str], ProtectOutcome | VerifyOutcome],
+        failed: Callable[[Path, FakeTaggerError | str], ProtectOutcome | VerifyOutcome],
     ) -> Iterator:
         """The loop both batch jobs share: progress before and after each photo, cancellation
         between photos (and wherever `work` returns None), one photo's error as its outcome."""
@@ -238,8 +238,8 @@ class Pipeline:
             yield Progress(i, total, path, stage, faces_done)
             try:
                 outcome = work(path, cancel)
-            except FakeTaggerError as err:
-                outcome = failed(Path(path), str(err))
+            except FakeTaggerError as err:  # stays typed: the outcome's reason comes from it
+                outcome = failed(Path(path), err)
             except Exception as err:  # noqa: BLE001 - one photo's bug must not end the batch
                 log.exception("unexpected error on %s", display_path(path))
                 outcome = failed(Path(path), safe_text(
@@ -286,8 +286,7 @@ class Pipeline:
             outcome.small_faces = [f.int_box() for f in found if f.size < min_face]
             return outcome
 
-        return self._batch(paths, cancel, Stage.EMBED, work,
-                           lambda p, e: ProtectOutcome(p, error=e))
+        return self._batch(paths, cancel, Stage.EMBED, work, ProtectOutcome.failed)
 
     def verify(
         self, paths: list[Path], *, cancel: CancelToken | None = None
@@ -297,7 +296,7 @@ class Pipeline:
             faces = self.verify_rgb(photo.rgb, sha256_file(path))
             return VerifyOutcome(Path(path), faces, c2pa=self.credentials(Path(path), faces))
 
-        return self._batch(paths, cancel, Stage.DECODE, work, lambda p, e: VerifyOutcome(p, error=e))
+        return self._batch(paths, cancel, Stage.DECODE, work, lambda p, e: VerifyOutcome(p, error=str(e)))
 
 
 def run_all(events: Iterator) -> list:

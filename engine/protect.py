@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.credentials.write import BoundFace, sign_into
-from engine.errors import LedgerError
+from engine.errors import LedgerError, SerialsExhaustedError
 from engine.faces import Face, crop_square, face_square
 from engine.files import display_path
 from engine.identity import UnlockedIdentity
@@ -111,15 +111,38 @@ class TaggedFace:
         return doc
 
 
+class Reason(StrEnum):
+    """Why a photo was skipped or failed, for code to act on (:attr:`ProtectOutcome.reason`);
+    the words for people stay in :attr:`ProtectOutcome.error`."""
+
+    IN_OUTPUT = "in_output"  # the photo lies inside its own output folder
+    COPY_EXISTS = "copy_exists"  # its tagged copy is already recorded in the output folder
+    HAS_TAG = "has_tag"  # a face already carries a tag (not --retag)
+    CHANGED = "changed"  # changed since its batch job started, or gone
+    OUT_OF_SERIALS = "out_of_serials"  # the key ran out of serials within the photo
+    ERROR = "error"  # anything else: unreadable, unwritable, a bug
+
+
 @dataclass
 class ProtectOutcome:
     input: Path
     output: Path | None = None
     faces: list[TaggedFace] = field(default_factory=list)
     small_faces: list[list[int]] = field(default_factory=list)
-    error: str | None = None  # why the photo failed or was skipped
+    error: str | None = None  # why the photo failed or was skipped, in words
     skipped: bool = False  # not tagged on purpose; `error` holds the reason
     c2pa: bool = False  # the tagged copy carries a signed Content Credentials manifest
+    reason: Reason | None = None  # `error` for code: set with every error (ERROR by default)
+
+    def __post_init__(self) -> None:
+        if self.error and self.reason is None:
+            self.reason = Reason.ERROR
+
+    @classmethod
+    def failed(cls, path: Path, err: BaseException | str) -> ProtectOutcome:
+        """A photo's failure, its reason taken from the exception's type (not its words)."""
+        reason = Reason.OUT_OF_SERIALS if isinstance(err, SerialsExhaustedError) else Reason.ERROR
+        return cls(Path(path), error=str(err), reason=reason)
 
     @property
     def status(self) -> Outcome:

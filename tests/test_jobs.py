@@ -67,3 +67,24 @@ def test_seconds_left_is_linear_and_absent_at_the_ends() -> None:
     assert JobProgress(0, 4, 0, None, 0.0).seconds_left() is None
     assert JobProgress(1, 4, 2, None, 10.0).seconds_left() == 30.0
     assert JobProgress(4, 4, 8, None, 40.0).seconds_left() is None
+
+
+def test_reasons_come_from_types_not_words(tmp_path: Path) -> None:
+    """Issue #19: code acts on a typed reason; the words are for people and may change."""
+    from engine.errors import LedgerError, SerialsExhaustedError
+    from engine.jobs import run_protect
+    from engine.protect import Reason
+
+    p = tmp_path / "a.jpg"
+    out = ProtectOutcome.failed(p, SerialsExhaustedError("reworded: no numbers left"))
+    assert out.reason is Reason.OUT_OF_SERIALS and out.status is Outcome.FAILED
+    assert ProtectOutcome.failed(p, LedgerError("tag serials left")).reason is Reason.ERROR
+    assert ProtectOutcome(p, error="unreadable").reason is Reason.ERROR
+    assert ProtectOutcome(p).reason is None
+    # A photo inside its own output folder is skipped as IN_OUTPUT before any pipeline work.
+    inside = tmp_path / "tagged" / "x.jpg"
+    inside.parent.mkdir()
+    inside.write_bytes(b"")
+    events = run_protect(None, None, ProtectJob([inside], inside.parent))  # type: ignore[arg-type]
+    first = next(events)
+    assert first.reason is Reason.IN_OUTPUT and first.status is Outcome.SKIPPED

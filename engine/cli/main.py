@@ -83,9 +83,9 @@ def _check_detection(args) -> None:
 
 
 def cmd_protect(args) -> int:
-    from engine.jobs import ALREADY_IN_OUTPUT, ProtectJob, run_protect
+    from engine.jobs import ProtectJob, run_protect
     from engine.photos import iter_photos
-    from engine.protect import DEFAULT_STRENGTH, Outcome, check_output_dir
+    from engine.protect import DEFAULT_STRENGTH, Outcome, Reason, check_output_dir
 
     # Everything a user can get wrong is checked here, before the passphrase, the models or a
     # serial: option ranges (ProtectJob), the output folder, the inputs.
@@ -116,7 +116,7 @@ def cmd_protect(args) -> int:
         events = run_protect(_pipeline(ledger, args), unlocked, job)
         outcomes = [o for o in _drain(events, len(job.paths), "photo",
                                       None if args.json else _protect_line)
-                    if not (o.status is Outcome.SKIPPED and o.error == ALREADY_IN_OUTPUT)]
+                    if o.reason is not Reason.IN_OUTPUT]
     if args.json:
         # Exactly the contract: written files only; skipped photos are noted on stderr.
         print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.output]}))
