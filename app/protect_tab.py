@@ -32,13 +32,14 @@ from app.file_input import PHOTO_FILTER, TakesPhotos
 from app.icons import icon
 from app.photo_list import PhotoList
 from app.workers import Task
-from engine.batch import job_from_protect, run_batch
+from engine.batch import protect_job, run_batch
 from engine.display import format_seconds
 from engine.errors import FakeTaggerError
-from engine.jobs import JobProgress, ProtectJob
+from engine.jobs import JobProgress
 from engine.limits import JPEG_QUALITY
 from engine.photos import OutputFormat, iter_photos, load_photo
 from engine.protect import Outcome, ProtectOutcome
+from engine.spec import JobSpec
 
 
 class ProtectTab(TakesPhotos, QWidget):
@@ -249,27 +250,27 @@ class ProtectTab(TakesPhotos, QWidget):
 
     # -- running ----------------------------------------------------------------------------------
 
-    def spec(self) -> ProtectJob:
-        paths = self.photos.paths()
+    def spec(self) -> JobSpec:
+        """The run the form describes, over the settings' preferences (AppSettings.job_spec)."""
         out = self.out_edit.text().strip()
-        return ProtectJob(paths, Path(out) if out else None,
-                          OutputFormat(self.format_combo.currentData()), self.quality.value(),
-                          self.ctx.settings.strength, self.faces.include(paths),
-                          retag=self.retag.isChecked(), c2pa=self.ctx.settings.c2pa,
-                          small_thumbnails=self.ctx.settings.small_thumbnails)
+        return self.ctx.settings.job_spec(
+            out_dir=Path(out) if out else None,
+            fmt=OutputFormat(self.format_combo.currentData()),
+            jpeg_quality=self.quality.value(), retag=self.retag.isChecked(),
+            faces=self.faces.include(self.photos.paths()))
 
     def run(self) -> None:
-        spec = self.spec()
-        if not spec.paths:
+        paths = self.photos.paths()
+        if not paths:
             show_info(self, "Nothing to protect", "Add some photos first.")
             return
         if self.task is not None:
             return
         unlocked = self.ctx.ask_passphrase(
-            self, f"Enter your passphrase to sign the tags for {len(spec.paths)} photo(s).")
+            self, f"Enter your passphrase to sign the tags for {len(paths)} photo(s).")
         if unlocked is None:
             return
-        self._start(unlocked, spec, None)
+        self._start(unlocked, (paths, self.spec()), None)
 
     def resume(self, job_id: str) -> None:
         """Continue an interrupted job (offered by the main window on start)."""
@@ -283,9 +284,10 @@ class ProtectTab(TakesPhotos, QWidget):
             return
         self._start(unlocked, None, job_id)
 
-    def _start(self, unlocked, spec: ProtectJob | None, job_id: str | None) -> None:
+    def _start(self, unlocked, new: tuple[list[Path], JobSpec] | None,
+               job_id: str | None) -> None:
         self.outcomes = []
-        total = len(spec.paths) if spec is not None else len(self.ctx.ledger.batch_items(job_id))
+        total = len(new[0]) if new is not None else len(self.ctx.ledger.batch_items(job_id))
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
@@ -293,7 +295,7 @@ class ProtectTab(TakesPhotos, QWidget):
         self._set_running(True)
         pipeline = self.ctx.pipeline()
         self.task = self.ctx.submit(
-            lambda report, token: _run_job(pipeline, unlocked, spec, job_id, report, token),
+            lambda report, token: _run_job(pipeline, unlocked, new, job_id, report, token),
             on_progress=self._event, on_result=self._finished, on_error=self._failed,
             name="protect", owner=self)
 
@@ -370,13 +372,12 @@ class ProtectTab(TakesPhotos, QWidget):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_out_dir)))
 
 
-def _run_job(pipeline, unlocked, spec: ProtectJob | None, job_id: str | None, report,
-             token) -> list[ProtectOutcome]:
-    """Worker: record the protect job in the ledger (a batch job, so it can be resumed after a
-    crash) or take the interrupted one, run it, and relay every event to the GUI thread."""
+def _run_job(pipeline, unlocked, new: tuple[list[Path], JobSpec] | None, job_id: str | None,
+             report, token) -> list[ProtectOutcome]:
+    """Worker: record the protect job in the ledger (so it can be resumed after a crash) or
+    take the interrupted one, run it, and relay every event to the GUI thread."""
     if job_id is None:
-        job_id = job_from_protect(pipeline.ledger, unlocked.key_id, spec,
-                                  pipeline.detector.threshold, pipeline.detector.min_face)
+        job_id = protect_job(pipeline.ledger, unlocked.key_id, *new)
     outcomes = []
     for event in run_batch(pipeline, unlocked, job_id, token):
         report(event)

@@ -1,12 +1,12 @@
 """Batch jobs: tag whole folders as a job recorded in the ledger, resumable after any crash.
 
-A job (engine.store.batches) lists every photo with its SHA-256 and output folder, the output
-tree mirroring the input tree. :func:`run_batch` is the local engine: each photo goes through the
-one pipeline (``Pipeline.protect``) with ``ProtectOptions.batch_job`` set, so its item is marked
-tagged in the transaction that commits its records; a kill at any point is recovered on the next
-open of the ledger and the resumed job starts with the photos not yet done. The Ray engine
-(engine.batch_ray) shares the planning, the item bookkeeping and the report here. The CLI's
-``faketagger batch`` and the GUI's Protect tab both run jobs through this module.
+Every protect is a recorded job: ``faketagger protect``, ``faketagger batch`` and the GUI's
+Protect tab all make one with :func:`create_job` (a :class:`~engine.spec.JobSpec` and every photo
+with its SHA-256 and output folder; ``batch`` mirrors the input tree, the others plan with
+:func:`protect_job`) and run it with :func:`run_batch` (or engine.batch_ray's Ray engine, which
+shares the planning, the item bookkeeping and the report here). Each photo's item is marked
+tagged in the transaction that commits its records; a kill at any point is recovered on the
+next open of the ledger and the resumed job starts with the photos not yet done.
 """
 
 from __future__ import annotations
@@ -18,58 +18,25 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from engine.atomic import fsync_dir, publish
 from engine.errors import FakeTaggerError
-from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD
 from engine.files import display_path, write_file
 from engine.identity import UnlockedIdentity
-from engine.jobs import ALREADY_IN_OUTPUT, JobProgress, ProtectJob
-from engine.limits import JPEG_QUALITY, MIN_FACE, STRENGTH, THRESHOLD
+from engine.jobs import ALREADY_IN_OUTPUT, JobProgress
 from engine.photos import PhotoError, iter_photos, sha256_file
 from engine.pipeline import CancelToken, Pipeline, Stage
 from engine.pipeline import Progress as PipelineProgress
-from engine.protect import DEFAULT_STRENGTH, Outcome, ProtectOptions, ProtectOutcome, Reason
+from engine.protect import Outcome, ProtectOutcome, Reason
+from engine.spec import JobSpec
 from engine.store.batches import FINAL, BatchItem, BatchJobInfo, ItemState
 from engine.store.ledger import Ledger
 from engine.store.records import MAX_SERIAL
 
 CHANGED = "changed since the batch job started (its SHA-256 differs); not tagged"
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """A job's settings, stored with it so a resume works exactly as the start did."""
-
-    fmt: str = "keep"
-    jpeg_quality: int = 95
-    strength: float = DEFAULT_STRENGTH
-    retag: bool = False
-    copy_no_face: bool = False  # copy photos without a face through, unchanged
-    # The detector's own defaults, as `faketagger protect` uses them: a job must not skip faces
-    # that protect would tag (they once differed: 0.95 here, 0.92 there).
-    threshold: float = DEFAULT_THRESHOLD
-    min_face: int = DEFAULT_MIN_FACE
-    c2pa: bool = False  # ProtectOptions.c2pa; stored with the job, so a resume signs the same
-    small_thumbnails: bool = False  # ProtectOptions.small_thumbnails
-
-    def __post_init__(self) -> None:
-        JPEG_QUALITY.check(self.jpeg_quality)
-        STRENGTH.check(self.strength)
-        THRESHOLD.check(self.threshold)
-        MIN_FACE.check(self.min_face)
-
-    def protect_options(self, out_dir: Path, job_id: str) -> ProtectOptions:
-        return ProtectOptions(out_dir=out_dir, fmt=self.fmt, jpeg_quality=self.jpeg_quality,
-                              strength=self.strength, retag=self.retag, batch_job=job_id,
-                              c2pa=self.c2pa, small_thumbnails=self.small_thumbnails)
-
-    @classmethod
-    def from_json(cls, doc: dict) -> BatchOptions:
-        return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
 
 
 def mirror_plan(sources: list[Path], out: Path) -> list[tuple[Path, Path]]:
@@ -108,37 +75,38 @@ def capacity_problem(ledger: Ledger, key_id: bytes | str, photos: int,
 
 
 def create_job(ledger: Ledger, key_id: bytes | str, plan: list[tuple[Path, Path]],
-               out: Path, options: BatchOptions,
-               faces: dict[Path, list[int]] | None = None) -> str:
-    """Hash every photo of *plan* and record the job; returns its ID."""
+               out: Path, spec: JobSpec, inside: list[tuple[Path, Path]] = ()) -> str:
+    """Record a protect run as a job: the one way every front end starts one. Every photo of
+    *plan* (photo, output folder) is hashed, so a photo changed before its turn is refused;
+    the photos of *inside* lie in their own output folder and are recorded as skipped."""
     items = []
-    for photo, out_dir in plan:
+    for photo, out_dir in [*plan, *inside]:
         try:
             digest = sha256_file(photo)
         except PhotoError:
             digest = ""  # unreadable: the run reports it as that photo's error
-        items.append((photo, out_dir, digest, None if faces is None else faces.get(photo)))
-    return ledger.create_batch(key_id, out, asdict(options), items)
-
-
-def job_from_protect(ledger: Ledger, key_id: bytes | str, job: ProtectJob,
-                     threshold: float = DEFAULT_THRESHOLD,
-                     min_face: int = DEFAULT_MIN_FACE) -> str:
-    """The GUI's Protect tab as a batch job: each photo to its ProtectJob output folder, the
-    face choices kept; photos inside their own output folder are recorded as skipped. The
-    detection settings the preview used are stored with it, so a resume (by the GUI or by
-    ``faketagger batch --resume``) finds the same faces."""
-    groups, inside = job.plan()
-    plan = [(p, out) for out, group in groups.items() for p in group]
-    plan += [(p, job.out_dir_for(p)) for p in inside]
-    options = BatchOptions(fmt=job.output_format.value, jpeg_quality=job.jpeg_quality,
-                           strength=job.strength, retag=job.retag, c2pa=job.c2pa,
-                           small_thumbnails=job.small_thumbnails, threshold=threshold,
-                           min_face=min_face)
-    job_id = create_job(ledger, key_id, plan, job.output_dir or Path("."), options, job.include)
-    for k in range(len(plan) - len(inside), len(plan)):
-        ledger.set_batch_item(job_id, k, ItemState.SKIPPED, error=ALREADY_IN_OUTPUT)
+        items.append((photo, out_dir, digest, spec.chosen(photo)))
+    job_id = ledger.create_batch(key_id, out, spec.to_json(), items)
+    for k, (photo, _out_dir) in enumerate(inside, start=len(plan)):
+        ledger.set_batch_item(job_id, k, ItemState.SKIPPED, error=in_output(photo).error)
     return job_id
+
+
+def in_output(path: Path) -> ProtectOutcome:
+    """A photo inside its own output folder: skipped, so a run over a folder that holds its
+    tagged copies never tags them again."""
+    return ProtectOutcome(path, error=ALREADY_IN_OUTPUT, skipped=True, reason=Reason.IN_OUTPUT)
+
+
+def protect_job(ledger: Ledger, key_id: bytes | str, paths: list[Path], spec: JobSpec) -> str:
+    """``faketagger protect`` and the GUI's Protect tab as a job: each photo to the spec's output
+    folder (or a "tagged" folder beside it), grouped by folder; the spec's face choices and
+    detection settings are stored with it, so a resume (by the GUI or by ``faketagger batch
+    --resume``) finds the same faces."""
+    groups, inside = spec.plan(paths)
+    plan = [(p, out) for out, group in groups.items() for p in group]
+    return create_job(ledger, key_id, plan, spec.out_dir or Path("."), spec,
+                      [(p, spec.out_dir_for(p)) for p in inside])
 
 
 def copy_through(item: BatchItem) -> Path:
@@ -168,11 +136,11 @@ def copy_through(item: BatchItem) -> Path:
 
 
 def record_outcome(ledger: Ledger, job_id: str, item: BatchItem, outcome: ProtectOutcome,
-                   options: BatchOptions) -> ProtectOutcome:
+                   spec: JobSpec) -> ProtectOutcome:
     """Store a photo's end state (tagged items are already marked by the ledger)."""
     status = outcome.status
     if status is Outcome.NO_FACE:
-        if options.copy_no_face:
+        if spec.copy_no_face:
             try:
                 outcome.output = copy_through(item)
                 ledger.set_batch_item(job_id, item.idx, ItemState.COPIED, output=outcome.output)
@@ -223,12 +191,12 @@ Roll = Callable[[int], UnlockedIdentity]
 
 @dataclass(frozen=True)
 class JobRun:
-    """What every engine starts a job run with: the job's options, the photos not yet done
+    """What every engine starts a job run with: the job's spec, the photos not yet done
     (failed ones are retried), the photos skipped now because a tagged copy is already in their
     output folder (each engine reports them first) and the progress counter, which already
     counts every finished photo."""
 
-    options: BatchOptions
+    spec: JobSpec
     todo: list[BatchItem]
     skipped: list[ProtectOutcome]
     progress: Progress
@@ -236,12 +204,13 @@ class JobRun:
 
 def open_job(ledger: Ledger, job_id: str) -> JobRun:
     """The job's run (:class:`JobRun`). A photo whose tagged copy another run already put in
-    its output folder is skipped here, so no engine tags it twice."""
+    its output folder is skipped here (unless the spec says ``tag_again``), so no engine tags it
+    twice."""
     info = ledger.batch_job(job_id)
+    spec = JobSpec.from_json(info.options)
     todo = ledger.batch_items(job_id, (ItemState.TODO, ItemState.FAILED))
-    todo, skipped = skip_recorded(ledger, job_id, todo)
-    return JobRun(BatchOptions.from_json(info.options), todo, skipped,
-                  Progress(info.total, info.total - len(todo)))
+    todo, skipped = (todo, []) if spec.tag_again else skip_recorded(ledger, job_id, todo)
+    return JobRun(spec, todo, skipped, Progress(info.total, info.total - len(todo)))
 
 
 def recorded_copies(ledger: Ledger) -> dict[str, list[tuple[Path, str]]]:
@@ -268,7 +237,7 @@ def recorded_copy(copies: dict[str, list[tuple[Path, str]]], src: Path,
             made = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
         except ValueError:
             continue
-        if made >= changed:
+        if made >= int(changed):  # records keep whole seconds: same second counts as after
             return output
     return None
 
@@ -329,7 +298,7 @@ def run_batch(
     cancel = cancel or CancelToken()
     ledger = pipeline.ledger
     run = open_job(ledger, job_id)
-    options, todo, progress = run.options, run.todo, run.progress
+    spec, todo, progress = run.spec, run.todo, run.progress
     yield progress.tick(None, None)
     yield from run.skipped
     for item in todo:
@@ -342,29 +311,28 @@ def run_batch(
         if why:
             outcome = ProtectOutcome(item.src, error=why, reason=Reason.CHANGED)
         else:
-            outcome = _protect_item(pipeline, unlocked, item, options, job_id, cancel)
+            outcome = _protect_item(pipeline, unlocked, item, spec, job_id, cancel)
             if roll is not None and isinstance(outcome, ProtectOutcome) \
                     and outcome.reason is Reason.OUT_OF_SERIALS:
                 # The key ran out within this photo: the next key tags it (nothing was written
                 # and the reserved serials were handed back).
                 unlocked = roll(ROLL_MARGIN)
-                outcome = _protect_item(pipeline, unlocked, item, options, job_id, cancel)
+                outcome = _protect_item(pipeline, unlocked, item, spec, job_id, cancel)
             if not isinstance(outcome, ProtectOutcome):
                 break  # cancelled before anything was written
-        yield record_outcome(ledger, job_id, item, outcome, options)
+        yield record_outcome(ledger, job_id, item, outcome, spec)
         yield progress.tick(outcome, item.src)
     finish_job(ledger, job_id)
     ledger.checkpoint_backup()
 
 
 def _protect_item(pipeline: Pipeline, unlocked: UnlockedIdentity, item: BatchItem,
-                  options: BatchOptions, job_id: str, cancel: CancelToken):
+                  spec: JobSpec, job_id: str, cancel: CancelToken):
     """One photo of the job through the pipeline: its ProtectOutcome, or the cancel event."""
-    include = {item.src: item.faces} if item.faces is not None else None
+    faces = {item.src: item.faces} if item.faces is not None else None
     return next(e for e in pipeline.protect(
-        [item.src], unlocked, options.protect_options(item.out_dir, job_id),
-        cancel=cancel, include=include, threshold=options.threshold,
-        min_face=options.min_face) if isinstance(e, ProtectOutcome) or (
+        [item.src], unlocked, replace(spec, out_dir=item.out_dir, faces=faces),
+        cancel=cancel, batch_job=job_id) if isinstance(e, ProtectOutcome) or (
         isinstance(e, PipelineProgress) and e.stage is Stage.CANCELLED))
 
 
@@ -406,5 +374,5 @@ def write_report(ledger: Ledger, job_id: str, path: Path) -> None:
     write_file(Path(path), text.encode("utf-8"), overwrite=True)
 
 
-__all__ = ["ALREADY_IN_OUTPUT", "FINAL", "BatchOptions", "capacity_problem", "create_job",
-           "job_from_protect", "mirror_plan", "record_outcome", "run_batch", "write_report"]
+__all__ = ["ALREADY_IN_OUTPUT", "FINAL", "capacity_problem", "create_job", "in_output",
+           "mirror_plan", "protect_job", "record_outcome", "run_batch", "write_report"]

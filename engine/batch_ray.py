@@ -207,7 +207,7 @@ def run_batch_ray(
     cancel = cancel or CancelToken()
     ledger = pipeline.ledger
     run = open_job(ledger, job_id)
-    options, todo, progress = run.options, run.todo, run.progress
+    spec, todo, progress = run.spec, run.todo, run.progress
     yield progress.tick(None, None)
     yield from run.skipped
     if not todo:
@@ -220,12 +220,12 @@ def run_batch_ray(
     device = "cuda" if gpu else "cpu"
     models = all_watermarkers(pipeline.device)
     blobs = [Path(m.path).read_bytes() for m in models]  # the driver's exact model files
-    args = (blobs, options.threshold, options.min_face, device, 1)  # the job's own settings
+    args = (blobs, spec.threshold, spec.min_face, device, 1)  # the job's own settings
     items = {item.idx: item for item in todo}
 
     # Stage 1: faces of every photo (pure workers), streamed back to the driver.
     rows = [{"idx": i.idx, "src": str(i.src), "chosen": json.dumps(i.faces),
-             "check": not options.retag} for i in todo]
+             "check": not spec.retag} for i in todo]
     detected = _map(ray.data.from_items(rows, override_num_blocks=len(rows)), Detect,
                     args, actors, gpu)
     to_embed: list[tuple[BatchItem, list, object]] = []
@@ -244,7 +244,7 @@ def run_batch_ray(
         elif not faces:
             outcome = ProtectOutcome(item.src, small_faces=json.loads(row["small"]))
         if outcome is not None:
-            yield record_outcome(ledger, job_id, item, outcome, options)
+            yield record_outcome(ledger, job_id, item, outcome, spec)
             yield progress.tick(outcome, item.src)
         else:
             to_embed.append((item, faces, row["format"]))
@@ -261,26 +261,25 @@ def run_batch_ray(
         part = to_embed[start:start + chunk]
         targets, plans = [], []
         for item, faces, src_format in part:
-            opts = options.protect_options(item.out_dir, job_id)
-            fmt, out_path, tmp = output_target(item.src, src_format, opts)
-            targets.append((opts, fmt))
+            fmt, out_path, tmp = output_target(item.src, src_format, spec, item.out_dir)
+            targets.append(fmt)
             plans.append(TagPlan(len(faces), display_path(item.src), out_path, tmp, job_id,
                                  item.src))
         need = sum(plan.count for plan in plans)
         if roll is not None and ledger.serials_left(unlocked.key_id) < need:
             unlocked = roll(max(need, ROLL_MARGIN))
         jobs = ledger.begin_tags(unlocked.key_id, plans)
-        for (item, faces, _), (opts, fmt), job in zip(part, targets, jobs, strict=True):
+        for (item, faces, _), fmt, job in zip(part, targets, jobs, strict=True):
             payloads = payloads_for(unlocked, job.serials, model.version)
-            planned[item.idx] = (item, faces, opts, fmt, job, payloads)
+            planned[item.idx] = (item, faces, fmt, job, payloads)
             signer[item.idx] = unlocked  # the key of its serials (a job may roll over)
 
     # Stage 2: embed + encode (pure workers); the driver commits each photo once.
     rows = [{"idx": idx, "src": str(item.src), "faces": json.dumps(faces),
              "bits": json.dumps(payload_bits(payloads).tolist()),
-             "opts": json.dumps({"strength": opts.strength, "fmt": fmt,
-                                 "quality": opts.jpeg_quality, "thumb": opts.thumb_side})}
-            for idx, (item, faces, opts, fmt, _job, payloads) in planned.items()]
+             "opts": json.dumps({"strength": spec.strength, "fmt": fmt,
+                                 "quality": spec.jpeg_quality, "thumb": spec.thumb_side})}
+            for idx, (item, faces, fmt, _job, payloads) in planned.items()]
     try:
         if rows:
             embedded = _map(ray.data.from_items(rows, override_num_blocks=len(rows)), Embed,
@@ -289,20 +288,20 @@ def run_batch_ray(
                 entry = planned.pop(int(row["idx"]), None)
                 if entry is None:
                     continue  # a retried task's second answer: committed already
-                item, _faces, opts, fmt, job, payloads = entry
-                outcome = _commit(ledger, signer[item.idx], item, opts, fmt, job, payloads, row)
-                yield record_outcome(ledger, job_id, item, outcome, options)
+                item, _faces, fmt, job, payloads = entry
+                outcome = _commit(ledger, signer[item.idx], item, spec, fmt, job, payloads, row)
+                yield record_outcome(ledger, job_id, item, outcome, spec)
                 yield progress.tick(outcome, item.src)
                 if cancel.cancelled:
                     break
     finally:
-        for _item, _faces, _opts, _fmt, job, _payloads in planned.values():
+        for _item, _faces, _fmt, job, _payloads in planned.values():
             ledger.abort_tag(job)  # never embedded or never answered: serials freed
     finish_job(ledger, job_id)
     ledger.checkpoint_backup()
 
 
-def _commit(ledger, unlocked, item, opts, fmt, job, payloads, row) -> ProtectOutcome:
+def _commit(ledger, unlocked, item, spec, fmt, job, payloads, row) -> ProtectOutcome:
     if row["error"]:
         ledger.abort_tag(job)
         return ProtectOutcome(item.src, error=row["error"])
@@ -313,6 +312,6 @@ def _commit(ledger, unlocked, item, opts, fmt, job, payloads, row) -> ProtectOut
         return payloads, rendered.marks
 
     try:
-        return commit_tag(ledger, unlocked, job, write, item.src, opts, fmt)
+        return commit_tag(ledger, unlocked, job, write, item.src, spec, fmt)
     except FakeTaggerError as err:
         return ProtectOutcome(item.src, error=str(err))

@@ -16,14 +16,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from engine.limits import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD
+
 #: Side of the square crop relative to the larger side of the MTCNN box. The margin keeps hair,
 #: ears and jaw line in the tagged area, so that a swap of the inner face leaves some tag behind.
 CROP_SCALE = 1.5
 #: Fraction of the crop side over which the residual fades out, so no seam is visible.
 FEATHER = 0.12
-#: Defaults: MTCNN boxes below 0.9 probability include false faces (DESIGN.md).
-DEFAULT_THRESHOLD = 0.92
-DEFAULT_MIN_FACE = 40
 #: Verify's second look, and MTCNN's last-stage cut-off (its default is 0.7). Re-synthesised or
 #: heavily edited faces often score 0.4-0.9 (measured on the bench's resynth attacks over the 14
 #: eval faces: 5 of 14 reached 0.92, 11 reached 0.7, 13 reached 0.5), so verify also reads these

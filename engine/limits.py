@@ -1,8 +1,9 @@
-"""The valid range of every option a user can set: tag strength, JPEG quality, detection threshold,
-smallest face. One owner: the engine's option types (ProtectOptions, ProtectJob, FaceDetector)
-check their values here and raise :class:`OptionError`; the CLI's argument parser and the GUI's
-spin boxes read the same bounds, so no front end can let a value through that the engine refuses,
-or refuse one the engine accepts.
+"""The valid range and the default of every option a user can set: tag strength, JPEG quality,
+detection threshold, smallest face. One owner: the engine's option types (JobSpec, FaceDetector)
+check their values here and raise :class:`OptionError`; the CLI's argument parser, the GUI's spin
+boxes and saved settings read the same bounds and defaults, so no front end can let a value
+through that the engine refuses, refuse one the engine accepts, or start from another default
+(they once did: batch jobs detected at 0.95 while protect detected at 0.92).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Limit:
     name: str
     lo: float
     hi: float
+    default: float = 0.0
     integer: bool = False
     why: str = ""
 
@@ -55,14 +57,22 @@ class Limit:
 
 #: Multiple of the model's standard residual. Below 0.25 the tag does not survive everyday
 #: processing; above 4 it becomes plainly visible (and past that, noise).
-STRENGTH = Limit("tag strength", 0.25, 4.0,
+#: The default 0.88 puts model v1 at 38.35 dB mean face PSNR (37.46 worst) with every everyday
+#: target still met (bench, MODEL_CARD.md "Default strength").
+STRENGTH = Limit("tag strength", 0.25, 4.0, 0.88,
                  why="higher is more robust but visible; the default is 0.88")
 #: JPEG / WebP quality of a tagged copy. Below 50 the compression itself destroys the tag
 #: (bench: exact recovery falls under 98% at JPEG 30).
-JPEG_QUALITY = Limit("JPEG quality", 50, 100, integer=True,
+JPEG_QUALITY = Limit("JPEG quality", 50, 100, 95, integer=True,
                      why="lower qualities destroy the tag")
 #: MTCNN probability a detection needs. Below 0.5 most detections are not faces (DESIGN.md);
-#: at 1.0 nothing is ever found.
-THRESHOLD = Limit("face detection threshold", 0.5, 0.99)
+#: at 1.0 nothing is ever found. The default: MTCNN boxes below 0.9 include false faces.
+THRESHOLD = Limit("face detection threshold", 0.5, 0.99, 0.92)
 #: Smallest face side (pixels) that gets a tag; smaller faces cannot carry one reliably.
-MIN_FACE = Limit("smallest face size", 20, 4000, integer=True, why="in pixels")
+MIN_FACE = Limit("smallest face size", 20, 4000, 40, integer=True, why="in pixels")
+
+#: The defaults by name, for signatures and argparse (the Limit owns each value).
+DEFAULT_STRENGTH: float = STRENGTH.default
+DEFAULT_QUALITY: int = int(JPEG_QUALITY.default)
+DEFAULT_THRESHOLD: float = THRESHOLD.default
+DEFAULT_MIN_FACE: int = int(MIN_FACE.default)

@@ -34,8 +34,9 @@ from engine.identity import UnlockedIdentity, format_key_id
 from engine.limits import MIN_FACE, THRESHOLD
 from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
 from engine.photos import load_photo, sha256_file
-from engine.protect import ProtectOptions, ProtectOutcome, Reason, protect_photo
+from engine.protect import ProtectOutcome, Reason, protect_photo
 from engine.reading import decode_face
+from engine.spec import JobSpec
 from engine.store.ledger import Ledger
 from engine.verify import FaceVerdict, Verdict, judge
 
@@ -256,34 +257,30 @@ class Pipeline:
         self,
         paths: list[Path],
         identity: UnlockedIdentity,
-        opts: ProtectOptions,
+        spec: JobSpec,
         *,
         cancel: CancelToken | None = None,
-        include: dict[Path, list[int]] | None = None,
-        threshold: float | None = None,
-        min_face: int | None = None,
+        batch_job: str | None = None,
     ) -> Iterator[Progress | ProtectOutcome]:
-        """Tag every photo. `include` optionally restricts, per photo, which detected faces
-        (indices into `detect(include_small=True)` order) are tagged: the GUI's checkboxes.
-        *threshold* and *min_face* override the detector's for this run: a recorded job is
-        resumed with the detection settings it was made with, whoever resumes it."""
-        threshold = self.detector.threshold if threshold is None else THRESHOLD.check(threshold)
-        min_face = self.detector.min_face if min_face is None else MIN_FACE.check(min_face)
+        """Tag every photo as *spec* says: its output folder, format, strength, face choices
+        and detection settings (the spec's, not the detector's: a recorded job is resumed with
+        the settings it was made with, whoever resumes it)."""
 
         def work(path: Path, token: CancelToken) -> ProtectOutcome | None:
             photo = load_photo(path)
             found = [f for f in self.detector.detect(photo.rgb, include_small=True,
-                                                     min_prob=threshold) if f.prob >= threshold]
-            chosen = include[path] if include is not None and path in include else None
-            faces = usable_faces(found, min_face, chosen)
+                                                     min_prob=spec.threshold)
+                     if f.prob >= spec.threshold]
+            faces = usable_faces(found, spec.min_face, spec.chosen(path))
             if token.cancelled:  # last chance before anything is written
                 return None
-            if faces and not opts.retag:
+            if faces and not spec.retag:
                 found_tag = self.existing_tag(photo.rgb, faces)
                 if found_tag:
                     return already_tagged(path, found_tag)
-            outcome = protect_photo(photo, faces, identity, self.ledger, self.model, opts)
-            outcome.small_faces = [f.int_box() for f in found if f.size < min_face]
+            outcome = protect_photo(photo, faces, identity, self.ledger, self.model, spec,
+                                    batch_job=batch_job)
+            outcome.small_faces = [f.int_box() for f in found if f.size < spec.min_face]
             return outcome
 
         return self._batch(paths, cancel, Stage.EMBED, work, ProtectOutcome.failed)

@@ -23,7 +23,7 @@ from engine.errors import LedgerError, SerialsExhaustedError
 from engine.faces import Face, crop_square, face_square
 from engine.files import display_path
 from engine.identity import UnlockedIdentity
-from engine.limits import JPEG_QUALITY, STRENGTH, OptionError
+from engine.limits import DEFAULT_STRENGTH  # protect's callers import it from here
 from engine.model.registry import Watermarker
 from engine.payload import Payload, encode_bits
 from engine.photos import (
@@ -40,17 +40,13 @@ from engine.photos import (
     write_photo_temp,
 )
 from engine.readback import BOOSTS, CHECK_QUALITY, CHECK_SCALE, ReadBack, embed_checked
+from engine.spec import SMALL_THUMB_SIDE as SMALL_THUMB_SIDE  # kept where callers import it
+from engine.spec import TAGGED_SUFFIX, THUMB_SIDE, JobSpec
 from engine.store.ledger import Ledger, TagJob
 from engine.store.records import MAX_THUMB_BYTES, sign_record
 
-#: The default operating point of the tag-strength knob (x the model's deployed residual RMS).
-#: Every front end and the bench start from it. 0.88 puts model v1 at 38.35 dB mean face PSNR
-#: (37.46 worst) with every everyday target still met (bench, MODEL_CARD.md "Default strength").
-DEFAULT_STRENGTH = 0.88
-#: Side (px) of the face thumbnail in each signed record: enough for verify's face-change check
-#: (engine.change) with a card alone. 48 px, the owner's choice, shows less and decides nothing.
-THUMB_SIDE = 112
-SMALL_THUMB_SIDE = 48
+#: How often protect picks a new output name when another program takes the chosen one first.
+_NAME_TRIES = 20
 
 
 class Outcome(StrEnum):
@@ -60,40 +56,6 @@ class Outcome(StrEnum):
     NO_FACE = "no_face"  # no face big enough to tag; nothing written
     SKIPPED = "skipped"  # not tagged on purpose (engine.jobs: already in its output folder)
     FAILED = "failed"  # an error; `error` says why
-
-
-def output_format(value: object) -> OutputFormat:
-    """Any spelling ("PNG", "png", None for keep) as an OutputFormat; OptionError otherwise."""
-    try:
-        return OutputFormat(str(value or "keep").lower())
-    except ValueError:
-        choices = ", ".join(f.value for f in OutputFormat)
-        raise OptionError(f"output format must be one of {choices}, got {value!r}") from None
-
-
-@dataclass(frozen=True)
-class ProtectOptions:
-    out_dir: Path
-    fmt: OutputFormat = OutputFormat.KEEP
-    jpeg_quality: int = 95
-    strength: float = DEFAULT_STRENGTH
-    suffix: str = "-tagged"
-    retag: bool = False  # tag faces that already carry a tag (else the photo is skipped)
-    batch_job: str | None = None  # the ledger batch job (engine.batch) this photo belongs to
-    c2pa: bool = False  # also sign Content Credentials into the copy (reveals the owner's name)
-    #: 48 px record thumbnails instead of 112: a card then shows less of the owner's face, and
-    #: verify cannot say whether the face was changed (README, "Face change").
-    small_thumbnails: bool = False
-
-    def __post_init__(self) -> None:
-        # Any spelling ("PNG", "png", None for keep) becomes the one vocabulary.
-        object.__setattr__(self, "fmt", output_format(self.fmt))
-        object.__setattr__(self, "jpeg_quality", JPEG_QUALITY.check(self.jpeg_quality))
-        object.__setattr__(self, "strength", STRENGTH.check(self.strength))
-
-    @property
-    def thumb_side(self) -> int:
-        return SMALL_THUMB_SIDE if self.small_thumbnails else THUMB_SIDE
 
 
 @dataclass
@@ -268,47 +230,45 @@ def render_tagged(photo: Photo, faces: list[Face], bits: np.ndarray, model: Wate
     return Rendered(data, FaceMarks.of(faces, embedded, thumb_side))
 
 
-#: How often protect picks a new output name when another program takes the chosen one first.
-_NAME_TRIES = 20
-
-
-def output_target(src: Path, src_format: str, opts: ProtectOptions) -> tuple[str, Path, Path]:
-    """(format, output path, temp path) of a tagged copy of *src* in ``opts.out_dir`` (made)."""
-    fmt = src_format if opts.fmt is OutputFormat.KEEP else opts.fmt.value
-    ensure_output_dir(opts.out_dir)
-    out_path = unique_output_path(opts.out_dir, src, suffix=opts.suffix, fmt=fmt)
+def output_target(src: Path, src_format: str, spec: JobSpec,
+                  out_dir: Path) -> tuple[str, Path, Path]:
+    """(format, output path, temp path) of a tagged copy of *src* in *out_dir* (made)."""
+    fmt = src_format if spec.fmt is OutputFormat.KEEP else spec.fmt.value
+    ensure_output_dir(out_dir)
+    out_path = unique_output_path(out_dir, src, suffix=TAGGED_SUFFIX, fmt=fmt)
     return fmt, out_path, temp_path_for(out_path)
 
 
 def protect_photo(
     photo: Photo, faces: list[Face], identity: UnlockedIdentity, ledger: Ledger,
-    model: Watermarker, opts: ProtectOptions,
+    model: Watermarker, spec: JobSpec, out_dir: Path | None = None, batch_job: str | None = None,
 ) -> ProtectOutcome:
-    """Tag *faces* of *photo* into a new file in ``opts.out_dir``, crash-safe
+    """Tag *faces* of *photo* into a new file in *out_dir* (the spec's), crash-safe
     (engine.store.tagging): serials reserved, temp file written and hashed, records signed and
     staged, file published, records committed. Any failure before the file is published undoes
     everything and frees the serials; nothing half-done is ever left for the user."""
     if not faces:
         return ProtectOutcome(photo.path)
-    fmt, out_path, tmp = output_target(photo.path, photo.format, opts)
+    out_dir = spec.out_dir_for(photo.path) if out_dir is None else out_dir
+    fmt, out_path, tmp = output_target(photo.path, photo.format, spec, out_dir)
     job = ledger.begin_tag(identity.key_id, len(faces), original_path=display_path(photo.path),
-                           output_path=out_path, tmp_path=tmp, batch_job=opts.batch_job,
+                           output_path=out_path, tmp_path=tmp, batch_job=batch_job,
                            source=photo.path)
 
     def write() -> tuple[list[Payload], FaceMarks]:
         payloads = payloads_for(identity, job.serials, model.version)
-        embedded = embed_faces(photo.rgb, faces, payloads, model, opts.strength)
+        embedded = embed_faces(photo.rgb, faces, payloads, model, spec.strength)
         write_photo_temp(photo, embedded.tagged, out_path, tmp, fmt=fmt,
-                         jpeg_quality=opts.jpeg_quality)
-        return payloads, FaceMarks.of(faces, embedded, opts.thumb_side)
+                         jpeg_quality=spec.jpeg_quality)
+        return payloads, FaceMarks.of(faces, embedded, spec.thumb_side)
 
-    return commit_tag(ledger, identity, job, write, photo.path, opts, fmt)
+    return commit_tag(ledger, identity, job, write, photo.path, spec, fmt)
 
 
 def commit_tag(
     ledger: Ledger, identity: UnlockedIdentity, job: TagJob,
     write: Callable[[], tuple[list[Payload], FaceMarks]],
-    src: Path, opts: ProtectOptions, fmt: str,
+    src: Path, spec: JobSpec, fmt: str,
 ) -> ProtectOutcome:
     """Steps 2-5 of a reserved tag *job* (engine.store.tagging): `write` fills the temp file and
     returns the payloads and each face's marks; then the file is hashed, its records signed
@@ -320,7 +280,7 @@ def commit_tag(
     published = False
     try:
         payloads, marks = write()
-        if opts.c2pa:  # before the hash: the record's file_sha256 covers the manifest too
+        if spec.c2pa:  # before the hash: the record's file_sha256 covers the manifest too
             add_credentials(ledger, identity, tmp, fmt, src, out_path.name, payloads, marks)
             outcome.c2pa = True
         digest = sha256_file(tmp)
@@ -340,7 +300,8 @@ def commit_tag(
             except NameTakenError:  # another program took the name meanwhile: pick the next
                 if attempt == _NAME_TRIES - 1:
                     raise
-                out_path = unique_output_path(opts.out_dir, src, suffix=opts.suffix, fmt=fmt)
+                out_path = unique_output_path(out_path.parent, src, suffix=TAGGED_SUFFIX,
+                                              fmt=fmt)
                 ledger.move_tag(job, out_path)
     except BaseException:
         if not published:

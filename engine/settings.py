@@ -16,10 +16,18 @@ from pathlib import Path
 
 from engine import paths
 from engine.atomic import clean_temps, write_atomic
-from engine.faces import DEFAULT_THRESHOLD
-from engine.limits import JPEG_QUALITY, STRENGTH, THRESHOLD, Limit, OptionError
+from engine.limits import (
+    DEFAULT_QUALITY,
+    DEFAULT_STRENGTH,
+    DEFAULT_THRESHOLD,
+    JPEG_QUALITY,
+    STRENGTH,
+    THRESHOLD,
+    Limit,
+    OptionError,
+)
 from engine.photos import OutputFormat
-from engine.protect import DEFAULT_STRENGTH
+from engine.spec import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +56,20 @@ class AppSettings:
     threshold: float = DEFAULT_THRESHOLD
     output_dir: str = ""  # "" = a "tagged" folder next to the photos
     output_format: OutputFormat = OutputFormat.KEEP  # one of FORMATS
-    jpeg_quality: int = 95
-    strength: float = DEFAULT_STRENGTH  # ProtectOptions.strength
-    c2pa: bool = False  # ProtectOptions.c2pa: off unless the user turns it on (it reveals a name)
-    small_thumbnails: bool = False  # ProtectOptions.small_thumbnails (less face on a card)
+    jpeg_quality: int = DEFAULT_QUALITY
+    strength: float = DEFAULT_STRENGTH  # JobSpec.strength
+    c2pa: bool = False  # JobSpec.c2pa: off unless the user turns it on (it reveals a name)
+    small_thumbnails: bool = False  # JobSpec.small_thumbnails (less face on a card)
+
+    def job_spec(self, **form) -> JobSpec:
+        """The GUI's protect run: these saved preferences, overridden by what the Protect tab's
+        form says for this run (output folder, format, quality, retag, face choices). Built
+        here, once, so the GUI's jobs detect and tag exactly as its preview did."""
+        out = Path(self.output_dir) if self.output_dir else None
+        return JobSpec(**{"out_dir": out, "fmt": self.output_format,
+                          "jpeg_quality": self.jpeg_quality, "strength": self.strength,
+                          "threshold": self.threshold, "c2pa": self.c2pa,
+                          "small_thumbnails": self.small_thumbnails, **form})
 
     def normalized(self) -> AppSettings:
         """A copy with every out-of-range value replaced by its default."""

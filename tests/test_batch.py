@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 
 from engine.batch import (
-    BatchOptions,
     capacity_problem,
     create_job,
-    job_from_protect,
     mirror_plan,
+    protect_job,
     run_batch,
     write_report,
 )
-from engine.jobs import JobProgress, ProtectJob
+from engine.jobs import JobProgress
 from engine.protect import Outcome, ProtectOutcome
+from engine.spec import JobSpec
 from engine.store.batches import ItemState
 from engine.store.ledger import Ledger
 from tests.batch_util import job_state, photo_tree
@@ -51,7 +51,7 @@ def test_local_batch_tags_mirrors_reports_and_closes(tmp_path, ledger, identity,
     src = photo_tree(tmp_path)
     (src / "broken.jpg").write_bytes(b"not a photo")
     out = tmp_path / "out"
-    opts = BatchOptions(copy_no_face=True)
+    opts = JobSpec(copy_no_face=True)
     job = create_job(ledger, identity.key_id, mirror_plan([src], out), out, opts)
     events = list(run_batch(pipeline, identity, job))
     progress = [e for e in events if isinstance(e, JobProgress)]
@@ -96,17 +96,17 @@ def test_a_new_job_into_the_same_folder_skips_photos_already_tagged_there(
     out = tmp_path / "out"
     plan = mirror_plan([src], out)
     first = outcomes(run_batch(pipeline, identity, create_job(
-        ledger, identity.key_id, plan, out, BatchOptions())))
+        ledger, identity.key_id, plan, out, JobSpec())))
     assert [o.status for o in first] == [Outcome.TAGGED, Outcome.TAGGED]
     second = outcomes(run_batch(pipeline, identity, create_job(
-        ledger, identity.key_id, plan, out, BatchOptions())))
+        ledger, identity.key_id, plan, out, JobSpec())))
     assert all(o.skipped and "already tagged into this output folder" in o.error
                and o.input.name in o.error for o in second) and len(second) == 2
     # b.jpg edited since it was tagged, a.jpg's copy deleted: both are tagged again.
     later = time.time() + 5
     os.utime(src / "b.jpg", (later, later))
     first[0].output.unlink()
-    job = create_job(ledger, identity.key_id, plan, out, BatchOptions())
+    job = create_job(ledger, identity.key_id, plan, out, JobSpec())
     third = outcomes(run_batch(pipeline, identity, job))
     assert [o.status for o in third] == [Outcome.TAGGED, Outcome.TAGGED]
     assert ledger.batch_job(job).counts == {"tagged": 2}
@@ -119,13 +119,13 @@ def test_jobs_detect_faces_with_the_settings_they_were_made_with(tmp_path, ledge
     detection settings whatever the pipeline that resumes it was built with."""
     from engine.faces import DEFAULT_MIN_FACE, DEFAULT_THRESHOLD, FaceDetector
 
-    assert BatchOptions().threshold == DEFAULT_THRESHOLD == FaceDetector().threshold
-    assert BatchOptions().min_face == DEFAULT_MIN_FACE == FaceDetector().min_face
+    assert JobSpec().threshold == DEFAULT_THRESHOLD == FaceDetector().threshold
+    assert JobSpec().min_face == DEFAULT_MIN_FACE == FaceDetector().min_face
     photo = tmp_path / "src" / "g.jpg"
     photo.parent.mkdir()
     photo.write_bytes((ROOT / "tests" / "data" / "grace_hopper.jpg").read_bytes())
-    gui = job_from_protect(ledger, identity.key_id, ProtectJob([photo], tmp_path / "o"),
-                           threshold=0.9, min_face=4000)
+    gui = protect_job(ledger, identity.key_id, [photo],
+                      JobSpec(tmp_path / "o", threshold=0.9, min_face=4000))
     assert ledger.batch_job(gui).options["threshold"] == 0.9
     res = outcomes(run_batch(pipeline, identity, gui))  # the pipeline itself has min_face 40
     assert res[0].status is Outcome.NO_FACE and ledger.batch_job(gui).counts == {"no_face": 1}
@@ -144,8 +144,8 @@ def test_gui_protect_job_keeps_face_choices_and_skips_outputs(tmp_path, ledger, 
     inside = src / "tagged" / "old-tagged.jpg"
     inside.parent.mkdir()
     inside.write_bytes((src / "trip" / "sample.jpg").read_bytes())
-    job = job_from_protect(ledger, identity.key_id,
-                           ProtectJob([two, inside], src / "tagged", include={two: [0]}))
+    job = protect_job(ledger, identity.key_id, [two, inside],
+                      JobSpec(src / "tagged", faces={two: [0]}))
     res = outcomes(run_batch(pipeline, identity, job))
     assert len(res) == 1 and len(res[0].faces) == 1  # the one face chosen, the output skipped
     assert res[0].output.parent == src / "tagged"

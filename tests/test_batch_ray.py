@@ -20,10 +20,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from engine.batch import BatchOptions, create_job, mirror_plan, run_batch  # noqa: E402
+from engine.batch import create_job, mirror_plan, run_batch  # noqa: E402
 from engine.batch_ray import DIE_ONCE_ENV, run_batch_ray  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.protect import ProtectOutcome  # noqa: E402
+from engine.spec import JobSpec  # noqa: E402
 from engine.store.ledger import Ledger  # noqa: E402
 from tests.batch_util import job_state, photo_tree  # noqa: E402
 from tests.conftest import PASSPHRASE, ROOT  # noqa: E402
@@ -56,7 +57,7 @@ def _run(home: Path, src: Path, out: Path, engine: str, **kw) -> tuple[str, list
     with Ledger(home / "ledger.sqlite3") as led:
         unlocked = led.unlock(None, PASSPHRASE)
         job = create_job(led, unlocked.key_id, mirror_plan([src], out), out,
-                         BatchOptions(copy_no_face=True))
+                         JobSpec(copy_no_face=True))
         pipe = Pipeline(led, device="cpu")
         run = run_batch_ray if engine == "ray" else run_batch
         events = list(run(pipe, unlocked, job, **kw))
@@ -151,7 +152,7 @@ def test_ray_engine_rolls_over_to_a_certified_subkey(cluster, tmp_path) -> None:
 
         out = tmp_path / "out"
         job = create_job(led, owner.key_id, mirror_plan([src], out), out,
-                         BatchOptions(copy_no_face=True))
+                         JobSpec(copy_no_face=True))
         events = list(run_batch_ray(Pipeline(led, device="cpu"), owner, job, chunk=1, roll=roll))
         outs = [e for e in events if isinstance(e, ProtectOutcome)]
         assert not [o.error for o in outs if o.error]

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from engine.pipeline import Pipeline
-from engine.protect import ProtectOptions, protect_photo
+from engine.protect import protect_photo
+from engine.spec import JobSpec
 from engine.store.ledger import Ledger
 
 from .conftest import PASSPHRASE, SAMPLE
@@ -129,7 +130,7 @@ def _child(point: str, home: Path, photo, faces, model, out_dir: Path) -> None:
             _arm(point, Ledger)
         with Ledger(home / "ledger.sqlite3") as ledger:
             unlocked = ledger.unlock(None, PASSPHRASE)
-            protect_photo(photo, faces, unlocked, ledger, model, ProtectOptions(out_dir=out_dir))
+            protect_photo(photo, faces, unlocked, ledger, model, JobSpec(out_dir=out_dir))
         sys.setprofile(None)
         signal.setitimer(signal.ITIMER_REAL, 0)
         if steps is not None and point == "count":
@@ -256,6 +257,6 @@ def test_a_rerun_after_a_kill_reuses_freed_serials(setup, tmp_path):
         assert ledger.serials_left(ledger.default_identity().key_id) == before
         unlocked = ledger.unlock(None, PASSPHRASE)
         out = protect_photo(photo, faces, unlocked, ledger, model,
-                            ProtectOptions(out_dir=tmp_path / "o"))
+                            JobSpec(out_dir=tmp_path / "o"))
         assert out.output.name == "sample-tagged.jpg"  # the dead run left no file in the way
         assert ledger.serials_left(unlocked.key_id) == before - len(faces)

@@ -31,7 +31,7 @@ from engine.errors import CardError, CredentialsError
 from engine.identity import UnlockedIdentity
 from engine.photos import sha256_file
 from engine.pipeline import run_all
-from engine.protect import ProtectOptions
+from engine.spec import JobSpec
 from engine.store.cards import parse_card
 
 from .conftest import SAMPLE
@@ -99,7 +99,7 @@ def tagged(pipeline, identity, tmp_path):
     """The sample tagged with Content Credentials, as JPEG and as PNG."""
     outs = {}
     for fmt in ("keep", "png"):
-        opts = ProtectOptions(out_dir=tmp_path / fmt, fmt=fmt, c2pa=True)
+        opts = JobSpec(out_dir=tmp_path / fmt, fmt=fmt, c2pa=True)
         [outcome] = run_all(pipeline.protect([SAMPLE], identity, opts))
         assert outcome.output is not None and outcome.c2pa, outcome.error
         outs[fmt] = outcome
@@ -144,7 +144,7 @@ def test_verify_reports_own_manifest_trusted_and_agreeing(tagged, pipeline):
 
 
 def test_default_protect_writes_no_manifest(pipeline, identity, tmp_path):
-    [outcome] = run_all(pipeline.protect([SAMPLE], identity, ProtectOptions(out_dir=tmp_path)))
+    [outcome] = run_all(pipeline.protect([SAMPLE], identity, JobSpec(out_dir=tmp_path)))
     assert not outcome.c2pa
     assert read_credentials(outcome.output).state is CredentialState.NONE
 
@@ -335,16 +335,18 @@ def test_cli_trust_add_refuses_a_non_ca_with_one_line(home, capsys, tmp_path):
 
 
 def test_batch_job_keeps_the_c2pa_choice_for_resume(ledger, identity, tmp_path):
-    from engine.batch import BatchOptions, create_job, mirror_plan
+    from dataclasses import replace
+
+    from engine.batch import create_job, mirror_plan
+    from engine.spec import JobSpec
 
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(SAMPLE, src / "a.jpg")
     job = create_job(ledger, identity.key_id, mirror_plan([src], tmp_path / "out"),
-                     tmp_path / "out", BatchOptions(c2pa=True))
-    assert BatchOptions.from_json(ledger.batch_job(job).options).c2pa is True
-    assert BatchOptions.from_json(ledger.batch_job(job).options).protect_options(
-        tmp_path, job).c2pa is True
+                     tmp_path / "out", JobSpec(c2pa=True))
+    assert JobSpec.from_json(ledger.batch_job(job).options).c2pa is True
+    assert replace(JobSpec.from_json(ledger.batch_job(job).options), out_dir=tmp_path).c2pa
 
 
 def test_settings_default_off(home):

@@ -14,14 +14,15 @@ from engine.change.reference import Reference, ReferenceKind, box_crop, referenc
 from engine.change.verdict import ChangeKind, ChangeReason
 from engine.photos import load_photo
 from engine.pipeline import run_all
-from engine.protect import SMALL_THUMB_SIDE, THUMB_SIDE, ProtectOptions, embed_faces
+from engine.protect import SMALL_THUMB_SIDE, THUMB_SIDE, embed_faces
+from engine.spec import JobSpec
 from engine.verify import Verdict
 
 from .conftest import DATA, SAMPLE
 
 
 def _protect(pipeline, identity, out: Path, **kw):
-    [res] = run_all(pipeline.protect([SAMPLE], identity, ProtectOptions(out_dir=out, **kw)))
+    [res] = run_all(pipeline.protect([SAMPLE], identity, JobSpec(out_dir=out, **kw)))
     assert res.error is None, res.error
     return res
 

@@ -15,7 +15,7 @@ import pytest
 from engine.cli.main import main
 from engine.errors import LedgerError
 from engine.pipeline import run_all
-from engine.protect import ProtectOptions
+from engine.spec import JobSpec
 from engine.store.ledger import Ledger
 from engine.store.schema import MIGRATIONS
 
@@ -29,7 +29,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def _tag(pipeline, identity, out_dir: Path, src: Path = SAMPLE, **kw):
-    [res] = run_all(pipeline.protect([src], identity, ProtectOptions(out_dir=out_dir, **kw)))
+    [res] = run_all(pipeline.protect([src], identity, JobSpec(out_dir=out_dir, **kw)))
     return res
 
 
@@ -201,14 +201,13 @@ def test_settings_ranges_come_from_the_engine(qtbot, home):
 
 
 def test_option_types_validate_themselves(ledger):
-    from engine.jobs import ProtectJob
     from engine.limits import OptionError
     from engine.pipeline import Pipeline
 
     for kw in ({"strength": float("nan")}, {"strength": 0.0}, {"jpeg_quality": 0},
-               {"output_format": "gif"}):
+               {"fmt": "gif"}, {"threshold": 5.0}, {"min_face": -3}):
         with pytest.raises(OptionError):
-            ProtectJob([], **kw)
+            JobSpec(**kw)
         assert isinstance(OptionError("x"), LedgerError.__mro__[1])  # a FakeTaggerError
     for kw in ({"threshold": 5.0}, {"min_face": -3}):
         with pytest.raises(OptionError):

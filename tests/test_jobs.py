@@ -1,5 +1,6 @@
-"""Protect jobs (engine.jobs): where tagged copies go, which photos are skipped, and the one
-vocabulary of output formats and outcomes. The full run is covered by the CLI and GUI tests."""
+"""Protect jobs (engine.spec, engine.batch): where tagged copies go, which photos are skipped,
+and the one vocabulary of output formats and outcomes. The full run is covered by the CLI and
+GUI tests."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.jobs import ALREADY_IN_OUTPUT, DEFAULT_SUBFOLDER, JobProgress, ProtectJob
+from engine.jobs import ALREADY_IN_OUTPUT, JobProgress
 from engine.photos import OutputFormat
-from engine.protect import Outcome, ProtectOptions, ProtectOutcome
+from engine.protect import Outcome, ProtectOutcome
+from engine.spec import DEFAULT_SUBFOLDER, JobSpec
 
 
 def test_default_output_is_a_tagged_folder_next_to_each_photo(tmp_path: Path) -> None:
     a, b = tmp_path / "trip" / "a.jpg", tmp_path / "home" / "b.png"
-    groups, inside = ProtectJob([a, b]).plan()
+    groups, inside = JobSpec().plan([a, b])
     assert groups == {(a.parent / DEFAULT_SUBFOLDER).resolve(): [a],
                       (b.parent / DEFAULT_SUBFOLDER).resolve(): [b]}
     assert inside == []
@@ -22,7 +24,7 @@ def test_default_output_is_a_tagged_folder_next_to_each_photo(tmp_path: Path) ->
 
 def test_one_output_folder_keeps_the_order(tmp_path: Path) -> None:
     paths = [tmp_path / n for n in ("c.jpg", "a.jpg", "b.jpg")]
-    groups, _ = ProtectJob(paths, output_dir=tmp_path / "out").plan()
+    groups, _ = JobSpec(out_dir=tmp_path / "out").plan(paths)
     assert groups == {(tmp_path / "out").resolve(): paths}
 
 
@@ -30,28 +32,33 @@ def test_photos_inside_their_output_folder_are_not_tagged_again(tmp_path: Path) 
     photo = tmp_path / "a.jpg"
     tagged = tmp_path / "out" / "a-tagged.jpg"
     nested = tmp_path / "out" / "deeper" / "x.jpg"
-    groups, inside = ProtectJob([tagged, photo, nested], output_dir=tmp_path / "out").plan()
+    groups, inside = JobSpec(out_dir=tmp_path / "out").plan([tagged, photo, nested])
     assert list(groups.values()) == [[photo]] and inside == [tagged, nested]
 
 
 def test_job_options_carry_format_quality_and_strength(tmp_path: Path) -> None:
-    job = ProtectJob([], output_format=OutputFormat.PNG, jpeg_quality=80, strength=1.5)
-    opts = job.options(tmp_path)
+    opts = JobSpec(out_dir=tmp_path, fmt=OutputFormat.PNG, jpeg_quality=80, strength=1.5)
     assert (opts.out_dir, opts.fmt, opts.jpeg_quality, opts.strength) == (
         tmp_path, OutputFormat.PNG, 80, 1.5)
+    # What a recorded job stores, and what an old one (BatchOptions' fields) loads as.
+    assert JobSpec.from_json(opts.to_json()) == JobSpec(fmt="png", jpeg_quality=80,
+                                                        strength=1.5)
+    old = {"fmt": "keep", "jpeg_quality": 90, "strength": 0.88, "retag": False,
+           "copy_no_face": True, "threshold": 0.95, "min_face": 40}
+    assert JobSpec.from_json(old) == JobSpec(jpeg_quality=90, copy_no_face=True, threshold=0.95)
 
 
 @pytest.mark.parametrize(("given", "expected"), [
     (None, OutputFormat.KEEP), ("PNG", OutputFormat.PNG), ("jpeg", OutputFormat.JPEG),
     (OutputFormat.WEBP, OutputFormat.WEBP), ("keep", OutputFormat.KEEP)])
 def test_output_format_has_one_vocabulary(tmp_path: Path, given, expected) -> None:
-    assert ProtectOptions(out_dir=tmp_path, fmt=given).fmt is expected
+    assert JobSpec(out_dir=tmp_path, fmt=given).fmt is expected
     assert expected == expected.value  # settings files and CLI flags keep their strings
 
 
 def test_unknown_output_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        ProtectOptions(out_dir=tmp_path, fmt="GIF")
+        JobSpec(out_dir=tmp_path, fmt="GIF")
 
 
 def test_outcome_status(tmp_path: Path) -> None:
@@ -71,8 +78,8 @@ def test_seconds_left_is_linear_and_absent_at_the_ends() -> None:
 
 def test_reasons_come_from_types_not_words(tmp_path: Path) -> None:
     """Issue #19: code acts on a typed reason; the words are for people and may change."""
+    from engine.batch import in_output
     from engine.errors import LedgerError, SerialsExhaustedError
-    from engine.jobs import run_protect
     from engine.protect import Reason
 
     p = tmp_path / "a.jpg"
@@ -85,6 +92,6 @@ def test_reasons_come_from_types_not_words(tmp_path: Path) -> None:
     inside = tmp_path / "tagged" / "x.jpg"
     inside.parent.mkdir()
     inside.write_bytes(b"")
-    events = run_protect(None, None, ProtectJob([inside], inside.parent))  # type: ignore[arg-type]
-    first = next(events)
+    assert JobSpec(inside.parent).plan([inside]) == ({}, [inside])
+    first = in_output(inside)
     assert first.reason is Reason.IN_OUTPUT and first.status is Outcome.SKIPPED

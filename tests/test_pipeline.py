@@ -13,7 +13,8 @@ from engine.model.registry import bundled_versions, load_watermarker
 from engine.payload import Payload
 from engine.photos import load_photo, sha256_file
 from engine.pipeline import CancelToken, Progress, run_all
-from engine.protect import ProtectOptions, embed_faces
+from engine.protect import embed_faces
+from engine.spec import JobSpec
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
 from engine.verify import Verdict
@@ -22,7 +23,7 @@ from .conftest import PASSPHRASE, SAMPLE
 
 
 def _protect(pipeline, identity, src: Path, out: Path, **kw):
-    [res] = run_all(pipeline.protect([src], identity, ProtectOptions(out_dir=out, **kw)))
+    [res] = run_all(pipeline.protect([src], identity, JobSpec(out_dir=out, **kw)))
     assert res.error is None, res.error
     return res
 
@@ -128,7 +129,7 @@ def test_cancel_leaves_no_partial_files(pipeline, identity, tmp_path):
     out = tmp_path / "out"
     token = CancelToken()
     outcomes = []
-    for ev in pipeline.protect(srcs, identity, ProtectOptions(out_dir=out), cancel=token):
+    for ev in pipeline.protect(srcs, identity, JobSpec(out_dir=out), cancel=token):
         if isinstance(ev, Progress):
             if ev.stage == "done" and ev.done == 1:
                 token.cancel()
@@ -143,7 +144,7 @@ def test_bad_inputs_become_outcome_errors(pipeline, identity, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "out"
-    [res] = run_all(pipeline.protect([bad], identity, ProtectOptions(out_dir=out)))
+    [res] = run_all(pipeline.protect([bad], identity, JobSpec(out_dir=out)))
     assert res.output is None and res.error and "broken.jpg" in res.error
     assert not out.exists() or not any(out.iterdir())
 
@@ -151,7 +152,7 @@ def test_bad_inputs_become_outcome_errors(pipeline, identity, tmp_path):
 def test_photo_without_faces_writes_nothing(pipeline, identity, tmp_path):
     flat = tmp_path / "flat.png"
     Image.fromarray(np.full((200, 300, 3), 120, np.uint8)).save(flat)
-    [res] = run_all(pipeline.protect([flat], identity, ProtectOptions(out_dir=tmp_path / "o")))
+    [res] = run_all(pipeline.protect([flat], identity, JobSpec(out_dir=tmp_path / "o")))
     assert res.error is None and res.output is None and res.faces == []
 
 
@@ -173,8 +174,8 @@ def test_include_restricts_tagged_faces(pipeline, identity, tmp_path):
     from .conftest import DATA
 
     src = DATA / "two_faces.jpg"
-    opts = ProtectOptions(out_dir=tmp_path / "out")
-    [res] = run_all(pipeline.protect([src], identity, opts, include={src: [1]}))
+    opts = JobSpec(out_dir=tmp_path / "out", faces={src: [1]})
+    [res] = run_all(pipeline.protect([src], identity, opts))
     assert len(res.faces) == 1
     faces = _verify(pipeline, res.output)
     assert sorted(f.verdict for f in faces) == [Verdict.NO_TAG, Verdict.VERIFIED]

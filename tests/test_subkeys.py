@@ -247,8 +247,9 @@ def test_batch_rolls_over_mid_job(ledger, identity, pipeline, tmp_path) -> None:
     import numpy as np
     from PIL import Image
 
-    from engine.batch import BatchOptions, create_job, mirror_plan, run_batch
+    from engine.batch import create_job, mirror_plan, run_batch
     from engine.protect import ProtectOutcome
+    from engine.spec import JobSpec
 
     src = tmp_path / "src"
     src.mkdir()
@@ -265,7 +266,7 @@ def test_batch_rolls_over_mid_job(ledger, identity, pipeline, tmp_path) -> None:
         return ledger.tagging_key(identity.key_id, serials, PASSPHRASE)[0]
 
     out = tmp_path / "out"
-    job = create_job(ledger, identity.key_id, mirror_plan([src], out), out, BatchOptions())
+    job = create_job(ledger, identity.key_id, mirror_plan([src], out), out, JobSpec())
     done = [e for e in run_batch(pipeline, identity, job, roll=roll)
             if isinstance(e, ProtectOutcome)]
     assert [o.status.value for o in done] == ["tagged"] * 3, [o.error for o in done]
@@ -282,8 +283,9 @@ def test_batch_rolls_over_within_a_photo(ledger, identity, pipeline, tmp_path) -
     import numpy as np
     from PIL import Image
 
-    from engine.batch import BatchOptions, create_job, mirror_plan, run_batch
+    from engine.batch import create_job, mirror_plan, run_batch
     from engine.protect import ProtectOutcome
+    from engine.spec import JobSpec
 
     src = tmp_path / "src"
     src.mkdir()
@@ -292,7 +294,7 @@ def test_batch_rolls_over_within_a_photo(ledger, identity, pipeline, tmp_path) -
     with sqlite3.connect(ledger.path) as con:
         con.execute("UPDATE identities SET next_serial = ?", (MAX_SERIAL,))  # 1 left
     out = tmp_path / "out"
-    job = create_job(ledger, identity.key_id, mirror_plan([src], out), out, BatchOptions())
+    job = create_job(ledger, identity.key_id, mirror_plan([src], out), out, JobSpec())
 
     def roll(serials: int) -> UnlockedIdentity:
         return ledger.tagging_key(identity.key_id, serials, PASSPHRASE)[0]

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.batch import BatchOptions, create_job, mirror_plan, run_batch
+from engine.batch import create_job, mirror_plan, run_batch
 from engine.jobs import JobProgress
 from engine.paths import assets_dir
 from engine.photos import encode_jpeg_thumbnail
 from engine.pipeline import Pipeline
-from engine.protect import ProtectOptions, ProtectOutcome, payloads_for
+from engine.protect import ProtectOutcome, payloads_for
+from engine.spec import JobSpec
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
 from engine.store.tagging import TagPlan
@@ -71,7 +72,7 @@ def protect_loop(photos: list[Path], home: Path, out: Path) -> dict:
     pipe = Pipeline(led, device="cpu")
     pipe.warm_up()
     t0, faces = time.perf_counter(), 0
-    for e in pipe.protect(photos, unlocked, ProtectOptions(out_dir=out)):
+    for e in pipe.protect(photos, unlocked, JobSpec(out_dir=out)):
         if isinstance(e, ProtectOutcome):
             faces += len(e.faces)
     dt = time.perf_counter() - t0
@@ -83,7 +84,7 @@ def batch_local(src: Path, home: Path, out: Path) -> dict:
     led, unlocked = _ledger(home)
     pipe = Pipeline(led, device="cpu")
     pipe.warm_up()
-    job = create_job(led, unlocked.key_id, mirror_plan([src], out), out, BatchOptions())
+    job = create_job(led, unlocked.key_id, mirror_plan([src], out), out, JobSpec())
     t0, rss = time.perf_counter(), {}
     for e in run_batch(pipe, unlocked, job):
         if isinstance(e, JobProgress) and e.done in (100, e.total) and e.done not in rss:
@@ -102,7 +103,7 @@ def batch_ray(src: Path, home: Path, out: Path, cpus: int) -> dict:
     led, unlocked = _ledger(home)
     pipe = Pipeline(led, device="cpu")
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-    job = create_job(led, unlocked.key_id, mirror_plan([src], out), out, BatchOptions())
+    job = create_job(led, unlocked.key_id, mirror_plan([src], out), out, JobSpec())
     t0 = time.perf_counter()
     for _ in run_batch_ray(pipe, unlocked, job):
         pass

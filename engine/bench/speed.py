@@ -18,8 +18,9 @@ from engine.model.registry import Watermarker, all_watermarkers
 from engine.payload import Payload, data_bits, decode_logits
 from engine.photos import Photo, save_photo
 from engine.pipeline import Pipeline, run_all
-from engine.protect import ProtectOptions, embed_faces
+from engine.protect import embed_faces
 from engine.reading import decode_face
+from engine.spec import JobSpec
 
 
 def machine() -> str:
@@ -51,7 +52,7 @@ def timing(pipe: Pipeline, unlocked, photos: list, load_s: float, tmp: Path,
     canvas = _timing_photo(photos, np.random.default_rng(0))
     src = tmp / "timing-1920x1280.jpg"
     save_photo(Photo(canvas, tmp / "x.jpg", "JPEG", None, None, None, False, None), canvas, src)
-    opts = ProtectOptions(out_dir=tmp / "timing-out")
+    opts = JobSpec(out_dir=tmp / "timing-out")
     prot, ver, faces, verdicts = [], [], 0, []
     for _ in range(runs):
         t0 = time.perf_counter()

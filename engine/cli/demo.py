@@ -19,7 +19,7 @@ SAMPLE = assets_dir() / "sample.jpg"
 
 def run_demo(device: str = "auto", sample: Path = SAMPLE) -> int:
     from engine.pipeline import Pipeline, run_all
-    from engine.protect import ProtectOptions
+    from engine.spec import JobSpec
     from engine.store.ledger import Ledger
     from engine.verify import Verdict
 
@@ -36,7 +36,7 @@ def run_demo(device: str = "auto", sample: Path = SAMPLE) -> int:
         pipe.warm_up()
         print(f"2. Loaded MTCNN and model v{pipe.model.version} on {pipe.device} "
               f"in {time.perf_counter() - t0:.1f} s")
-        opts = ProtectOptions(out_dir=Path(tmp) / "out")
+        opts = JobSpec(out_dir=Path(tmp) / "out")
         t0 = time.perf_counter()
         [res] = run_all(pipe.protect([sample], unlocked, opts))
         if res.error or not res.faces:

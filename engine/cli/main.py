@@ -1,4 +1,4 @@
-"""The `faketagger` command line. A thin front end: the work happens in engine.jobs and engine.pipeline.
+"""The `faketagger` command line. A thin front end: the work happens in engine.batch and engine.pipeline.
 
 Errors a user can cause (bad file, wrong passphrase, no identity) end with a one-line message and
 exit status 1, never a traceback. With --json, stdout carries exactly one JSON object and
@@ -82,22 +82,32 @@ def _check_detection(args) -> None:
     MIN_FACE.check(args.min_face)
 
 
+def _spec(args, **more):
+    """The run the flags describe (engine.spec.JobSpec checks every range before any work)."""
+    from engine.limits import DEFAULT_STRENGTH
+    from engine.spec import JobSpec
+
+    return JobSpec(fmt=args.format, jpeg_quality=args.quality,
+                   strength=DEFAULT_STRENGTH if args.strength is None else args.strength,
+                   retag=args.retag, threshold=args.threshold, min_face=args.min_face,
+                   c2pa=args.c2pa, small_thumbnails=args.small_thumbnails, **more)
+
+
 def cmd_protect(args) -> int:
-    from engine.jobs import ProtectJob, run_protect
+    from engine.batch import protect_job, run_batch
     from engine.photos import iter_photos
-    from engine.protect import DEFAULT_STRENGTH, Outcome, Reason, check_output_dir
+    from engine.protect import Outcome, check_output_dir
 
     # Everything a user can get wrong is checked here, before the passphrase, the models or a
-    # serial: option ranges (ProtectJob), the output folder, the inputs.
+    # serial: option ranges (the spec), the output folder, the inputs. Each run makes new
+    # tagged copies (tag_again), as protect always has; `batch` is the rerun-safe command.
     _check_detection(args)
     out_dir = (Path(args.out) if args.out else Path.cwd() / "tagged").absolute()
-    job = ProtectJob(iter_photos([Path(p) for p in args.inputs]), out_dir, args.format,
-                     args.quality, DEFAULT_STRENGTH if args.strength is None else args.strength,
-                     retag=args.retag, c2pa=args.c2pa,
-                     small_thumbnails=args.small_thumbnails)
+    paths = iter_photos([Path(p) for p in args.inputs])
+    spec = _spec(args, out_dir=out_dir, tag_again=True)
     # Never re-tag our own outputs when the output folder sits inside an input folder: the
-    # job skips them; here they are left out silently, as the user did not pick them one by one.
-    groups, inside = job.plan()
+    # job skips them, silently here, as the user did not pick them one by one.
+    groups, inside = spec.plan(paths)
     if not groups:
         if inside:
             raise CliError(f"every photo given is inside the output folder {out_dir}: tagged "
@@ -107,16 +117,15 @@ def cmd_protect(args) -> int:
     check_output_dir(out_dir)
     with ledger_from_env() as ledger:
         ident = ledger.resolve_identity(args.identity)
-        unlocked, how = ledger.tagging_key(ident.key_id, len(job.paths), need_passphrase(),
+        unlocked, how = ledger.tagging_key(ident.key_id, len(paths), need_passphrase(),
                                            subkeys=not args.no_subkeys)
         if how:
             note(f"faketagger: {how}")
         if args.c2pa:
             _c2pa_note(ledger, unlocked)
-        events = run_protect(_pipeline(ledger, args), unlocked, job)
-        outcomes = [o for o in _drain(events, len(job.paths), "photo",
-                                      None if args.json else _protect_line)
-                    if o.reason is not Reason.IN_OUTPUT]
+        job_id = protect_job(ledger, unlocked.key_id, paths, spec)
+        events = run_batch(_pipeline(ledger, args), unlocked, job_id)
+        outcomes = _drain(events, len(paths), "photo", None if args.json else _protect_line)
     if args.json:
         # Exactly the contract: written files only; skipped photos are noted on stderr.
         print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.output]}))
@@ -145,14 +154,14 @@ LATEST = "latest"
 
 def cmd_batch(args) -> int:
     from engine.batch import (
-        BatchOptions,
         capacity_problem,
         create_job,
         latest_interrupted,
         mirror_plan,
         rerun_of,
     )
-    from engine.protect import DEFAULT_STRENGTH, check_output_dir
+    from engine.protect import check_output_dir
+    from engine.spec import JobSpec
 
     if args.list:
         with ledger_from_env() as ledger:
@@ -166,10 +175,7 @@ def cmd_batch(args) -> int:
             raise CliError("give the photos or folders to tag and --out FOLDER (or --resume "
                            "[JOB]; --list shows the jobs)")
         _check_detection(args)
-        options = BatchOptions(args.format, args.quality, DEFAULT_STRENGTH if args.strength is
-                               None else args.strength, args.retag, args.copy_no_face,
-                               args.threshold, args.min_face, c2pa=args.c2pa,
-                               small_thumbnails=args.small_thumbnails)
+        spec = _spec(args, copy_no_face=args.copy_no_face)
         out = Path(args.out).absolute()
         plan = mirror_plan([Path(p) for p in args.inputs], out)
         if not plan:
@@ -189,14 +195,14 @@ def cmd_batch(args) -> int:
                                                subkeys=not args.no_subkeys)
             if how:
                 note(f"faketagger: {how}")
-            job_id = create_job(ledger, unlocked.key_id, plan, out, options)
+            job_id = create_job(ledger, unlocked.key_id, plan, out, spec)
             note(f"faketagger: batch job {job_id}: {len(plan)} photos -> {out}")
         else:
             if again is not None:
                 info = again
                 note(f"faketagger: the same photos and output folder as the interrupted batch "
                      f"job {info.id}: continuing it with its own settings")
-                if options != BatchOptions.from_json(info.options):
+                if spec.to_json() != JobSpec.from_json(info.options).to_json():
                     note("faketagger: note: the options given now differ from the job's; the "
                          "job's are used (a new output folder starts a new job)")
             elif args.resume == LATEST:
@@ -206,14 +212,14 @@ def cmd_batch(args) -> int:
             else:
                 info = ledger.batch_job(args.resume)
             job_id = info.id
-            options = BatchOptions.from_json(info.options)
+            spec = JobSpec.from_json(info.options)
             passphrase = need_passphrase()
             unlocked = ledger.unlock(info.key_id, passphrase)
             note(f"faketagger: resuming batch job {job_id}: {info.finished}/{info.total} "
                  "photos done")
-        if options.c2pa:
+        if spec.c2pa:
             _c2pa_note(ledger, unlocked)
-        return _run_batch(ledger, unlocked, job_id, options, args,
+        return _run_batch(ledger, unlocked, job_id, spec, args,
                           _roller(ledger, unlocked, args, passphrase))
 
 
@@ -232,7 +238,7 @@ def _roller(ledger, unlocked, args, passphrase: str):
     return roll
 
 
-def _run_batch(ledger, unlocked, job_id: str, options, args, roll=None) -> int:
+def _run_batch(ledger, unlocked, job_id: str, spec, args, roll=None) -> int:
     import time
 
     from engine.batch import run_batch, write_report
@@ -240,8 +246,8 @@ def _run_batch(ledger, unlocked, job_id: str, options, args, roll=None) -> int:
     from engine.pipeline import Pipeline
     from engine.protect import Outcome
 
-    pipeline = Pipeline(ledger, device=args.device, threshold=options.threshold,
-                        min_face=options.min_face)
+    pipeline = Pipeline(ledger, device=args.device, threshold=spec.threshold,
+                        min_face=spec.min_face)
     if args.engine == "ray":
         try:
             from engine.batch_ray import run_batch_ray
@@ -286,7 +292,7 @@ def _run_batch(ledger, unlocked, job_id: str, options, args, roll=None) -> int:
     counts = ", ".join(f"{n} {state}" for state, n in sorted(info.counts.items()))
     note(f"faketagger: batch job {job_id}: {counts}" + (
         "" if info.done else f"; resume with: faketagger batch --resume {job_id}"))
-    if not options.copy_no_face and info.counts.get("no_face"):
+    if not spec.copy_no_face and info.counts.get("no_face"):
         note(f"faketagger: note: {info.counts['no_face']} photo(s) had no face to tag "
              "(--copy-no-face copies them through)")
     return _report_errors(failed)

@@ -11,8 +11,8 @@ from app.protect_tab import ProtectTab
 from app.settings_tab import SettingsTab
 from app.verify_tab import VerifyTab
 from engine.pipeline import Pipeline, run_all
-from engine.protect import ProtectOptions
 from engine.settings import AppSettings
+from engine.spec import JobSpec
 from tests.gui.conftest import PASSPHRASE
 from tests.gui.helpers import copy_photo, wait_idle
 
@@ -41,7 +41,7 @@ def test_verify_tab_shows_the_manifest(qtbot, identity_ctx, tmp_path):
     photo = copy_photo("grace_hopper.jpg", tmp_path / "in")
     unlocked = ledger.unlock(ledger.default_identity().key_id, PASSPHRASE)
     [outcome] = run_all(Pipeline(ledger, device="cpu").protect(
-        [photo], unlocked, ProtectOptions(out_dir=tmp_path / "out", c2pa=True)))
+        [photo], unlocked, JobSpec(out_dir=tmp_path / "out", c2pa=True)))
     tab = VerifyTab(identity_ctx)
     qtbot.addWidget(tab)
     tab.show()

@@ -14,7 +14,7 @@ from PySide6.QtGui import QDesktopServices
 from app import errors_ui, prompts
 from app.history_tab import COLUMNS, HistoryTab
 from engine.pipeline import run_all
-from engine.protect import ProtectOptions
+from engine.spec import JobSpec
 from engine.store.cards import parse_card
 from engine.store.ledger import Ledger
 from engine.store.records import verify_record
@@ -32,7 +32,7 @@ def tagged(identity_ctx, tmp_path) -> dict[str, object]:
     inputs = [Path(shutil.copy(SAMPLE, photos)), Path(shutil.copy(DATA / "two_faces.jpg", photos))]
     unlocked = identity_ctx.ledger.unlock(None, PASSPHRASE)
     outcomes = run_all(identity_ctx.pipeline().protect(
-        inputs, unlocked, ProtectOptions(out_dir=tmp_path / "out")))
+        inputs, unlocked, JobSpec(out_dir=tmp_path / "out")))
     assert all(o.output and not o.error for o in outcomes), outcomes
     return {o.input.stem: o for o in outcomes}
 

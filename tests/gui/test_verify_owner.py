@@ -9,7 +9,7 @@ from app import prompts
 from app.protect_tab import ProtectTab
 from app.verify_tab import VerifyTab
 from engine.pipeline import Pipeline, run_all
-from engine.protect import ProtectOptions
+from engine.spec import JobSpec
 from engine.store.ledger import Ledger
 from tests.gui.helpers import SLOW_MS, copy_photo, wait_idle
 
@@ -24,7 +24,7 @@ def test_unknown_owner_then_card_import(identity_ctx, qtbot, tmp_path, monkeypat
             # This verifier has no record of Bob's, so the tag must read blind. At the default
             # strength model v2 read this face blind 8 times in 12 (fresh payloads, 2026-12-01;
             # the bench measures that); at 1.5 12 in 12. The flow, not robustness, is tested here.
-            [photo], unlocked, ProtectOptions(out_dir=tmp_path / "bob-out", strength=1.5)))
+            [photo], unlocked, JobSpec(out_dir=tmp_path / "bob-out", strength=1.5)))
         card = tmp_path / "bob.card.json"
         card.write_bytes(bob.export_card(ident.key_id))
 
