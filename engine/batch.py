@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,9 +28,9 @@ from engine.files import display_path, write_file
 from engine.identity import UnlockedIdentity
 from engine.jobs import ALREADY_IN_OUTPUT, JobProgress
 from engine.photos import PhotoError, iter_photos, sha256_file
-from engine.pipeline import CancelToken, Pipeline, Stage
-from engine.pipeline import Progress as PipelineProgress
+from engine.pipeline import CancelToken, Pipeline
 from engine.protect import Outcome, ProtectOutcome, Reason
+from engine.protect.sequence import protect_one
 from engine.spec import JobSpec
 from engine.store.batches import FINAL, BatchItem, BatchJobInfo, ItemState
 from engine.store.ledger import Ledger
@@ -291,14 +291,20 @@ def run_batch(
     pipeline: Pipeline, unlocked: UnlockedIdentity, job_id: str,
     cancel: CancelToken | None = None, roll: Roll | None = None,
 ) -> Iterator[JobProgress | ProtectOutcome]:
-    """The local engine: every photo of the job not yet done, one at a time through the one
-    pipeline; yields JobProgress and each photo's ProtectOutcome. The job is closed when no
+    """The local engine: every photo of the job not yet done, one at a time through the
+    per-photo sequence (engine.protect.sequence); yields JobProgress and each photo's
+    ProtectOutcome. The job is closed when no
     photo is left to do (failed ones stay for a resume). With *roll*, a photo the key has too
     few serials left for is tagged with the next key (a certified sub-key) instead."""
     cancel = cancel or CancelToken()
-    ledger = pipeline.ledger
+    ledger, tools = pipeline.ledger, pipeline.tools
     run = open_job(ledger, job_id)
     spec, todo, progress = run.spec, run.todo, run.progress
+
+    def one(key: UnlockedIdentity, item: BatchItem) -> ProtectOutcome | None:
+        return protect_one(tools, ledger, key, item.src, item.out_dir, spec, chosen=item.faces,
+                           batch_job=job_id, cancelled=lambda: cancel.cancelled)
+
     yield progress.tick(None, None)
     yield from run.skipped
     for item in todo:
@@ -311,29 +317,19 @@ def run_batch(
         if why:
             outcome = ProtectOutcome(item.src, error=why, reason=Reason.CHANGED)
         else:
-            outcome = _protect_item(pipeline, unlocked, item, spec, job_id, cancel)
-            if roll is not None and isinstance(outcome, ProtectOutcome) \
+            outcome = one(unlocked, item)
+            if roll is not None and outcome is not None \
                     and outcome.reason is Reason.OUT_OF_SERIALS:
                 # The key ran out within this photo: the next key tags it (nothing was written
                 # and the reserved serials were handed back).
                 unlocked = roll(ROLL_MARGIN)
-                outcome = _protect_item(pipeline, unlocked, item, spec, job_id, cancel)
-            if not isinstance(outcome, ProtectOutcome):
+                outcome = one(unlocked, item)
+            if outcome is None:
                 break  # cancelled before anything was written
         yield record_outcome(ledger, job_id, item, outcome, spec)
         yield progress.tick(outcome, item.src)
     finish_job(ledger, job_id)
     ledger.checkpoint_backup()
-
-
-def _protect_item(pipeline: Pipeline, unlocked: UnlockedIdentity, item: BatchItem,
-                  spec: JobSpec, job_id: str, cancel: CancelToken):
-    """One photo of the job through the pipeline: its ProtectOutcome, or the cancel event."""
-    faces = {item.src: item.faces} if item.faces is not None else None
-    return next(e for e in pipeline.protect(
-        [item.src], unlocked, replace(spec, out_dir=item.out_dir, faces=faces),
-        cancel=cancel, batch_job=job_id) if isinstance(e, ProtectOutcome) or (
-        isinstance(e, PipelineProgress) and e.stage is Stage.CANCELLED))
 
 
 def interrupted_jobs(ledger: Ledger) -> list:

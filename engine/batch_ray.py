@@ -1,14 +1,15 @@
 """The Ray engine of batch jobs (`faketagger batch --engine ray`): Ray Data beyond one process.
 
-Workers are pure: they read the photo (EXIF orientation applied), find the faces (MTCNN), and
-later embed the payload bits they are given, encode the file's bytes and cut the thumbnails.
-They never see the identity's keys, the ledger or the output folder. The driver (this process)
-alone reserves serials (one SQLite transaction per chunk, planned before any embedding), turns
-them into payload bits, and commits each photo exactly as the local engine does
-(engine.protect.commit_tag: temp file + fsync, hash, sign, stage, publish, finish). A retried or
-duplicated worker task can therefore never make a second record: a reservation is committed
-once, keyed by its token. Model weights go from the driver to the actors, so every worker
-embeds with exactly the driver's model. Optional (the `scale` extra) and never in the desktop
+The same per-photo sequence as the local engine (engine.protect.sequence), split where the keys
+are: workers are pure and take the plan step (read the photo, find the faces, look for a tag
+already there) and the render step (embed the payload bits they are given, encode the file's
+bytes, cut the thumbnails); they never see the identity's keys, the ledger or the output folder.
+The driver (this process) alone reserves serials (one SQLite transaction per chunk, before any
+embedding), turns them into payload bits, and commits each photo. A retried or duplicated worker
+task can therefore never make a second record: a reservation is committed once, keyed by its
+token. Stages pass typed records (the sequence's own dataclasses), turned into Ray Data rows in
+one place (:func:`_row`, :func:`_record`). Model weights go from the driver to the actors, so
+every worker embeds with exactly the driver's model. Optional (the `scale` extra) and never in the desktop
 build (installer/faketagger.spec excludes this module and ray).
 
 Photos are read by the workers from their paths: on a cluster, inputs and the working folder
@@ -17,13 +18,14 @@ must be on storage every node sees (docs/SCALE.md).
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import ray
@@ -36,41 +38,50 @@ from engine.batch import (
     record_outcome,
     still_same,
 )
-from engine.errors import FakeTaggerError
 from engine.faces import Face, FaceDetector
-from engine.files import display_path
 from engine.identity import UnlockedIdentity
 from engine.jobs import JobProgress
 from engine.model.registry import Watermarker, all_watermarkers
-from engine.photos import load_photo, write_temp_bytes
-from engine.pipeline import (
-    CancelToken,
-    Pipeline,
-    already_tagged,
-    describe_tag,
-    first_tag,
-    usable_faces,
-)
-from engine.protect import (
-    FaceMarks,
-    ProtectOutcome,
-    Reason,
-    Rendered,
-    commit_tag,
-    output_target,
-    payload_bits,
-    payloads_for,
-    render_tagged,
-)
-from engine.readback import ReadBack
-from engine.store.batches import BatchItem
-from engine.store.tagging import TagPlan
+from engine.photos import load_photo
+from engine.pipeline import CancelToken, Pipeline
+from engine.protect import ProtectOutcome, Reason, Rendered, payload_bits, render_tagged
+from engine.protect.sequence import Held, PhotoPlan, Tools, commit, plan_photo, reserve, settle
+from engine.spec import JobSpec
 
 #: Fraction of a CPU each actor asks for. Two actors with num_cpus=1 on a 2-CPU local cluster
 #: leave nothing for Ray Data's other tasks and the job hangs (measured); fractions do not.
 ACTOR_CPUS = 0.5
 #: Test hook: a worker that finds this file removes it and dies (os._exit), once.
 DIE_ONCE_ENV = "FAKETAGGER_RAY_DIE_ONCE"
+
+
+@dataclass(frozen=True)
+class PlanTask:
+    """Stage 1's question for one photo."""
+
+    src: Path
+    chosen: list[int] | None  # the faces to tag (None: all)
+
+
+@dataclass(frozen=True)
+class RenderTask:
+    """Stage 2's question: the planned faces, the payload bits of their reserved serials (never
+    the keys) and the copy's format."""
+
+    src: Path
+    faces: list[Face]
+    bits: np.ndarray
+    fmt: str
+
+
+def _row(idx: int, record: Any) -> dict:
+    """A typed record as a Ray Data row: with :func:`_record`, the one place records cross the
+    Ray boundary (pickled, as Ray itself sends everything; the cluster is the user's own)."""
+    return {"idx": idx, "record": pickle.dumps(record)}
+
+
+def _record(row: dict) -> tuple[int, Any]:
+    return int(row["idx"]), pickle.loads(row["record"])
 
 
 def _models_from_bytes(blobs: list[bytes], device: str) -> list[Watermarker]:
@@ -95,85 +106,50 @@ def _die_once() -> None:
 
 
 class _Worker:
-    def __init__(self, blobs: list[bytes], threshold: float, min_face: int, device: str,
-                 threads: int) -> None:
+    """A pure stage: the job's spec and the driver's models, no keys and no ledger; one photo's
+    failure is its answer (a ProtectOutcome), never the end of the job."""
+
+    def __init__(self, blobs: list[bytes], spec: JobSpec, device: str, threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
-        self.device = device
-        self.models = _models_from_bytes(blobs, device)
-        self.detector = FaceDetector(threshold=threshold, min_face=min_face, device=device)
-
-
-class Detect(_Worker):
-    """Stage 1 (pure): faces to tag, small faces, and any tag already in them."""
+        self.spec = spec
+        self.tools = Tools(FaceDetector(threshold=spec.threshold, min_face=spec.min_face,
+                                        device=device), _models_from_bytes(blobs, device))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out: dict[str, list] = {"idx": [], "faces": [], "small": [], "tag": [], "error": [],
-                                "format": []}
-        for idx, src, chosen, check in zip(batch["idx"], batch["src"], batch["chosen"],
-                                           batch["check"], strict=True):
-            faces, small, tag, error, fmt = [], [], "", "", ""
+        rows = []
+        for idx, blob in zip(batch["idx"], batch["record"], strict=True):
+            idx, task = _record({"idx": idx, "record": blob})
             try:
-                photo = load_photo(Path(src))
-                fmt = photo.format
-                found = self.detector.detect(photo.rgb, include_small=True)
-                picked = usable_faces(found, self.detector.min_face, json.loads(chosen))
-                faces = [[float(v) for v in f.box] for f in picked]
-                small = [f.int_box() for f in found if f.size < self.detector.min_face]
-                if picked and check:
-                    hit = first_tag(photo.rgb, picked, self.models)
-                    if hit is not None:
-                        tag = json.dumps([hit[0], hit[1].hex(), hit[2]])
-            except FakeTaggerError as err:
-                error = str(err)
-            except Exception as err:  # noqa: BLE001 - one photo's bug must not end the job
-                error = f"{display_path(Path(src))}: unexpected error ({type(err).__name__}: {err})"
-            for key, value in (("idx", idx), ("faces", json.dumps(faces)),
-                               ("small", json.dumps(small)), ("tag", tag), ("error", error),
-                               ("format", fmt)):
-                out[key].append(value)
-        return {k: np.array(v, dtype=object if k != "idx" else np.int64) for k, v in out.items()}
+                answer = self.run(task)
+            except Exception as err:  # noqa: BLE001 - typed: the outcome's reason comes from it
+                answer = ProtectOutcome.failed(task.src, err)
+            rows.append(_row(idx, answer))
+        return {"idx": np.array([r["idx"] for r in rows], np.int64),
+                "record": np.array([r["record"] for r in rows], dtype=object)}
+
+    def run(self, task: Any) -> Any:
+        raise NotImplementedError
 
 
-class Embed(_Worker):
-    """Stage 2 (pure): embed the given payload bits, encode the file, cut the thumbnails."""
+class Plan(_Worker):
+    """Stage 1 (pure): the plan step (engine.protect.sequence.plan_photo)."""
+
+    def run(self, task: PlanTask) -> PhotoPlan:
+        return plan_photo(load_photo(task.src), self.tools, self.spec, task.chosen)
+
+
+class Render(_Worker):
+    """Stage 2 (pure): the render step (engine.protect.render_tagged)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         _die_once()
-        out: dict[str, list] = {"idx": [], "rendered": [], "error": []}
-        model = self.models[0]
-        for idx, src, faces, bits, opts in zip(batch["idx"], batch["src"], batch["faces"],
-                                               batch["bits"], batch["opts"], strict=True):
-            rendered, error = "", ""
-            try:
-                o = json.loads(opts)
-                photo = load_photo(Path(src))
-                found = [Face(tuple(b), 1.0, np.zeros((5, 2), np.float32))
-                         for b in json.loads(faces)]
-                r = render_tagged(photo, found, np.asarray(json.loads(bits), np.float32), model,
-                                  o["strength"], o["fmt"], o["quality"], o["thumb"])
-                m = r.marks
-                rendered = json.dumps({"data": base64.b64encode(r.data).decode(),
-                                       "boxes": m.boxes, "psnrs": m.psnrs,
-                                       "checks": [[c.boost, c.passed] for c in m.checks],
-                                       "thumbs": [base64.b64encode(t).decode()
-                                                  for t in m.thumbs]})
-            except FakeTaggerError as err:
-                error = str(err)
-            except Exception as err:  # noqa: BLE001
-                error = f"{display_path(Path(src))}: unexpected error ({type(err).__name__}: {err})"
-            out["idx"].append(idx)
-            out["rendered"].append(rendered)
-            out["error"].append(error)
-        return {k: np.array(v, dtype=object if k != "idx" else np.int64) for k, v in out.items()}
+        return super().__call__(batch)
 
-
-def _rendered(text: str) -> Rendered:
-    doc = json.loads(text)
-    return Rendered(base64.b64decode(doc["data"]), FaceMarks(
-        doc["boxes"], [base64.b64decode(t) for t in doc["thumbs"]], doc["psnrs"],
-        [ReadBack(boost, passed) for boost, passed in doc["checks"]]))
+    def run(self, task: RenderTask) -> Rendered:
+        return render_tagged(load_photo(task.src), task.faces, task.bits, self.tools.model,
+                             self.spec, task.fmt)
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:
@@ -190,7 +166,8 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # per-stage progress is ours
 
 
-def _map(ds, cls, args: tuple, actors: int, gpu: bool):
+def _map(rows: list[dict], cls, args: tuple, actors: int, gpu: bool):
+    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
     return ds.map_batches(cls, fn_constructor_args=args, batch_size=1, concurrency=actors,
                           num_cpus=ACTOR_CPUS, num_gpus=1 if gpu else None,
                           max_restarts=-1, max_task_retries=-1)
@@ -217,101 +194,75 @@ def run_batch_ray(
     gpu = bool(ray.cluster_resources().get("GPU"))
     cpus = int(ray.cluster_resources().get("CPU", 1))
     actors = actors or max(1, int(cpus / ACTOR_CPUS / 2))
-    device = "cuda" if gpu else "cpu"
     models = all_watermarkers(pipeline.device)
     blobs = [Path(m.path).read_bytes() for m in models]  # the driver's exact model files
-    args = (blobs, spec.threshold, spec.min_face, device, 1)  # the job's own settings
+    args = (blobs, spec, "cuda" if gpu else "cpu", 1)  # the job's own settings
     items = {item.idx: item for item in todo}
 
-    # Stage 1: faces of every photo (pure workers), streamed back to the driver.
-    rows = [{"idx": i.idx, "src": str(i.src), "chosen": json.dumps(i.faces),
-             "check": not spec.retag} for i in todo]
-    detected = _map(ray.data.from_items(rows, override_num_blocks=len(rows)), Detect,
-                    args, actors, gpu)
-    to_embed: list[tuple[BatchItem, list, object]] = []
-    for row in detected.iter_rows():
-        item = items[int(row["idx"])]
-        faces = json.loads(row["faces"])
-        outcome = None
+    def done(item, outcome: ProtectOutcome) -> Iterator[JobProgress | ProtectOutcome]:
+        yield record_outcome(ledger, job_id, item, outcome, spec)
+        yield progress.tick(outcome, item.src)
+
+    # Plan (pure workers), streamed back; photos with nothing to tag end here.
+    to_reserve: list[tuple[int, PhotoPlan]] = []
+    planned = _map([_row(i.idx, PlanTask(i.src, i.faces)) for i in todo], Plan, args, actors,
+                   gpu)
+    for row in planned.iter_rows():
+        idx, plan = _record(row)
+        item = items[idx]
         why = still_same(item)
-        if why or row["error"]:
-            outcome = ProtectOutcome(item.src, error=why or row["error"],
-                                     reason=Reason.CHANGED if why else Reason.ERROR)
-        elif row["tag"]:
-            box, key_hex, serial = json.loads(row["tag"])
-            outcome = already_tagged(item.src, describe_tag(ledger, box, bytes.fromhex(key_hex),
-                                                            serial))
-        elif not faces:
-            outcome = ProtectOutcome(item.src, small_faces=json.loads(row["small"]))
-        if outcome is not None:
-            yield record_outcome(ledger, job_id, item, outcome, spec)
-            yield progress.tick(outcome, item.src)
+        if why:
+            outcome = ProtectOutcome(item.src, error=why, reason=Reason.CHANGED)
         else:
-            to_embed.append((item, faces, row["format"]))
+            outcome = plan if isinstance(plan, ProtectOutcome) else settle(ledger, plan)
+        if outcome is not None:
+            yield from done(item, outcome)
+        else:
+            to_reserve.append((idx, plan))
         if cancel.cancelled:
             return
 
-    # The driver plans serials: one transaction per chunk, before any embedding, in the job's
+    # Reserve in the driver: one transaction per chunk, before any embedding, in the job's
     # order (rows come back in any order), so both engines give a photo the same serials.
-    to_embed.sort(key=lambda entry: entry[0].idx)
-    model = models[0]
-    planned: dict[int, tuple] = {}
-    signer: dict[int, UnlockedIdentity] = {}
-    for start in range(0, len(to_embed), chunk):
-        part = to_embed[start:start + chunk]
-        targets, plans = [], []
-        for item, faces, src_format in part:
-            fmt, out_path, tmp = output_target(item.src, src_format, spec, item.out_dir)
-            targets.append(fmt)
-            plans.append(TagPlan(len(faces), display_path(item.src), out_path, tmp, job_id,
-                                 item.src))
-        need = sum(plan.count for plan in plans)
+    to_reserve.sort(key=lambda entry: entry[0])
+    held: dict[int, Held] = {}
+    for start in range(0, len(to_reserve), chunk):
+        part = to_reserve[start:start + chunk]
+        need = sum(len(plan.faces) for _idx, plan in part)
         if roll is not None and ledger.serials_left(unlocked.key_id) < need:
             unlocked = roll(max(need, ROLL_MARGIN))
-        jobs = ledger.begin_tags(unlocked.key_id, plans)
-        for (item, faces, _), fmt, job in zip(part, targets, jobs, strict=True):
-            payloads = payloads_for(unlocked, job.serials, model.version)
-            planned[item.idx] = (item, faces, fmt, job, payloads)
-            signer[item.idx] = unlocked  # the key of its serials (a job may roll over)
+        got = reserve(ledger, unlocked, [(plan, items[idx].out_dir) for idx, plan in part],
+                      spec, models[0].version, job_id)
+        held.update(zip((idx for idx, _plan in part), got, strict=True))
 
-    # Stage 2: embed + encode (pure workers); the driver commits each photo once.
-    rows = [{"idx": idx, "src": str(item.src), "faces": json.dumps(faces),
-             "bits": json.dumps(payload_bits(payloads).tolist()),
-             "opts": json.dumps({"strength": spec.strength, "fmt": fmt,
-                                 "quality": spec.jpeg_quality, "thumb": spec.thumb_side})}
-            for idx, (item, faces, fmt, _job, payloads) in planned.items()]
+    # Render (pure workers); the driver commits each reservation once.
     try:
-        if rows:
-            embedded = _map(ray.data.from_items(rows, override_num_blocks=len(rows)), Embed,
-                            args, actors, gpu)
-            for row in embedded.iter_rows():
-                entry = planned.pop(int(row["idx"]), None)
-                if entry is None:
+        if held:
+            tasks = [_row(idx, RenderTask(h.plan.src, h.plan.faces, payload_bits(h.payloads),
+                                          h.fmt)) for idx, h in held.items()]
+            for row in _map(tasks, Render, args, actors, gpu).iter_rows():
+                idx, answer = _record(row)
+                h = held.pop(idx, None)
+                if h is None:
                     continue  # a retried task's second answer: committed already
-                item, _faces, fmt, job, payloads = entry
-                outcome = _commit(ledger, signer[item.idx], item, spec, fmt, job, payloads, row)
-                yield record_outcome(ledger, job_id, item, outcome, spec)
-                yield progress.tick(outcome, item.src)
+                yield from done(items[idx], _commit(ledger, h, spec, answer))
                 if cancel.cancelled:
                     break
     finally:
-        for _item, _faces, _fmt, job, _payloads in planned.values():
-            ledger.abort_tag(job)  # never embedded or never answered: serials freed
+        for h in held.values():
+            ledger.abort_tag(h.job)  # never rendered or never answered: serials freed
     finish_job(ledger, job_id)
     ledger.checkpoint_backup()
 
 
-def _commit(ledger, unlocked, item, spec, fmt, job, payloads, row) -> ProtectOutcome:
-    if row["error"]:
-        ledger.abort_tag(job)
-        return ProtectOutcome(item.src, error=row["error"])
-    rendered = _rendered(row["rendered"])
-
-    def write():
-        write_temp_bytes(rendered.data, item.src, job.output_path, job.tmp_path, fmt=fmt)
-        return payloads, rendered.marks
-
+def _commit(ledger, held: Held, spec: JobSpec, answer: Rendered | ProtectOutcome
+            ) -> ProtectOutcome:
+    """A worker's answer committed (engine.protect.sequence.commit), or its failure recorded
+    and the reservation freed."""
+    if isinstance(answer, ProtectOutcome):
+        ledger.abort_tag(held.job)
+        return answer
     try:
-        return commit_tag(ledger, unlocked, job, write, item.src, spec, fmt)
-    except FakeTaggerError as err:
-        return ProtectOutcome(item.src, error=str(err))
+        return commit(ledger, held, spec, lambda: answer)
+    except Exception as err:  # noqa: BLE001 - one photo's failure must not end the job
+        return ProtectOutcome.failed(held.plan.src, err)

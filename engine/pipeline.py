@@ -8,7 +8,6 @@ Errors in one photo become that photo's outcome; the batch goes on.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,53 +28,17 @@ from engine.faces import (
     FaceDetector,
     box_iou,
 )
-from engine.files import display_path, safe_text
-from engine.identity import UnlockedIdentity, format_key_id
+from engine.identity import UnlockedIdentity
 from engine.limits import MIN_FACE, THRESHOLD
 from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
 from engine.photos import load_photo, sha256_file
-from engine.protect import ProtectOutcome, Reason, protect_photo
+from engine.protect import ProtectOutcome
+from engine.protect.outcome import unexpected
+from engine.protect.sequence import Tools, protect_one
 from engine.reading import decode_face
 from engine.spec import JobSpec
 from engine.store.ledger import Ledger
 from engine.verify import FaceVerdict, Verdict, judge
-
-log = logging.getLogger(__name__)
-
-
-def first_tag(rgb: np.ndarray, faces: list[Face], models: list[Watermarker]
-              ) -> tuple[list[int], bytes, int] | None:
-    """(box, key ID, serial) of the first face that already carries a tag, or None. Pure: a
-    batch worker runs it without the ledger."""
-    for face in faces:
-        res, _version = decode_face(rgb, face, models)
-        if res is not None:
-            return face.int_box(), res.payload.key_id, res.payload.serial
-    return None
-
-
-def describe_tag(ledger: Ledger, box: list[int], key_id: bytes, serial: int) -> str:
-    """What :func:`first_tag` found, in words (whose tag it is comes from the ledger)."""
-    owner = ledger.lookup_owner(key_id)
-    who = (f"your identity {owner.name}" if owner and owner.is_own else
-           owner.name if owner else "an unknown owner")
-    return (f"already tagged: the face at {box} carries a tag of {who} "
-            f"({format_key_id(key_id)}, serial {serial})")
-
-
-def already_tagged(path: Path, found_tag: str) -> ProtectOutcome:
-    """The outcome of a photo skipped because a face already carries a tag."""
-    return ProtectOutcome(path, error=f"{display_path(path)}: {found_tag}; not tagged again "
-                          "(--retag, or “Retag tagged photos” in the app, tags it anyway)",
-                          skipped=True, reason=Reason.HAS_TAG)
-
-
-def usable_faces(found: list[Face], min_face: int, chosen: list[int] | None) -> list[Face]:
-    """The faces to tag among detect(include_small=True)'s: big enough, and chosen (the GUI's
-    checkboxes; None: all)."""
-    picked = set(chosen) if chosen is not None else None
-    return [f for k, f in enumerate(found) if f.size >= min_face
-            and (picked is None or k in picked)]
 
 
 class CancelToken:
@@ -150,6 +113,11 @@ class Pipeline:
         all_watermarkers(self.device)
 
     @property
+    def tools(self) -> Tools:
+        """The detector and the bundled models, newest first: what protect's steps need."""
+        return Tools(self.detector, all_watermarkers(self.device))
+
+    @property
     def model(self) -> Watermarker:
         """The newest bundled model: what new tags are made with."""
         return load_watermarker(None, self.device)
@@ -212,12 +180,6 @@ class Pipeline:
         tags = [FaceTag(v.box, v.payload.to_hex() if v.payload else None) for v in faces]
         return read_credentials(path, self.ledger.credentials.anchors(), tags)
 
-    def existing_tag(self, rgb: np.ndarray, faces: list[Face]) -> str | None:
-        """Why *faces* should not be tagged again: a face there already carries a FakeTagger tag
-        (a second tag on top of the first would garble both). None when no face has one."""
-        found = first_tag(rgb, faces, all_watermarkers(self.device))
-        return None if found is None else describe_tag(self.ledger, *found)
-
     # -- batch generators ---------------------------------------------------------------------
 
     def _batch(
@@ -242,10 +204,7 @@ class Pipeline:
             except FakeTaggerError as err:  # stays typed: the outcome's reason comes from it
                 outcome = failed(Path(path), err)
             except Exception as err:  # noqa: BLE001 - one photo's bug must not end the batch
-                log.exception("unexpected error on %s", display_path(path))
-                outcome = failed(Path(path), safe_text(
-                    f"{display_path(path)}: unexpected error ({type(err).__name__}: {err}); "
-                    "the other photos go on"))
+                outcome = failed(Path(path), unexpected(Path(path), err))
             if outcome is None:
                 yield Progress(i, total, None, Stage.CANCELLED, faces_done)
                 return
@@ -254,34 +213,17 @@ class Pipeline:
             yield Progress(i + 1, total, path, Stage.DONE, faces_done)
 
     def protect(
-        self,
-        paths: list[Path],
-        identity: UnlockedIdentity,
-        spec: JobSpec,
-        *,
+        self, paths: list[Path], identity: UnlockedIdentity, spec: JobSpec, *,
         cancel: CancelToken | None = None,
-        batch_job: str | None = None,
     ) -> Iterator[Progress | ProtectOutcome]:
-        """Tag every photo as *spec* says: its output folder, format, strength, face choices
-        and detection settings (the spec's, not the detector's: a recorded job is resumed with
-        the settings it was made with, whoever resumes it)."""
+        """Tag every photo as *spec* says (engine.protect.sequence, the steps every runner
+        takes), without recording a job: the bench, the demo and tests drive protect this way;
+        front ends record a job (engine.batch)."""
+        tools = self.tools
 
         def work(path: Path, token: CancelToken) -> ProtectOutcome | None:
-            photo = load_photo(path)
-            found = [f for f in self.detector.detect(photo.rgb, include_small=True,
-                                                     min_prob=spec.threshold)
-                     if f.prob >= spec.threshold]
-            faces = usable_faces(found, spec.min_face, spec.chosen(path))
-            if token.cancelled:  # last chance before anything is written
-                return None
-            if faces and not spec.retag:
-                found_tag = self.existing_tag(photo.rgb, faces)
-                if found_tag:
-                    return already_tagged(path, found_tag)
-            outcome = protect_photo(photo, faces, identity, self.ledger, self.model, spec,
-                                    batch_job=batch_job)
-            outcome.small_faces = [f.int_box() for f in found if f.size < spec.min_face]
-            return outcome
+            return protect_one(tools, self.ledger, identity, path, spec.out_dir_for(path), spec,
+                               chosen=spec.chosen(path), cancelled=lambda: token.cancelled)
 
         return self._batch(paths, cancel, Stage.EMBED, work, ProtectOutcome.failed)
 

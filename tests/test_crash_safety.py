@@ -71,7 +71,7 @@ def _count_steps(kill_at: int | None) -> list[int]:
 
 def _arm(point: str, ledger_cls: type[Ledger]) -> None:
     """In the child: make the chosen step end in SIGKILL right after it completes."""
-    import engine.protect as protect
+    import engine.protect.sequence as sequence
 
     def before(obj, name):
         real = getattr(obj, name)
@@ -97,15 +97,15 @@ def _arm(point: str, ledger_cls: type[Ledger]) -> None:
     elif point == "before_mark_confirmed":
         before(ledger_cls, "_confirm_serial_mark")
     elif point == "after_reserve":
-        after(ledger_cls, "begin_tag")
+        after(ledger_cls, "begin_tags")
     elif point == "after_temp_written":
-        after(protect, "write_photo_temp")
+        after(sequence, "write_temp_bytes")
     elif point == "after_stage":
         after(ledger_cls, "stage_tag")
     elif point == "inside_publish":
         after(os, "link")
     elif point == "after_publish":
-        after(protect, "publish_photo")
+        after(sequence, "publish_photo")
     elif point == "after_finish":
         after(ledger_cls, "finish_tag")
     elif point.startswith("random:"):  # SIGKILL after a random delay, wherever protect is

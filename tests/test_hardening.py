@@ -81,16 +81,16 @@ def test_schema_1_ledger_is_migrated_with_its_records(home, tmp_path):
 def test_name_clash_at_publish_picks_a_new_name(pipeline, identity, tmp_path, monkeypatch):
     """Another program takes the chosen output name while the photo is being tagged: the tagged
     copy gets the next free name, the other file is untouched, the record follows the file."""
-    import engine.protect as protect
+    import engine.protect.sequence as sequence
 
     out_dir = tmp_path / "out"
-    real = protect.write_photo_temp
+    real = sequence.write_temp_bytes
 
-    def and_then_someone_else_writes(photo, rgb, out_path, tmp, **kw):
-        real(photo, rgb, out_path, tmp, **kw)
+    def and_then_someone_else_writes(data, photo_path, out_path, tmp, **kw):
+        real(data, photo_path, out_path, tmp, **kw)
         Path(out_path).write_bytes(b"someone else's file")
 
-    monkeypatch.setattr(protect, "write_photo_temp", and_then_someone_else_writes)
+    monkeypatch.setattr(sequence, "write_temp_bytes", and_then_someone_else_writes)
     res = _tag(pipeline, identity, out_dir)
     assert res.error is None and res.output.name == "sample-tagged-2.jpg"
     assert (out_dir / "sample-tagged.jpg").read_bytes() == b"someone else's file"

@@ -1,8 +1,8 @@
 """Writing a C2PA manifest into a tagged copy: opened + watermarked, the original as ingredient,
 one soft binding per tagged face.
 
-Called on the finished temp file before it is hashed (engine.protect.commit_tag), so the signed
-tag record's ``file_sha256`` is the hash of the final file, manifest included.
+Called on the finished temp file before it is hashed (engine.protect.sequence.commit), so the
+signed tag record's ``file_sha256`` is the hash of the final file, manifest included.
 """
 
 from __future__ import annotations
