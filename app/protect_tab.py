@@ -35,9 +35,9 @@ from app.workers import Task
 from engine.batch import protect_job, run_batch
 from engine.display import format_seconds
 from engine.errors import FakeTaggerError
-from engine.jobs import JobProgress
 from engine.limits import JPEG_QUALITY
 from engine.photos import OutputFormat, iter_photos, load_photo
+from engine.pipeline import Progress
 from engine.protect import Outcome, ProtectOutcome
 from engine.spec import JobSpec
 
@@ -304,7 +304,7 @@ class ProtectTab(TakesPhotos, QWidget):
         self.cancel_button.setEnabled(on)
 
     def _event(self, event: object) -> None:
-        if isinstance(event, JobProgress):
+        if isinstance(event, Progress):
             self.progress.setValue(event.done)
             cancelling = self.task is not None and self.task.cancelled
             parts = [f"Photo {min(event.done + 1, event.total)} of {event.total}",

@@ -26,9 +26,8 @@ from engine.atomic import fsync_dir, publish
 from engine.errors import FakeTaggerError
 from engine.files import display_path, write_file
 from engine.identity import UnlockedIdentity
-from engine.jobs import ALREADY_IN_OUTPUT, JobProgress
 from engine.photos import PhotoError, iter_photos, sha256_file
-from engine.pipeline import CancelToken, Pipeline
+from engine.pipeline import CancelToken, Pipeline, Progress, Stage
 from engine.protect import Outcome, ProtectOutcome, Reason
 from engine.protect.sequence import protect_one
 from engine.spec import JobSpec
@@ -37,6 +36,7 @@ from engine.store.ledger import Ledger
 from engine.store.records import MAX_SERIAL
 
 CHANGED = "changed since the batch job started (its SHA-256 differs); not tagged"
+ALREADY_IN_OUTPUT = "already in the output folder; not tagged again"
 
 
 def mirror_plan(sources: list[Path], out: Path) -> list[tuple[Path, Path]]:
@@ -165,19 +165,21 @@ def still_same(item: BatchItem) -> str | None:
     return None if digest == item.sha256 else f"{display_path(item.src)}: {CHANGED}"
 
 
-class Progress:
-    """Counts for JobProgress over a (resumed) job: photos/s over this run only."""
+class Tally:
+    """A job run's counts, as the :class:`Progress` events its runner yields: photos/s over
+    this run only, the photos a resumed job had finished already counted as done."""
 
     def __init__(self, total: int, before: int) -> None:
         self.total, self.done, self.before, self.faces = total, before, before, 0
         self.start = time.monotonic()
 
-    def tick(self, outcome: ProtectOutcome | None, path: Path | None) -> JobProgress:
+    def tick(self, outcome: ProtectOutcome | None, path: Path | None) -> Progress:
+        """Working on *path* (no outcome yet), or done with it."""
         if outcome is not None:
             self.done += 1
             self.faces += len(outcome.faces)
-        return JobProgress(self.done, self.total, self.faces, path,
-                           time.monotonic() - self.start, self.before)
+        return Progress(self.done, self.total, path, Stage.EMBED if outcome is None
+                        else Stage.DONE, self.faces, time.monotonic() - self.start, self.before)
 
 
 #: Serials the next key must have when a job rolls over (more than any photo's faces, so the
@@ -199,7 +201,7 @@ class JobRun:
     spec: JobSpec
     todo: list[BatchItem]
     skipped: list[ProtectOutcome]
-    progress: Progress
+    progress: Tally
 
 
 def open_job(ledger: Ledger, job_id: str) -> JobRun:
@@ -210,7 +212,7 @@ def open_job(ledger: Ledger, job_id: str) -> JobRun:
     spec = JobSpec.from_json(info.options)
     todo = ledger.batch_items(job_id, (ItemState.TODO, ItemState.FAILED))
     todo, skipped = (todo, []) if spec.tag_again else skip_recorded(ledger, job_id, todo)
-    return JobRun(spec, todo, skipped, Progress(info.total, info.total - len(todo)))
+    return JobRun(spec, todo, skipped, Tally(info.total, info.total - len(todo)))
 
 
 def recorded_copies(ledger: Ledger) -> dict[str, list[tuple[Path, str]]]:
@@ -290,9 +292,9 @@ def latest_interrupted(ledger: Ledger) -> BatchJobInfo | None:
 def run_batch(
     pipeline: Pipeline, unlocked: UnlockedIdentity, job_id: str,
     cancel: CancelToken | None = None, roll: Roll | None = None,
-) -> Iterator[JobProgress | ProtectOutcome]:
+) -> Iterator[Progress | ProtectOutcome]:
     """The local engine: every photo of the job not yet done, one at a time through the
-    per-photo sequence (engine.protect.sequence); yields JobProgress and each photo's
+    per-photo sequence (engine.protect.sequence); yields Progress and each photo's
     ProtectOutcome. The job is closed when no
     photo is left to do (failed ones stay for a resume). With *roll*, a photo the key has too
     few serials left for is tagged with the next key (a certified sub-key) instead."""

@@ -40,10 +40,9 @@ from engine.batch import (
 )
 from engine.faces import Face, FaceDetector
 from engine.identity import UnlockedIdentity
-from engine.jobs import JobProgress
 from engine.model.registry import Watermarker, all_watermarkers
 from engine.photos import load_photo
-from engine.pipeline import CancelToken, Pipeline
+from engine.pipeline import CancelToken, Pipeline, Progress
 from engine.protect import ProtectOutcome, Reason, Rendered, payload_bits, render_tagged
 from engine.protect.sequence import Held, PhotoPlan, Tools, commit, plan_photo, reserve, settle
 from engine.spec import JobSpec
@@ -177,7 +176,7 @@ def run_batch_ray(
     pipeline: Pipeline, unlocked: UnlockedIdentity, job_id: str, *,
     address: str | None = None, chunk: int = 64, actors: int | None = None,
     cancel: CancelToken | None = None, roll: Roll | None = None,
-) -> Iterator[JobProgress | ProtectOutcome]:
+) -> Iterator[Progress | ProtectOutcome]:
     """The job's photos not yet done, on Ray Data; yields what :func:`engine.batch.run_batch`
     yields, and leaves the ledger exactly as the local engine would. With *roll*, a chunk the
     key has too few serials left for goes to the next key (a certified sub-key)."""
@@ -199,7 +198,7 @@ def run_batch_ray(
     args = (blobs, spec, "cuda" if gpu else "cpu", 1)  # the job's own settings
     items = {item.idx: item for item in todo}
 
-    def done(item, outcome: ProtectOutcome) -> Iterator[JobProgress | ProtectOutcome]:
+    def done(item, outcome: ProtectOutcome) -> Iterator[Progress | ProtectOutcome]:
         yield record_outcome(ledger, job_id, item, outcome, spec)
         yield progress.tick(outcome, item.src)
 

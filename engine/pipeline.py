@@ -9,6 +9,7 @@ Errors in one photo become that photo's outcome; the batch goes on.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -56,21 +57,39 @@ class CancelToken:
 
 
 class Stage(StrEnum):
-    """Where a batch is, as reported in :class:`Progress` (only the stages the pipeline emits)."""
+    """Where a run is, as reported in :class:`Progress`."""
 
     EMBED = "embed"  # protect: working on `path`
     DECODE = "decode"  # verify: working on `path`
     DONE = "done"  # `path` finished; `done` counts it
-    CANCELLED = "cancelled"  # the batch stopped; nothing more follows
+    CANCELLED = "cancelled"  # the run stopped; nothing more follows
 
 
 @dataclass(frozen=True)
 class Progress:
+    """The one progress event every front end receives, from the pipeline and from job runners
+    alike (counted over the whole job, so a resumed job's bar starts where the last run
+    stopped)."""
+
     done: int  # photos finished
     total: int
-    path: Path | None
-    stage: Stage
+    path: Path | None = None  # the photo being worked on (or just finished)
+    stage: Stage = Stage.EMBED
     faces_done: int = 0
+    elapsed: float = 0.0  # seconds since this run started
+    before: int = 0  # photos a resumed job had finished before this run
+
+    def rate(self) -> float | None:
+        """Photos per second in this run; None before the first one."""
+        ran = self.done - self.before
+        return ran / self.elapsed if ran > 0 and self.elapsed > 0 else None
+
+    def seconds_left(self) -> float | None:
+        """Linear estimate from the photos finished so far; None before the first one."""
+        rate = self.rate()
+        if rate is None or self.done >= self.total:
+            return None
+        return (self.total - self.done) / rate
 
 
 @dataclass
@@ -193,12 +212,16 @@ class Pipeline:
         """The loop both batch jobs share: progress before and after each photo, cancellation
         between photos (and wherever `work` returns None), one photo's error as its outcome."""
         cancel = cancel or CancelToken()
-        total, faces_done = len(paths), 0
+        total, faces_done, start = len(paths), 0, time.monotonic()
+
+        def progress(i: int, path: Path | None, now: Stage) -> Progress:
+            return Progress(i, total, path, now, faces_done, time.monotonic() - start)
+
         for i, path in enumerate(paths):
             if cancel.cancelled:
-                yield Progress(i, total, None, Stage.CANCELLED, faces_done)
+                yield progress(i, None, Stage.CANCELLED)
                 return
-            yield Progress(i, total, path, stage, faces_done)
+            yield progress(i, path, stage)
             try:
                 outcome = work(path, cancel)
             except FakeTaggerError as err:  # stays typed: the outcome's reason comes from it
@@ -206,11 +229,11 @@ class Pipeline:
             except Exception as err:  # noqa: BLE001 - one photo's bug must not end the batch
                 outcome = failed(Path(path), unexpected(Path(path), err))
             if outcome is None:
-                yield Progress(i, total, None, Stage.CANCELLED, faces_done)
+                yield progress(i, None, Stage.CANCELLED)
                 return
             faces_done += len(outcome.faces)
             yield outcome
-            yield Progress(i + 1, total, path, Stage.DONE, faces_done)
+            yield progress(i + 1, path, Stage.DONE)
 
     def protect(
         self, paths: list[Path], identity: UnlockedIdentity, spec: JobSpec, *,

@@ -22,7 +22,7 @@ from engine.batch import (
     run_batch,
     write_report,
 )
-from engine.jobs import JobProgress
+from engine.pipeline import Progress
 from engine.protect import Outcome, ProtectOutcome
 from engine.spec import JobSpec
 from engine.store.batches import ItemState
@@ -54,7 +54,7 @@ def test_local_batch_tags_mirrors_reports_and_closes(tmp_path, ledger, identity,
     opts = JobSpec(copy_no_face=True)
     job = create_job(ledger, identity.key_id, mirror_plan([src], out), out, opts)
     events = list(run_batch(pipeline, identity, job))
-    progress = [e for e in events if isinstance(e, JobProgress)]
+    progress = [e for e in events if isinstance(e, Progress)]
     assert progress[-1].done == progress[-1].total == 5 and progress[-1].rate() > 0
     by_name = {o.input.name: o for o in outcomes(events)}
     assert by_name["grace.jpg"].output.parent == out / "trip" / "day2"

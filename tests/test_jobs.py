@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.jobs import ALREADY_IN_OUTPUT, JobProgress
+from engine.batch import ALREADY_IN_OUTPUT
 from engine.photos import OutputFormat
+from engine.pipeline import Progress
 from engine.protect import Outcome, ProtectOutcome
 from engine.spec import DEFAULT_SUBFOLDER, JobSpec
 
@@ -71,9 +72,9 @@ def test_outcome_status(tmp_path: Path) -> None:
 
 
 def test_seconds_left_is_linear_and_absent_at_the_ends() -> None:
-    assert JobProgress(0, 4, 0, None, 0.0).seconds_left() is None
-    assert JobProgress(1, 4, 2, None, 10.0).seconds_left() == 30.0
-    assert JobProgress(4, 4, 8, None, 40.0).seconds_left() is None
+    assert Progress(0, 4, faces_done=0, elapsed=0.0).seconds_left() is None
+    assert Progress(1, 4, faces_done=2, elapsed=10.0).seconds_left() == 30.0
+    assert Progress(4, 4, faces_done=8, elapsed=40.0).seconds_left() is None
 
 
 def test_reasons_come_from_types_not_words(tmp_path: Path) -> None:

@@ -23,10 +23,9 @@ import numpy as np
 from PIL import Image
 
 from engine.batch import create_job, mirror_plan, run_batch
-from engine.jobs import JobProgress
 from engine.paths import assets_dir
 from engine.photos import encode_jpeg_thumbnail
-from engine.pipeline import Pipeline
+from engine.pipeline import Pipeline, Progress
 from engine.protect import ProtectOutcome, payloads_for
 from engine.spec import JobSpec
 from engine.store.ledger import Ledger
@@ -87,7 +86,7 @@ def batch_local(src: Path, home: Path, out: Path) -> dict:
     job = create_job(led, unlocked.key_id, mirror_plan([src], out), out, JobSpec())
     t0, rss = time.perf_counter(), {}
     for e in run_batch(pipe, unlocked, job):
-        if isinstance(e, JobProgress) and e.done in (100, e.total) and e.done not in rss:
+        if isinstance(e, Progress) and e.done in (100, e.total) and e.done not in rss:
             rss[e.done] = rss_mb()
     dt = time.perf_counter() - t0
     n = led.batch_job(job).total

@@ -46,12 +46,11 @@ def _progress(total: int, unit: str):
 def _drain(events, total: int, unit: str, render) -> list:
     """Run a pipeline or job generator under a progress bar; print each good outcome with
     `render`."""
-    from engine.jobs import JobProgress
     from engine.pipeline import Progress
 
     outcomes, bar = [], _progress(total, unit)
     for event in events:
-        if isinstance(event, Progress | JobProgress):
+        if isinstance(event, Progress):
             bar.n = event.done
             bar.refresh()
             continue
@@ -242,8 +241,7 @@ def _run_batch(ledger, unlocked, job_id: str, spec, args, roll=None) -> int:
     import time
 
     from engine.batch import run_batch, write_report
-    from engine.jobs import JobProgress
-    from engine.pipeline import Pipeline
+    from engine.pipeline import Pipeline, Progress
     from engine.protect import Outcome
 
     pipeline = Pipeline(ledger, device=args.device, threshold=spec.threshold,
@@ -261,7 +259,7 @@ def _run_batch(ledger, unlocked, job_id: str, spec, args, roll=None) -> int:
     outcomes, last = [], 0.0
     try:
         for event in events:
-            if isinstance(event, JobProgress):
+            if isinstance(event, Progress):
                 now = time.monotonic()
                 if now - last >= args.progress_every or event.done == event.total:
                     last = now

@@ -126,7 +126,7 @@ class Ledger:
             self.tagging.close()
 
     def checkpoint_backup(self) -> Path | None:
-        """An automatic backup if anything was written since the last one (engine.jobs calls
+        """An automatic backup if anything was written since the last one (the job runners call
         this after each protect job; close() too). Never fails the work."""
         return self.db.checkpoint_backup()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from app.protect_tab import ProtectTab
-from engine.jobs import JobProgress
 from engine.photos import load_photo, sha256_file
+from engine.pipeline import Progress
 from engine.protect import ProtectOutcome
 from tests.gui.helpers import copy_photo, wait_idle
 
@@ -35,7 +35,7 @@ def test_cancel_batch_leaves_no_partial_files(identity_ctx, qtbot, tmp_path):
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, tab)
 
-    assert any(isinstance(e, JobProgress) for e in events)
+    assert any(isinstance(e, Progress) for e in events)
     written = sorted(out.iterdir())
     done = [o for o in tab.outcomes if o.output]
     assert 1 <= len(done) < 4, "cancel must stop the batch before the last photo"
