@@ -155,3 +155,58 @@ def test_bad_arguments_fail_before_any_work(capsys):
     assert "unknown attack(s) no-such-attack" in capsys.readouterr().err
     assert bench_main(["--attack-cmd", "cp {in} somewhere"]) == 2
     assert "{out}" in capsys.readouterr().err
+
+
+def test_bench_keeps_each_face_change_measure_for_calibration(quick):
+    """Issue #20: every exactly read face's face-change result is in the JSON, against the
+    original and the thumbnail, with its measures when it was judged."""
+    r, _ = quick
+    faces = r["attacks"]["clean"]["face_change_faces"]
+    kinds = r["attacks"]["clean"]["face_change"]
+    for ref in ("original", "thumbnail"):
+        mine = [f for f in faces if f["reference"] == ref]
+        assert len(mine) == sum(kinds[ref].values())
+        assert {f["kind"] for f in mine} == set(kinds[ref])
+    judged = [f for f in faces if f["kind"] != "unknown"]
+    assert judged and all(set(f["measures"]) == {"identity", "expression", "appearance",
+                                                 "local"} for f in judged)
+
+
+def test_calibration_puts_each_line_above_every_everyday_face(tmp_path, capsys):
+    from engine.bench.calibrate_change import calibrate, faces_of, main, table
+    from engine.change.verdict import ChangeKind
+
+    def face(identity, expression, appearance, local, ref="original"):
+        return {"reference": ref, "kind": "none", "measures": {
+            "identity": identity, "expression": expression, "appearance": appearance,
+            "local": local}}
+
+    doc = {"attacks": {
+        "clean": {"family": "everyday", "face_change_faces": [
+            face(0.20, 0.05, 2.0, 4.0), face(0.36, 0.04, 1.5, 3.0),
+            {"reference": "thumbnail", "kind": "unknown", "reason": "small_reference"}]},
+        "jpeg50": {"family": "everyday", "face_change_faces": [face(0.30, 0.11, 3.0, 6.5)]},
+        "reenact": {"family": "reenact", "face_change_faces": [face(0.30, 0.20, 2.0, 4.0)]},
+        "swap-target": {"family": "swap-target", "face_change_faces": [face(0.70, 0.3, 9, 12)]},
+    }}
+    faces = faces_of(doc)
+    th = calibrate(faces, margin=1.05)
+    assert th.edited_identity == round(0.36 * 1.05, 3)
+    assert th.edited_expression == round(0.11 * 1.05, 3)
+    assert th.edited_appearance == round(3.0 * 1.05, 3) and th.edited_local == round(6.5 * 1.05, 3)
+    assert th.replaced_identity > th.edited_identity
+    got = table(faces, th)
+    assert got[("clean", "original")] == {ChangeKind.NONE: 2}  # no everyday false alarm
+    assert got[("clean", "thumbnail")] == {ChangeKind.UNKNOWN: 1}  # not judged stays so
+    assert got[("jpeg50", "original")] == {ChangeKind.NONE: 1}
+    assert got[("reenact", "original")] == {ChangeKind.EDITED: 1}
+    assert got[("swap-target", "original")] == {ChangeKind.REPLACED: 1}
+    path = tmp_path / "fc.json"
+    path.write_text(json.dumps(doc))
+    main([str(path)])
+    out = capsys.readouterr().out
+    assert "chosen:" in out and "| reenact | original | 1 |" in out
+    empty = tmp_path / "old.json"
+    empty.write_text(json.dumps({"attacks": {"clean": {"family": "everyday"}}}))
+    with pytest.raises(SystemExit, match="run the bench again"):
+        main([str(empty)])

@@ -33,12 +33,12 @@ from engine.change.compare import face_change
 from engine.change.reference import reference_for
 from engine.errors import FakeTaggerError
 from engine.faces import Face, face_conditions
+from engine.model.reading import jittered_crops
 from engine.model.registry import add_candidate, load_watermarker
 from engine.payload import Payload, data_bits, encode_bits
 from engine.photos import iter_photos, load_photo
 from engine.pipeline import Pipeline
 from engine.protect import DEFAULT_STRENGTH, embed_faces, face_thumbs
-from engine.reading import jittered_crops
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
 from engine.verify import Verdict
@@ -68,6 +68,9 @@ class Tally:
     #: and against the record's thumbnail alone (what a fact-checker with the card has)
     change: Counter = field(default_factory=Counter)
     change_card: Counter = field(default_factory=Counter)
+    #: each of those faces' measures (attack rows only), so the thresholds can be chosen on a
+    #: bench run afterwards (engine.bench.calibrate_change) without measuring again
+    change_faces: list[dict] = field(default_factory=list)
     extra_faces: int = 0  # detections matching no tagged face
     untagged_faces: int = 0
     untagged_decoded: int = 0
@@ -109,9 +112,19 @@ class Tally:
             out["exact_read_by"] = dict(sorted(self.read_by.items()))
             out["face_change"] = {"original": dict(sorted(self.change.items())),
                                   "thumbnail": dict(sorted(self.change_card.items()))}
+            if self.change_faces:
+                out["face_change_faces"] = self.change_faces
             out["untagged"] = {"faces": self.untagged_faces, "decoded": self.untagged_decoded,
                                "verified": self.untagged_verified}
         return out
+
+
+def _change_face(change, reference: str) -> dict:
+    """One face's face-change result as the bench JSON keeps it (measures when there are)."""
+    doc = {"reference": reference, "kind": str(change.kind), "reason": str(change.reason)}
+    if change.measures is not None:
+        doc["measures"] = change.measures.to_json()
+    return doc
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -144,8 +157,11 @@ def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list
         acc = float(np.mean((logits > 0) == (encode_bits(p) == 1)))
         card = None
         if exact and v.record is not None:  # the same check with the card's thumbnail only
-            card = face_change(attacked, v.box, reference_for(v.record.face_thumb_jpeg,
-                                                              v.record.face_box, None)).kind
+            card_change = face_change(attacked, v.box, reference_for(v.record.face_thumb_jpeg,
+                                                                     v.record.face_box, None))
+            card = card_change.kind
+            st.change_faces += [_change_face(c, ref) for c, ref in (
+                (v.change, "original"), (card_change, "thumbnail")) if c is not None]
         for t in tallies:
             t.verdicts[v.verdict] += 1
             t.hit(acc, exact)

@@ -116,20 +116,35 @@ def unknown(reason: ChangeReason, detail: str = "", reference: str | None = None
     return FaceChange(ChangeKind.UNKNOWN, reason, detail=detail, reference=reference)
 
 
-def classify(m: Measures, reference: str) -> FaceChange:
+@dataclass(frozen=True)
+class Thresholds:
+    """The rule's five lines, together, so a calibration (engine.bench.calibrate_change) can try
+    other values on recorded measures without touching the shipped ones (the defaults)."""
+
+    replaced_identity: float = REPLACED_IDENTITY
+    edited_identity: float = EDITED_IDENTITY
+    edited_expression: float = EDITED_EXPRESSION
+    edited_appearance: float = EDITED_APPEARANCE
+    edited_local: float = EDITED_LOCAL
+
+
+SHIPPED = Thresholds()
+
+
+def classify(m: Measures, reference: str, th: Thresholds = SHIPPED) -> FaceChange:
     """The rule: another identity is `replaced`; a drifted identity, moved landmarks, or a
     changed appearance over the face or in part of it is `edited`; else `none`."""
-    ratios = {ChangeReason.IDENTITY_DRIFT: m.identity / EDITED_IDENTITY,
-              ChangeReason.EXPRESSION: m.expression / EDITED_EXPRESSION,
-              ChangeReason.APPEARANCE: m.appearance / EDITED_APPEARANCE,
-              ChangeReason.LOCAL: m.local / EDITED_LOCAL}
+    ratios = {ChangeReason.IDENTITY_DRIFT: m.identity / th.edited_identity,
+              ChangeReason.EXPRESSION: m.expression / th.edited_expression,
+              ChangeReason.APPEARANCE: m.appearance / th.edited_appearance,
+              ChangeReason.LOCAL: m.local / th.edited_local}
     nums = (f"identity distance {m.identity:.2f}, landmarks moved {m.expression:.3f} eye "
             f"widths, colour difference {m.appearance:.1f}, locally {m.local:.1f}")
-    if m.identity >= REPLACED_IDENTITY:
+    if m.identity >= th.replaced_identity:
         return FaceChange(ChangeKind.REPLACED, ChangeReason.OTHER_PERSON,
-                          m.identity / EDITED_IDENTITY, m, reference,
+                          m.identity / th.edited_identity, m, reference,
                           f"identity distance {m.identity:.2f}; same person is under "
-                          f"{EDITED_IDENTITY:.2f}")
+                          f"{th.edited_identity:.2f}")
     reason, ratio = max(ratios.items(), key=lambda kv: kv[1])
     if ratio >= 1.0:
         return FaceChange(ChangeKind.EDITED, reason, ratio, m, reference, nums)
