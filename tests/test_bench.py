@@ -203,9 +203,10 @@ def test_calibration_puts_each_line_above_every_everyday_face(tmp_path, capsys):
     assert got[("swap-target", "original")] == {ChangeKind.REPLACED: 1}
     path = tmp_path / "fc.json"
     path.write_text(json.dumps(doc))
-    main([str(path)])
+    main([str(path), "--check", str(path)])
     out = capsys.readouterr().out
-    assert "chosen:" in out and "| reenact | original | 1 |" in out
+    assert "chosen:" in out and out.count("| reenact | original | 1 |") == 2
+    assert f"checked on {path}" in out
     empty = tmp_path / "old.json"
     empty.write_text(json.dumps({"attacks": {"clean": {"family": "everyday"}}}))
     with pytest.raises(SystemExit, match="run the bench again"):

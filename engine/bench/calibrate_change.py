@@ -80,15 +80,25 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("bench_json", nargs="+", type=Path)
     p.add_argument("--margin", type=float, default=1.05)
+    p.add_argument("--check", nargs="+", type=Path, default=[],
+                   help="bench JSON(s) of photos not chosen on (the independent check): the "
+                        "chosen thresholds are tabled on them, never fitted")
     args = p.parse_args(argv)
     faces = [f for path in args.bench_json for f in faces_of(json.loads(path.read_text()))]
     if not faces:
         raise SystemExit("no recorded face-change measures in these files (bench runs before "
                          "2026-12-07 did not keep them): run the bench again")
     chosen = calibrate(faces, args.margin)
-    print(f"shipped: {SHIPPED}\nchosen:  {chosen}\n")
+    print(f"shipped: {SHIPPED}\nchosen:  {chosen}")
+    _print(f"chosen on {', '.join(map(str, args.bench_json))}", faces, chosen)
+    for path in args.check:
+        _print(f"checked on {path}", faces_of(json.loads(path.read_text())), chosen)
+
+
+def _print(title: str, faces: list[tuple[str, str, dict]], chosen: Thresholds) -> None:
     families = {name: family for name, family, _ in faces}
     shipped, new = table(faces, SHIPPED), table(faces, chosen)
+    print(f"\n{title}\n")
     print("| attack | reference | faces | shipped: none / edited / replaced / unknown (%) | "
           "target | chosen: none / edited / replaced / unknown (%) | target |")
     print("|---|---|---|---|---|---|---|")
