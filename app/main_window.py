@@ -154,7 +154,7 @@ class MainWindow(QMainWindow):
             self.welcome.open()
 
     def offer_resume(self) -> None:
-        from engine.batch import discard_job, interrupted_jobs
+        from engine.run.jobs import discard_job, interrupted_jobs
 
         jobs = interrupted_jobs(self.ctx.ledger)
         if not jobs:

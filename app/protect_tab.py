@@ -32,14 +32,15 @@ from app.file_input import PHOTO_FILTER, TakesPhotos
 from app.icons import icon
 from app.photo_list import PhotoList
 from app.workers import Task
-from engine.batch import protect_job, run_batch
 from engine.display import format_seconds
 from engine.errors import FakeTaggerError
 from engine.limits import JPEG_QUALITY
 from engine.photos import OutputFormat, iter_photos, load_photo
 from engine.pipeline import Progress
 from engine.protect import Outcome, ProtectOutcome
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
+from engine.run.jobs import protect_job
+from engine.run.local import run_batch
 
 
 class ProtectTab(TakesPhotos, QWidget):

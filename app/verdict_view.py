@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from engine.change.verdict import KIND_COLOURS
 from engine.display import format_when
-from engine.report import VERDICT_COLOURS, VERDICT_LABELS
 from engine.verify import FaceVerdict, Verdict
+from engine.verify.report import VERDICT_COLOURS, VERDICT_LABELS
 
 
 def verdict_colour(verdict: str) -> QColor:

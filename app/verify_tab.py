@@ -31,8 +31,8 @@ from app.workers import Task
 from engine.change.compare import comparison
 from engine.files import read_file
 from engine.photos import load_photo, sha256_file
-from engine.report import ImageReport, credentials_html, write_report
 from engine.verify import FaceVerdict, Verdict
+from engine.verify.report import ImageReport, credentials_html, write_report
 
 PREVIEW_SIDE = 1600
 REPORT_FILTER = "Report page (*.html);;Report data (*.json)"

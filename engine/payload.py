@@ -157,7 +157,7 @@ class DecodeResult:
     erasures_used: int  # symbols erased (counted whether or not they were wrong)
     bit_errors: int  # raw bits whose hard decision disagrees with the re-encoded codeword
     confidence: float
-    method: str = "blind"  # "blind" (RS decode) or "records" (engine.match, known payloads)
+    method: str = "blind"  # "blind" (RS decode) or "records" (engine.model.match, known payloads)
 
 
 def data_symbols(p: Payload) -> list[int]:

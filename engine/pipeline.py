@@ -31,13 +31,13 @@ from engine.faces import (
 )
 from engine.identity import UnlockedIdentity
 from engine.limits import MIN_FACE, THRESHOLD
+from engine.model.reading import decode_face
 from engine.model.registry import Watermarker, all_watermarkers, load_watermarker, pick_device
 from engine.photos import load_photo, sha256_file
 from engine.protect import ProtectOutcome
 from engine.protect.outcome import unexpected
 from engine.protect.sequence import Tools, protect_one
-from engine.reading import decode_face
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 from engine.store.ledger import Ledger
 from engine.verify import FaceVerdict, Verdict, judge
 
@@ -241,7 +241,7 @@ class Pipeline:
     ) -> Iterator[Progress | ProtectOutcome]:
         """Tag every photo as *spec* says (engine.protect.sequence, the steps every runner
         takes), without recording a job: the bench, the demo and tests drive protect this way;
-        front ends record a job (engine.batch)."""
+        front ends record a job (engine.run.jobs)."""
         tools = self.tools
 
         def work(path: Path, token: CancelToken) -> ProtectOutcome | None:

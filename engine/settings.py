@@ -27,7 +27,7 @@ from engine.limits import (
     OptionError,
 )
 from engine.photos import OutputFormat
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Batch jobs, local engine (engine.batch): a job in the ledger, a mirrored output tree, photos
+"""Batch jobs, local engine (engine.run): a job in the ledger, a mirrored output tree, photos
 without faces reported or copied, per-photo errors in the report, and resume after kill -9."""
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch import (
+from engine.pipeline import Progress
+from engine.protect import Outcome, ProtectOutcome
+from engine.protect.spec import JobSpec
+from engine.run.jobs import (
     capacity_problem,
     create_job,
     mirror_plan,
     protect_job,
-    run_batch,
     write_report,
 )
-from engine.pipeline import Progress
-from engine.protect import Outcome, ProtectOutcome
-from engine.spec import JobSpec
+from engine.run.local import run_batch
 from engine.store.batches import ItemState
 from engine.store.ledger import Ledger
 from tests.batch_util import job_state, photo_tree

@@ -1,4 +1,4 @@
-"""The Ray engine (engine.batch_ray) on a real local Ray cluster (ray.init(num_cpus=2)): same
+"""The Ray engine (engine.run.ray_runner) on a real local Ray cluster (ray.init(num_cpus=2)): same
 outputs and records as the local engine, a worker killed mid-batch (retried: no duplicate or
 missing record), the driver killed mid-job then resumed. Skipped only where Ray is not
 installed (the `scale` extra)."""
@@ -20,11 +20,12 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from engine.batch import create_job, mirror_plan, run_batch  # noqa: E402
-from engine.batch_ray import DIE_ONCE_ENV, run_batch_ray  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.protect import ProtectOutcome  # noqa: E402
-from engine.spec import JobSpec  # noqa: E402
+from engine.protect.spec import JobSpec  # noqa: E402
+from engine.run.jobs import create_job, mirror_plan  # noqa: E402
+from engine.run.local import run_batch  # noqa: E402
+from engine.run.ray_runner import DIE_ONCE_ENV, run_batch_ray  # noqa: E402
 from engine.store.ledger import Ledger  # noqa: E402
 from tests.batch_util import job_state, photo_tree  # noqa: E402
 from tests.conftest import PASSPHRASE, ROOT  # noqa: E402

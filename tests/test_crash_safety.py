@@ -22,7 +22,7 @@ import pytest
 
 from engine.pipeline import Pipeline
 from engine.protect import protect_photo
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 from engine.store.ledger import Ledger
 
 from .conftest import PASSPHRASE, SAMPLE

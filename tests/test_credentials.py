@@ -31,7 +31,7 @@ from engine.errors import CardError, CredentialsError
 from engine.identity import UnlockedIdentity
 from engine.photos import sha256_file
 from engine.pipeline import run_all
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 from engine.store.cards import parse_card
 
 from .conftest import SAMPLE
@@ -337,8 +337,8 @@ def test_cli_trust_add_refuses_a_non_ca_with_one_line(home, capsys, tmp_path):
 def test_batch_job_keeps_the_c2pa_choice_for_resume(ledger, identity, tmp_path):
     from dataclasses import replace
 
-    from engine.batch import create_job, mirror_plan
-    from engine.spec import JobSpec
+    from engine.protect.spec import JobSpec
+    from engine.run.jobs import create_job, mirror_plan
 
     src = tmp_path / "src"
     src.mkdir()

@@ -15,7 +15,7 @@ from engine.change.verdict import ChangeKind, ChangeReason
 from engine.photos import load_photo
 from engine.pipeline import run_all
 from engine.protect import SMALL_THUMB_SIDE, THUMB_SIDE, embed_faces
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 from engine.verify import Verdict
 
 from .conftest import DATA, SAMPLE

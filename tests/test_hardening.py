@@ -15,7 +15,7 @@ import pytest
 from engine.cli.main import main
 from engine.errors import LedgerError
 from engine.pipeline import run_all
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 from engine.store.ledger import Ledger
 from engine.store.schema import MIGRATIONS
 

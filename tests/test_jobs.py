@@ -1,6 +1,6 @@
-"""Protect jobs (engine.spec, engine.batch): where tagged copies go, which photos are skipped,
-and the one vocabulary of output formats and outcomes. The full run is covered by the CLI and
-GUI tests."""
+"""Protect jobs (engine.protect.spec, engine.run.jobs): where tagged copies go, which photos are
+skipped, and the one vocabulary of output formats and outcomes. The full run is covered by the CLI
+and GUI tests."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch import ALREADY_IN_OUTPUT
 from engine.photos import OutputFormat
 from engine.pipeline import Progress
 from engine.protect import Outcome, ProtectOutcome
-from engine.spec import DEFAULT_SUBFOLDER, JobSpec
+from engine.protect.spec import DEFAULT_SUBFOLDER, JobSpec
+from engine.run.jobs import ALREADY_IN_OUTPUT
 
 
 def test_default_output_is_a_tagged_folder_next_to_each_photo(tmp_path: Path) -> None:
@@ -79,9 +79,9 @@ def test_seconds_left_is_linear_and_absent_at_the_ends() -> None:
 
 def test_reasons_come_from_types_not_words(tmp_path: Path) -> None:
     """Issue #19: code acts on a typed reason; the words are for people and may change."""
-    from engine.batch import in_output
     from engine.errors import LedgerError, SerialsExhaustedError
     from engine.protect import Reason
+    from engine.run.jobs import in_output
 
     p = tmp_path / "a.jpg"
     out = ProtectOutcome.failed(p, SerialsExhaustedError("reworded: no numbers left"))

@@ -1,10 +1,16 @@
-"""Record-informed decoding (engine.match): exact bound, noisy reads, rejections."""
+"""Record-informed decoding (engine.model.match): exact bound, noisy reads, rejections."""
 
 import math
 
 import numpy as np
 
-from engine.match import FALSE_MATCH_RATE, MARGIN_BITS, MIN_CANDIDATES, match_logits, max_distance
+from engine.model.match import (
+    FALSE_MATCH_RATE,
+    MARGIN_BITS,
+    MIN_CANDIDATES,
+    match_logits,
+    max_distance,
+)
 from engine.payload import FORMAT_VERSION, PAYLOAD_BITS, Payload, decode_logits, encode_bits
 
 

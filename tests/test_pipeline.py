@@ -14,7 +14,7 @@ from engine.payload import Payload
 from engine.photos import load_photo, sha256_file
 from engine.pipeline import CancelToken, Progress, run_all
 from engine.protect import embed_faces
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
 from engine.verify import Verdict

@@ -1,5 +1,5 @@
-"""Protect-time read-back (engine.readback): every tag is decoded by verify's rule after a test
-re-encode, and only the faces that fail are tagged again, louder, from the original pixels."""
+"""Protect-time read-back (engine.model.readback): every tag is decoded by verify's rule after a
+test re-encode, and only the faces that fail are tagged again, louder, from the original pixels."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 
 from engine.faces import FaceDetector, extract_square, face_square, paste_residual
+from engine.model.readback import (
+    BOOSTS,
+    ReadBack,
+    check_window,
+    embed_checked,
+    reads_back,
+    reencoded,
+)
+from engine.model.reading import decode_face
 from engine.model.registry import load_watermarker
 from engine.payload import Payload, encode_bits
 from engine.photos import load_photo
 from engine.protect import ProtectOutcome, TaggedFace
-from engine.readback import BOOSTS, ReadBack, check_window, embed_checked, reads_back, reencoded
-from engine.reading import decode_face
 
 from .conftest import SAMPLE
 
@@ -87,8 +94,8 @@ def test_a_read_that_only_just_decodes_does_not_pass(scene):
     most SLACK_BUDGET of the Reed-Solomon budget; a read that decodes exactly but needed more
     corrections fails, so protect tags that face again, louder. Real tags at a range of
     strengths, judged against the real decode of the same window."""
-    from engine.readback import SLACK_BUDGET
-    from engine.reading import jittered_crops, read_blind
+    from engine.model.readback import SLACK_BUDGET
+    from engine.model.reading import jittered_crops, read_blind
 
     rgb, faces, squares, _, model = scene
     rng = np.random.default_rng(11)

@@ -1,4 +1,4 @@
-"""Verification reports (engine/report.py) and `faketagger verify --report`."""
+"""Verification reports (engine/verify/report.py) and `faketagger verify --report`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from engine.cli.main import main
-from engine.report import (
+from engine.verify import FaceVerdict, Verdict
+from engine.verify.report import (
     ImageReport,
     ReportError,
     build_report,
@@ -16,7 +17,6 @@ from engine.report import (
     report_html,
     write_report,
 )
-from engine.verify import FaceVerdict, Verdict
 
 from .conftest import DATA
 

@@ -247,9 +247,10 @@ def test_batch_rolls_over_mid_job(ledger, identity, pipeline, tmp_path) -> None:
     import numpy as np
     from PIL import Image
 
-    from engine.batch import create_job, mirror_plan, run_batch
     from engine.protect import ProtectOutcome
-    from engine.spec import JobSpec
+    from engine.protect.spec import JobSpec
+    from engine.run.jobs import create_job, mirror_plan
+    from engine.run.local import run_batch
 
     src = tmp_path / "src"
     src.mkdir()
@@ -283,9 +284,10 @@ def test_batch_rolls_over_within_a_photo(ledger, identity, pipeline, tmp_path) -
     import numpy as np
     from PIL import Image
 
-    from engine.batch import create_job, mirror_plan, run_batch
     from engine.protect import ProtectOutcome
-    from engine.spec import JobSpec
+    from engine.protect.spec import JobSpec
+    from engine.run.jobs import create_job, mirror_plan
+    from engine.run.local import run_batch
 
     src = tmp_path / "src"
     src.mkdir()

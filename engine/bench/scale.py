@@ -2,7 +2,7 @@
 
 Measures, on synthetic ~1920x1280 photos each holding one real face (the bundled sample and the
 test faces pasted onto a larger textured canvas): a single protect loop (Pipeline.protect over
-the list, what `faketagger protect` runs) vs the local batch engine (engine.batch.run_batch) on
+the list, what `faketagger protect` runs) vs the local batch engine (engine.run.local.run_batch) on
 the same photos; RSS at photo 100 and at the end; the Ray engine on a local cluster of
 --ray-cpus CPUs; the driver-side cost per face (signing + SQLite: reserve, stage, finish); and
 a projection of cluster throughput per added node. Prints one JSON object.
@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.batch import create_job, mirror_plan, run_batch
 from engine.paths import assets_dir
 from engine.photos import encode_jpeg_thumbnail
 from engine.pipeline import Pipeline, Progress
 from engine.protect import ProtectOutcome, payloads_for
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
+from engine.run.jobs import create_job, mirror_plan
+from engine.run.local import run_batch
 from engine.store.ledger import Ledger
 from engine.store.records import sign_record
 from engine.store.tagging import TagPlan
@@ -97,7 +98,7 @@ def batch_local(src: Path, home: Path, out: Path) -> dict:
 def batch_ray(src: Path, home: Path, out: Path, cpus: int) -> dict:
     import ray
 
-    from engine.batch_ray import run_batch_ray
+    from engine.run.ray_runner import run_batch_ray
 
     led, unlocked = _ledger(home)
     pipe = Pipeline(led, device="cpu")

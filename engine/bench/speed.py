@@ -14,13 +14,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from engine.faces import crop_square, extract_square, face_square
+from engine.model.reading import decode_face
 from engine.model.registry import Watermarker, all_watermarkers
 from engine.payload import Payload, data_bits, decode_logits
 from engine.photos import Photo, save_photo
 from engine.pipeline import Pipeline, run_all
 from engine.protect import embed_faces
-from engine.reading import decode_face
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 
 
 def machine() -> str:
@@ -154,6 +154,6 @@ def _decodes(logits: np.ndarray, version: int, known: tuple[str, ...]) -> bool:
         return True
     if not known:
         return False
-    from engine.match import match_logits
+    from engine.model.match import match_logits
 
     return match_logits(logits, known, version) is not None

@@ -1,3 +1,3 @@
 """The ``faketagger`` command line (protect, verify, keys, demo; ``bench`` is handed to
-engine.bench). A thin front end: the work happens in engine.batch and engine.pipeline.
+engine.bench). A thin front end: the work happens in engine.run and engine.pipeline.
 """

@@ -19,7 +19,7 @@ SAMPLE = assets_dir() / "sample.jpg"
 
 def run_demo(device: str = "auto", sample: Path = SAMPLE) -> int:
     from engine.pipeline import Pipeline, run_all
-    from engine.spec import JobSpec
+    from engine.protect.spec import JobSpec
     from engine.store.ledger import Ledger
     from engine.verify import Verdict
 

@@ -1,4 +1,4 @@
-"""The `faketagger` command line. A thin front end: the work happens in engine.batch and engine.pipeline.
+"""The `faketagger` command line. A thin front end: the work happens in engine.run and engine.pipeline.
 
 Errors a user can cause (bad file, wrong passphrase, no identity) end with a one-line message and
 exit status 1, never a traceback. With --json, stdout carries exactly one JSON object and
@@ -82,9 +82,9 @@ def _check_detection(args) -> None:
 
 
 def _spec(args, **more):
-    """The run the flags describe (engine.spec.JobSpec checks every range before any work)."""
+    """The run the flags describe (JobSpec, engine/protect/spec.py, checks every range first)."""
     from engine.limits import DEFAULT_STRENGTH
-    from engine.spec import JobSpec
+    from engine.protect.spec import JobSpec
 
     return JobSpec(fmt=args.format, jpeg_quality=args.quality,
                    strength=DEFAULT_STRENGTH if args.strength is None else args.strength,
@@ -93,9 +93,10 @@ def _spec(args, **more):
 
 
 def cmd_protect(args) -> int:
-    from engine.batch import protect_job, run_batch
     from engine.photos import iter_photos
     from engine.protect import Outcome, check_output_dir
+    from engine.run.jobs import protect_job
+    from engine.run.local import run_batch
 
     # Everything a user can get wrong is checked here, before the passphrase, the models or a
     # serial: option ranges (the spec), the output folder, the inputs. Each run makes new
@@ -152,15 +153,15 @@ LATEST = "latest"
 
 
 def cmd_batch(args) -> int:
-    from engine.batch import (
+    from engine.protect import check_output_dir
+    from engine.protect.spec import JobSpec
+    from engine.run.jobs import (
         capacity_problem,
         create_job,
         latest_interrupted,
         mirror_plan,
         rerun_of,
     )
-    from engine.protect import check_output_dir
-    from engine.spec import JobSpec
 
     if args.list:
         with ledger_from_env() as ledger:
@@ -240,15 +241,16 @@ def _roller(ledger, unlocked, args, passphrase: str):
 def _run_batch(ledger, unlocked, job_id: str, spec, args, roll=None) -> int:
     import time
 
-    from engine.batch import run_batch, write_report
     from engine.pipeline import Pipeline, Progress
     from engine.protect import Outcome
+    from engine.run.jobs import write_report
+    from engine.run.local import run_batch
 
     pipeline = Pipeline(ledger, device=args.device, threshold=spec.threshold,
                         min_face=spec.min_face)
     if args.engine == "ray":
         try:
-            from engine.batch_ray import run_batch_ray
+            from engine.run.ray_runner import run_batch_ray
         except ModuleNotFoundError as err:
             raise CliError(f"--engine ray needs Ray ({err.name} is not installed): pip "
                            "install 'faketagger[scale]' (not part of the desktop build)") from None
@@ -323,7 +325,7 @@ def cmd_verify(args) -> int:
         events = _pipeline(ledger, args).verify(paths)
         outcomes = _drain(events, len(paths), "image", None if args.json else _verify_text)
     if report is not None:
-        from engine.report import image_report, write_report
+        from engine.verify.report import image_report, write_report
 
         write_report(report, [image_report(o.file, o.faces, o.error, o.c2pa) for o in outcomes],
                      overwrite=args.force)

@@ -19,7 +19,7 @@ from engine.protect.render import (
     render_tagged,
 )
 from engine.protect.sequence import check_output_dir, payloads_for, protect_photo
-from engine.spec import SMALL_THUMB_SIDE, THUMB_SIDE
+from engine.protect.spec import SMALL_THUMB_SIDE, THUMB_SIDE
 
 __all__ = ["DEFAULT_STRENGTH", "SMALL_THUMB_SIDE", "THUMB_SIDE", "Embedded", "FaceMarks",
            "Outcome", "ProtectOutcome", "Reason", "Rendered", "TaggedFace", "check_output_dir",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.errors import FakeTaggerError, SerialsExhaustedError
 from engine.files import display_path, safe_text
-from engine.readback import BOOSTS, CHECK_QUALITY, CHECK_SCALE, ReadBack
+from engine.model.readback import BOOSTS, CHECK_QUALITY, CHECK_SCALE, ReadBack
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class ProtectOutcome:
                 "faces": [f.to_json() for f in self.faces], "c2pa": self.c2pa}
 
     def readback_note(self, short: bool = False) -> str | None:
-        """What the user should know when a tag did not read back (engine.readback), or None;
+        """What the user should know when a tag did not read back (engine.model.readback), or None;
         *short* for a status line."""
         weak = [f for f in self.faces if f.readback is not None and not f.readback.passed]
         if not weak:

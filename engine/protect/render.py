@@ -11,11 +11,11 @@ import numpy as np
 
 from engine.faces import Face, crop_square, face_square
 from engine.limits import DEFAULT_STRENGTH
+from engine.model.readback import ReadBack, embed_checked
 from engine.model.registry import Watermarker
 from engine.payload import Payload, encode_bits
 from engine.photos import Photo, encode_jpeg_thumbnail, encode_photo
-from engine.readback import ReadBack, embed_checked
-from engine.spec import THUMB_SIDE, JobSpec
+from engine.protect.spec import THUMB_SIDE, JobSpec
 from engine.store.records import MAX_THUMB_BYTES
 
 
@@ -26,7 +26,7 @@ def region_psnr(before: np.ndarray, after: np.ndarray) -> float:
 
 class Embedded(NamedTuple):
     """A tagged copy of a photo's pixels, and per face the PSNR of its crop and how its
-    protect-time read-back went (engine.readback)."""
+    protect-time read-back went (engine.model.readback)."""
 
     tagged: np.ndarray
     psnrs: list[float]
@@ -38,7 +38,7 @@ def embed_faces(
     strength: float = DEFAULT_STRENGTH,
 ) -> Embedded:
     """A tagged copy of rgb (the input array is not modified), each tag read back and made
-    louder where it would not survive a re-encode (engine.readback)."""
+    louder where it would not survive a re-encode (engine.model.readback)."""
     bits = np.stack([encode_bits(p) for p in payloads]) if payloads else None
     return embed_bits(rgb, faces, bits, model, strength)
 

@@ -28,6 +28,7 @@ from engine.errors import LedgerError
 from engine.faces import Face, FaceDetector
 from engine.files import display_path
 from engine.identity import UnlockedIdentity, format_key_id
+from engine.model.reading import decode_face
 from engine.model.registry import Watermarker
 from engine.payload import Payload
 from engine.photos import (
@@ -44,8 +45,7 @@ from engine.photos import (
 )
 from engine.protect.outcome import ProtectOutcome, Reason, TaggedFace
 from engine.protect.render import Rendered, payload_bits, render_tagged
-from engine.reading import decode_face
-from engine.spec import TAGGED_SUFFIX, JobSpec
+from engine.protect.spec import TAGGED_SUFFIX, JobSpec
 from engine.store.ledger import Ledger, TagJob
 from engine.store.records import sign_record
 from engine.store.tagging import TagPlan

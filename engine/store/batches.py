@@ -1,6 +1,6 @@
 """Batch jobs in the ledger: which photos a job covers, their SHA-256, the state of each, the
 serials and output it got, and why one failed. `faketagger batch --resume JOB` and the GUI on
-restart continue from here (engine.batch drives it).
+restart continue from here (engine.run drives it).
 
 A photo's item is tied to its tag job's reservation (engine.store.tagging): the item becomes
 ``tagged`` in the very transaction that commits its records, and recovery after a kill finishes

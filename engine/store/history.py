@@ -114,7 +114,8 @@ class Records:
 
     def known_payloads(self) -> tuple[str, ...]:
         """Every payload (hex) with a stored record, own or a contact's: the candidates for
-        record-informed decoding (engine.match). Signatures are checked later, by the verdict."""
+        record-informed decoding (engine.model.match). Signatures are checked later, by the
+        verdict."""
         rows = self._db.read("SELECT DISTINCT json_extract(record_json, '$.payload') FROM records"
                              " WHERE state = 'done'")
         return tuple(sorted(r[0] for r in rows if r[0]))

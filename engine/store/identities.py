@@ -289,7 +289,7 @@ class Identities:
         if self._serials.left(owner.key_id) >= count:
             return owner, None
         if subkeys:
-            count = min(count, MAX_SERIAL)  # a longer job rolls over mid-way (engine.batch)
+            count = min(count, MAX_SERIAL)  # a longer job rolls over mid-way (engine.run)
             for sub in self.subkeys(owner.key_id):
                 if self._serials.left(sub.key_id) >= count:
                     return (self.unlock(sub.key_id, passphrase),

@@ -11,8 +11,8 @@ from app.protect_tab import ProtectTab
 from app.settings_tab import SettingsTab
 from app.verify_tab import VerifyTab
 from engine.pipeline import Pipeline, run_all
+from engine.protect.spec import JobSpec
 from engine.settings import AppSettings
-from engine.spec import JobSpec
 from tests.gui.conftest import PASSPHRASE
 from tests.gui.helpers import copy_photo, wait_idle
 

@@ -14,7 +14,7 @@ from PySide6.QtGui import QDesktopServices
 from app import errors_ui, prompts
 from app.history_tab import COLUMNS, HistoryTab
 from engine.pipeline import run_all
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 from engine.store.cards import parse_card
 from engine.store.ledger import Ledger
 from engine.store.records import verify_record

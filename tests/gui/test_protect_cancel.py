@@ -54,7 +54,7 @@ def test_interrupted_job_is_offered_and_resumed_on_start(identity_ctx, qtbot, tm
                                                          monkeypatch):
     from app import prompts
     from app.main_window import MainWindow
-    from engine.batch import interrupted_jobs
+    from engine.run.jobs import interrupted_jobs
 
     photos = tmp_path / "photos"
     for k, name in enumerate(["grace_hopper.jpg", "two_faces.jpg", "grace_hopper.jpg"]):

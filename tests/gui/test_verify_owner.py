@@ -9,7 +9,7 @@ from app import prompts
 from app.protect_tab import ProtectTab
 from app.verify_tab import VerifyTab
 from engine.pipeline import Pipeline, run_all
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
 from engine.store.ledger import Ledger
 from tests.gui.helpers import SLOW_MS, copy_photo, wait_idle
 

@@ -1,4 +1,4 @@
-"""Turning a tag read from a face (engine.reading) into a verdict the user can trust."""
+"""Turning a tag read from a face (engine.model.reading) into a verdict the user can trust."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class FaceVerdict:
     record: TagRecord | None = None
     file_match: bool = False  # the image is byte-identical to the file the record was made for
     model_version: int | None = None
-    read_by: str | None = None  # "blind" RS decode or "records" match (engine.match)
+    read_by: str | None = None  # "blind" RS decode or "records" match (engine.model.match)
     second_look: bool = False  # found among the detector's weaker candidates (Pipeline.verify_rgb)
     #: What was done to the face since it was tagged (engine.change); set by Pipeline.verify_rgb.
     change: FaceChange = field(default_factory=lambda: unknown(ChangeReason.NO_RECORD))

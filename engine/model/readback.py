@@ -7,7 +7,7 @@ split: 0 to 20 raw bit errors of 120 on the clean tagged crop at one strength), 
 either wastes invisibility on the easy faces or leaves the hard ones unreadable. The owner
 knows the bits, so protect can test each tag: the tagged photo around the face is scaled by
 ``CHECK_SCALE``, saved as JPEG at ``CHECK_QUALITY``, scaled back, and decoded with verify's own
-rule (engine.reading: jittered crops, blind Reed-Solomon via read_blind). A face that does not
+rule (engine.model.reading: jittered crops, blind Reed-Solomon via read_blind). A face that does not
 decode to exactly its payload, with at most half the code's parity used (``SLACK_BUDGET``), is
 tagged again at the next step of ``BOOSTS`` (docs/BENCHMARKS.md, "Read-back with slack"). The last step is
 capped so a boosted face stays inside the invisibility targets (PSNR >= 38 dB on the worst face,
@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image
 
 from engine.faces import Face, extract_square, paste_residual
+from engine.model.reading import JITTERS, jittered_crops, read_blind
 from engine.model.registry import Watermarker
 from engine.payload import RS_NSYM, encode_bits
-from engine.reading import JITTERS, jittered_crops, read_blind
 
 #: The test re-encode: the bench's "jpeg75+resize0.75" (a typical re-post). A harsher one (JPEG 60
 #: at 0.75x) failed 10 of the 14 eval faces even at the cap with the v2 work-in-progress net, so
@@ -77,7 +77,7 @@ def check_window(tagged: np.ndarray, face: Face,
 
 def reads_back(model: Watermarker, tagged: np.ndarray, faces: list[Face],
                squares: list[tuple[int, int, int]], bits: np.ndarray) -> list[bool]:
-    """Per face, whether verify's blind rule (engine.reading) reads exactly its row of *bits*
+    """Per face, whether verify's blind rule (engine.model.reading) reads exactly its row of *bits*
     from *tagged* after the test re-encode; one decoder batch for all faces."""
     crops = []
     for face, square in zip(faces, squares, strict=True):

@@ -30,14 +30,6 @@ from typing import Any
 import numpy as np
 import ray
 
-from engine.batch import (
-    ROLL_MARGIN,
-    Roll,
-    finish_job,
-    open_job,
-    record_outcome,
-    still_same,
-)
 from engine.faces import Face, FaceDetector
 from engine.identity import UnlockedIdentity
 from engine.model.registry import Watermarker, all_watermarkers
@@ -45,7 +37,15 @@ from engine.photos import load_photo
 from engine.pipeline import CancelToken, Pipeline, Progress
 from engine.protect import ProtectOutcome, Reason, Rendered, payload_bits, render_tagged
 from engine.protect.sequence import Held, PhotoPlan, Tools, commit, plan_photo, reserve, settle
-from engine.spec import JobSpec
+from engine.protect.spec import JobSpec
+from engine.run.jobs import (
+    ROLL_MARGIN,
+    Roll,
+    finish_job,
+    open_job,
+    record_outcome,
+    still_same,
+)
 
 #: Fraction of a CPU each actor asks for. Two actors with num_cpus=1 on a 2-CPU local cluster
 #: leave nothing for Ray Data's other tasks and the job hangs (measured); fractions do not.
@@ -177,7 +177,7 @@ def run_batch_ray(
     address: str | None = None, chunk: int = 64, actors: int | None = None,
     cancel: CancelToken | None = None, roll: Roll | None = None,
 ) -> Iterator[Progress | ProtectOutcome]:
-    """The job's photos not yet done, on Ray Data; yields what :func:`engine.batch.run_batch`
+    """The job's photos not yet done, on Ray Data; yields what :func:`engine.run.local.run_batch`
     yields, and leaves the ledger exactly as the local engine would. With *roll*, a chunk the
     key has too few serials left for goes to the next key (a certified sub-key)."""
     cancel = cancel or CancelToken()

@@ -1,12 +1,11 @@
-"""Batch jobs: tag whole folders as a job recorded in the ledger, resumable after any crash.
+"""Jobs: every protect is a job recorded in the ledger, resumable after any crash.
 
-Every protect is a recorded job: ``faketagger protect``, ``faketagger batch`` and the GUI's
-Protect tab all make one with :func:`create_job` (a :class:`~engine.spec.JobSpec` and every photo
-with its SHA-256 and output folder; ``batch`` mirrors the input tree, the others plan with
-:func:`protect_job`) and run it with :func:`run_batch` (or engine.batch_ray's Ray engine, which
-shares the planning, the item bookkeeping and the report here). Each photo's item is marked
-tagged in the transaction that commits its records; a kill at any point is recovered on the
-next open of the ledger and the resumed job starts with the photos not yet done.
+``faketagger protect``, ``faketagger batch`` and the GUI's Protect tab all make one with
+:func:`create_job` (a JobSpec and every photo with its SHA-256 and output folder; ``batch``
+mirrors the input tree, the others plan with :func:`protect_job`). Both runners (engine.run.local,
+engine.run.ray_runner) share the opening, skip rules, item bookkeeping and report here. A kill
+at any point is recovered on the next open of the ledger; the resumed job starts with the
+photos not yet done.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,11 +26,10 @@ from engine.errors import FakeTaggerError
 from engine.files import display_path, write_file
 from engine.identity import UnlockedIdentity
 from engine.photos import PhotoError, iter_photos, sha256_file
-from engine.pipeline import CancelToken, Pipeline, Progress, Stage
+from engine.pipeline import Progress, Stage
 from engine.protect import Outcome, ProtectOutcome, Reason
-from engine.protect.sequence import protect_one
-from engine.spec import JobSpec
-from engine.store.batches import FINAL, BatchItem, BatchJobInfo, ItemState
+from engine.protect.spec import JobSpec
+from engine.store.batches import BatchItem, BatchJobInfo, ItemState
 from engine.store.ledger import Ledger
 from engine.store.records import MAX_SERIAL
 
@@ -289,51 +287,6 @@ def latest_interrupted(ledger: Ledger) -> BatchJobInfo | None:
     return jobs[0] if jobs else None
 
 
-def run_batch(
-    pipeline: Pipeline, unlocked: UnlockedIdentity, job_id: str,
-    cancel: CancelToken | None = None, roll: Roll | None = None,
-) -> Iterator[Progress | ProtectOutcome]:
-    """The local engine: every photo of the job not yet done, one at a time through the
-    per-photo sequence (engine.protect.sequence); yields Progress and each photo's
-    ProtectOutcome. The job is closed when no
-    photo is left to do (failed ones stay for a resume). With *roll*, a photo the key has too
-    few serials left for is tagged with the next key (a certified sub-key) instead."""
-    cancel = cancel or CancelToken()
-    ledger, tools = pipeline.ledger, pipeline.tools
-    run = open_job(ledger, job_id)
-    spec, todo, progress = run.spec, run.todo, run.progress
-
-    def one(key: UnlockedIdentity, item: BatchItem) -> ProtectOutcome | None:
-        return protect_one(tools, ledger, key, item.src, item.out_dir, spec, chosen=item.faces,
-                           batch_job=job_id, cancelled=lambda: cancel.cancelled)
-
-    yield progress.tick(None, None)
-    yield from run.skipped
-    for item in todo:
-        if cancel.cancelled:
-            break
-        yield progress.tick(None, item.src)
-        if roll is not None and ledger.serials_left(unlocked.key_id) == 0:
-            unlocked = roll(ROLL_MARGIN)
-        why = still_same(item)
-        if why:
-            outcome = ProtectOutcome(item.src, error=why, reason=Reason.CHANGED)
-        else:
-            outcome = one(unlocked, item)
-            if roll is not None and outcome is not None \
-                    and outcome.reason is Reason.OUT_OF_SERIALS:
-                # The key ran out within this photo: the next key tags it (nothing was written
-                # and the reserved serials were handed back).
-                unlocked = roll(ROLL_MARGIN)
-                outcome = one(unlocked, item)
-            if outcome is None:
-                break  # cancelled before anything was written
-        yield record_outcome(ledger, job_id, item, outcome, spec)
-        yield progress.tick(outcome, item.src)
-    finish_job(ledger, job_id)
-    ledger.checkpoint_backup()
-
-
 def interrupted_jobs(ledger: Ledger) -> list:
     """Jobs stopped with photos never tried (a crash, a kill, a cancel): what a front end offers
     to resume on start. Jobs left with failed photos only are not offered again."""
@@ -370,7 +323,3 @@ def write_report(ledger: Ledger, job_id: str, path: Path) -> None:
         text = json.dumps({"job": job_id, "done": info.done, "counts": info.counts,
                            "photos": items}, indent=1)
     write_file(Path(path), text.encode("utf-8"), overwrite=True)
-
-
-__all__ = ["ALREADY_IN_OUTPUT", "FINAL", "capacity_problem", "create_job", "in_output",
-           "mirror_plan", "protect_job", "record_outcome", "run_batch", "write_report"]

@@ -1,5 +1,5 @@
 """Reading a tag back from a face: the one decoding rule verify, the bench and protect's
-read-back (engine.readback) share.
+read-back (engine.model.readback) share.
 
 Decoding soft-combines the decoder's logits over a few jittered crops (the face box found in a
 suspect image never matches the one used when tagging), then lets the Reed-Solomon decoder use
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.faces import Face, extract_square, face_square
-from engine.match import match_logits
+from engine.model.match import match_logits
 from engine.model.registry import Watermarker
 from engine.payload import DecodeResult, decode_logits
 
@@ -51,7 +51,7 @@ def decode_face(
 ) -> tuple[DecodeResult | None, int | None]:
     """The first decode over the bundled model versions, and the version that read it.
     Blind RS decoding first (any owner); only if no model reads the face blind, a match
-    against the ``known`` payloads of stored records (engine.match)."""
+    against the ``known`` payloads of stored records (engine.model.match)."""
     crops = jittered_crops(rgb, face)
     combined = []
     for model in models:

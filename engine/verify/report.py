@@ -29,7 +29,7 @@ from engine.credentials.read import Credentials
 from engine.errors import FakeTaggerError
 from engine.files import safe_text
 from engine.identity import utc_now_iso
-from engine.verify import FaceVerdict, Verdict
+from engine.verify.verdict import FaceVerdict, Verdict
 
 REPORT_FORMAT = "faketagger-verify-report/1"
 #: Shared with the GUI's verify view so the legend means the same in both places.
