@@ -67,9 +67,8 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True)
 class Progress:
-    """The one progress event every front end receives, from the pipeline and from job runners
-    alike (counted over the whole job, so a resumed job's bar starts where the last run
-    stopped)."""
+    """The one progress event, from the pipeline and the job runners alike (counted over the
+    whole job, so a resumed job's bar starts where the last run stopped)."""
 
     done: int  # photos finished
     total: int

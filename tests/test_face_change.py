@@ -14,8 +14,8 @@ from engine.change.reference import Reference, ReferenceKind, box_crop, referenc
 from engine.change.verdict import ChangeKind, ChangeReason
 from engine.photos import load_photo
 from engine.pipeline import run_all
-from engine.protect import SMALL_THUMB_SIDE, THUMB_SIDE, embed_faces
-from engine.protect.spec import JobSpec
+from engine.protect import embed_faces
+from engine.protect.spec import SMALL_THUMB_SIDE, THUMB_SIDE, JobSpec
 from engine.verify import Verdict
 
 from .conftest import DATA, SAMPLE

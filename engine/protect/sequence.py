@@ -9,10 +9,9 @@ render -> commit.
 - commit (ledger): write the temp file, sign Content Credentials, hash, sign and stage the
   records, publish the file, finish the records (:func:`commit`, engine.store.tagging).
 
-A failure or a kill at any point leaves either the tagged file with its records or neither, and
-no serial is used up by a photo never written. The local runner (and ``Pipeline.protect``) takes
-all four steps in one go (:func:`protect_one`); the Ray runner plans and renders on pure workers
-and reserves and commits in the driver, with these same functions.
+A failure or a kill leaves the tagged file with its records or neither, and no serial is used
+up by a photo never written. The local runner and ``Pipeline.protect`` take all four steps in
+one go (:func:`protect_one`); the Ray runner plans and renders on workers, the rest in the driver.
 """
 
 from __future__ import annotations
@@ -290,6 +289,3 @@ def ensure_output_dir(folder: Path) -> None:
     if not Path(folder).is_dir():
         raise PhotoError(f"{folder}: the output folder is not a folder")
 
-
-__all__ = ["FoundTag", "Held", "PhotoPlan", "Tools", "commit", "plan_photo",
-           "protect_one", "protect_photo", "reserve", "settle"]

@@ -1,12 +1,7 @@
-"""One protect run's options, in one frozen value: the job spec every front end builds and every
-runner obeys.
-
-The CLI's ``protect`` and ``batch``, the GUI's Protect tab and the Pipeline all describe a run
-with a :class:`JobSpec`, so they cannot drift apart (they once did: four option types, and batch
-jobs that detected faces at 0.95 while protect detected at 0.92). Defaults and ranges come from
-engine.limits. A recorded job stores its spec (``to_json``) and a resume rebuilds it
-(``from_json``), whoever resumes it; jobs stored with the former ``BatchOptions`` fields load
-too.
+"""One protect run's options in one frozen value, the :class:`JobSpec` every front end builds (the
+CLI's ``protect`` and ``batch``, the GUI, the Pipeline) and every runner obeys; defaults and
+ranges from engine.limits. A job stores its spec (``to_json``) and a resume rebuilds it
+(``from_json``); jobs stored with the former ``BatchOptions`` fields load too.
 """
 
 from __future__ import annotations

@@ -164,8 +164,7 @@ def still_same(item: BatchItem) -> str | None:
 
 
 class Tally:
-    """A job run's counts, as the :class:`Progress` events its runner yields: photos/s over
-    this run only, the photos a resumed job had finished already counted as done."""
+    """A job run's counts as :class:`Progress` events (a resumed job's finished photos done)."""
 
     def __init__(self, total: int, before: int) -> None:
         self.total, self.done, self.before, self.faces = total, before, before, 0
@@ -191,10 +190,8 @@ Roll = Callable[[int], UnlockedIdentity]
 
 @dataclass(frozen=True)
 class JobRun:
-    """What every engine starts a job run with: the job's spec, the photos not yet done
-    (failed ones are retried), the photos skipped now because a tagged copy is already in their
-    output folder (each engine reports them first) and the progress counter, which already
-    counts every finished photo."""
+    """A job run's start: its spec, the photos not yet done (failed ones retried), those skipped
+    now for a tagged copy already in their output folder, and the progress counter."""
 
     spec: JobSpec
     todo: list[BatchItem]
@@ -203,9 +200,8 @@ class JobRun:
 
 
 def open_job(ledger: Ledger, job_id: str) -> JobRun:
-    """The job's run (:class:`JobRun`). A photo whose tagged copy another run already put in
-    its output folder is skipped here (unless the spec says ``tag_again``), so no engine tags it
-    twice."""
+    """The job's run; a photo whose tagged copy is already in its output folder is skipped here
+    (unless ``tag_again``), so no runner tags it twice."""
     info = ledger.batch_job(job_id)
     spec = JobSpec.from_json(info.options)
     todo = ledger.batch_items(job_id, (ItemState.TODO, ItemState.FAILED))

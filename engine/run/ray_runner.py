@@ -1,19 +1,13 @@
-"""The Ray engine of batch jobs (`faketagger batch --engine ray`): Ray Data beyond one process.
+"""The Ray runner of jobs (`faketagger batch --engine ray`): Ray Data beyond one process.
 
-The same per-photo sequence as the local engine (engine.protect.sequence), split where the keys
-are: workers are pure and take the plan step (read the photo, find the faces, look for a tag
-already there) and the render step (embed the payload bits they are given, encode the file's
-bytes, cut the thumbnails); they never see the identity's keys, the ledger or the output folder.
-The driver (this process) alone reserves serials (one SQLite transaction per chunk, before any
-embedding), turns them into payload bits, and commits each photo. A retried or duplicated worker
-task can therefore never make a second record: a reservation is committed once, keyed by its
-token. Stages pass typed records (the sequence's own dataclasses), turned into Ray Data rows in
-one place (:func:`_row`, :func:`_record`). Model weights go from the driver to the actors, so
-every worker embeds with exactly the driver's model. Optional (the `scale` extra) and never in the desktop
-build (installer/faketagger.spec excludes this module and ray).
-
-Photos are read by the workers from their paths: on a cluster, inputs and the working folder
-must be on storage every node sees (docs/SCALE.md).
+The per-photo sequence (engine.protect.sequence) split where the keys are: pure workers plan
+(read the photo, find the faces and any tag already there) and render (embed the bits they are
+given, encode the bytes, cut the thumbnails), never seeing the keys, the ledger or the output
+folder; the driver alone reserves serials (one transaction per chunk), makes the payload bits
+and commits each reservation once, so a retried task never makes a second record. Stages pass
+the sequence's typed records (:func:`_row`, :func:`_record`); the actors get the driver's model
+files. Optional (the `scale` extra); never in the desktop build (installer/faketagger.spec).
+Workers read photos by path: on a cluster, every node must see them (docs/SCALE.md).
 """
 
 from __future__ import annotations
@@ -35,17 +29,11 @@ from engine.identity import UnlockedIdentity
 from engine.model.registry import Watermarker, all_watermarkers
 from engine.photos import load_photo
 from engine.pipeline import CancelToken, Pipeline, Progress
-from engine.protect import ProtectOutcome, Reason, Rendered, payload_bits, render_tagged
+from engine.protect import ProtectOutcome, Reason
+from engine.protect.render import Rendered, payload_bits, render_tagged
 from engine.protect.sequence import Held, PhotoPlan, Tools, commit, plan_photo, reserve, settle
 from engine.protect.spec import JobSpec
-from engine.run.jobs import (
-    ROLL_MARGIN,
-    Roll,
-    finish_job,
-    open_job,
-    record_outcome,
-    still_same,
-)
+from engine.run.jobs import ROLL_MARGIN, Roll, finish_job, open_job, record_outcome, still_same
 
 #: Fraction of a CPU each actor asks for. Two actors with num_cpus=1 on a 2-CPU local cluster
 #: leave nothing for Ray Data's other tasks and the job hangs (measured); fractions do not.
@@ -140,7 +128,7 @@ class Plan(_Worker):
 
 
 class Render(_Worker):
-    """Stage 2 (pure): the render step (engine.protect.render_tagged)."""
+    """Stage 2 (pure): the render step (engine.protect.render.render_tagged)."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         _die_once()
@@ -155,8 +143,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     """Join the cluster at *address*, or start a local one (all this machine's CPUs)."""
     if ray.is_initialized():
         return
-    kwargs = {"include_dashboard": False, "log_to_driver": False,
-              "configure_logging": False}
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address:
         ray.init(address=address, **kwargs)
     else:
