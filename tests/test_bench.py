@@ -211,3 +211,18 @@ def test_calibration_puts_each_line_above_every_everyday_face(tmp_path, capsys):
     empty.write_text(json.dumps({"attacks": {"clean": {"family": "everyday"}}}))
     with pytest.raises(SystemExit, match="run the bench again"):
         main([str(empty)])
+
+
+def test_change_sizes_summary_counts_per_band():
+    from engine.bench.change_sizes import summary
+
+    def row(side, family, attack, identity, local=2.0):
+        return {"side": side, "family": family, "attack": attack, "measures": {
+            "identity": identity, "expression": 0.01, "appearance": 1.0, "local": local}}
+
+    rows = [row(50, "everyday", "clean", 0.5), row(50, "everyday", "clean", 0.1),
+            row(120, "everyday", "social1080", 0.1), row(120, "swap-target", "swap-target", 0.6),
+            row(120, "reenact", "reenact", 0.2, local=12.0), row(20, "everyday", "clean", 0.9)]
+    table = summary(rows)
+    assert "| 40-63 | 2 | 1 (50%) | 0 of 0 | 0 of 0 |" in table
+    assert "| 112-159 (judged) | 1 | 0 (0%) | 1 of 1 | 1 of 1 |" in table

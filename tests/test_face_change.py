@@ -11,7 +11,7 @@ from PIL import Image
 
 from engine.change.compare import face_change
 from engine.change.reference import Reference, ReferenceKind, box_crop, reference_for
-from engine.change.verdict import ChangeKind, ChangeReason
+from engine.change.verdict import MIN_FACE, ChangeKind, ChangeReason
 from engine.photos import load_photo
 from engine.pipeline import run_all
 from engine.protect import embed_faces
@@ -44,7 +44,7 @@ def test_own_tagged_copy_is_unchanged_against_the_original(pipeline, tagged):
     change = face.change
     assert change.kind is ChangeKind.NONE and change.reason is ChangeReason.MATCHES
     assert change.reference == ReferenceKind.ORIGINAL
-    # Everyday copies measured 0.09-0.25 on the eval split; edited starts at 0.33.
+    # Everyday copies measured 0.09-0.42 on the eval split (96 px and over); edited starts at 0.45.
     assert change.measures.identity < 0.25 and change.score < 1.0
     out = face.to_json()["face_change"]
     assert out["kind"] == "none" and out["reference"] == "original"
@@ -53,12 +53,17 @@ def test_own_tagged_copy_is_unchanged_against_the_original(pipeline, tagged):
 
 
 def test_recompressed_and_downscaled_copy_is_unchanged(pipeline, tagged, tmp_path):
-    im = Image.open(tagged)
-    im = im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.Resampling.BICUBIC)
-    attacked = tmp_path / "shared.jpg"
-    im.save(attacked, quality=75)
-    change = _verified(pipeline, attacked).change
-    assert change.kind is ChangeKind.NONE, change.text
+    """The sample's face is ~111 px: at 0.9x it is still judged (and unchanged); at 0.75x
+    (~83 px) it is under MIN_FACE, where innocent copies false-alarmed, so it is not judged."""
+    for scale, kind in ((0.9, ChangeKind.NONE), (0.75, ChangeKind.UNKNOWN)):
+        im = Image.open(tagged)
+        im = im.resize((round(im.width * scale), round(im.height * scale)),
+                       Image.Resampling.BICUBIC)
+        attacked = tmp_path / f"shared-{scale}.jpg"
+        im.save(attacked, quality=75)
+        change = _verified(pipeline, attacked).change
+        assert change.kind is kind, (scale, change.text)
+    assert change.reason is ChangeReason.SMALL_FACE and f"needs {MIN_FACE}" in change.text
 
 
 def test_card_holder_judges_from_the_signed_thumbnail(pipeline, tagged):
@@ -81,7 +86,7 @@ def test_a_tag_copied_onto_another_face_is_replaced(pipeline, tagged):
     assert face.payload == payload
     assert face.change.kind is ChangeKind.REPLACED
     assert face.change.reason is ChangeReason.OTHER_PERSON
-    assert face.change.measures.identity >= 0.45
+    assert face.change.measures.identity >= 0.47  # engine.change.verdict.REPLACED_IDENTITY
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -119,9 +119,10 @@ class Tally:
         return out
 
 
-def _change_face(change, reference: str) -> dict:
+def _change_face(change, reference: str, side: int) -> dict:
     """One face's face-change result as the bench JSON keeps it (measures when there are)."""
-    doc = {"reference": reference, "kind": str(change.kind), "reason": str(change.reason)}
+    doc = {"reference": reference, "side": side, "kind": str(change.kind),
+           "reason": str(change.reason)}
     if change.measures is not None:
         doc["measures"] = change.measures.to_json()
     return doc
@@ -160,7 +161,8 @@ def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list
             card_change = face_change(attacked, v.box, reference_for(v.record.face_thumb_jpeg,
                                                                      v.record.face_box, None))
             card = card_change.kind
-            st.change_faces += [_change_face(c, ref) for c, ref in (
+            side = int(max(v.box[2] - v.box[0], v.box[3] - v.box[1]))
+            st.change_faces += [_change_face(c, ref, side) for c, ref in (
                 (v.change, "original"), (card_change, "thumbnail")) if c is not None]
         for t in tallies:
             t.verdicts[v.verdict] += 1

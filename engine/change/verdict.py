@@ -45,22 +45,29 @@ class ChangeReason(StrEnum):
     NO_REFERENCE = "no_reference"
 
 
-#: Descriptor distance at or over which the face is another person's (dlib's own "same person"
-#: line is 0.6; a swapped-in face measured 0.48-0.80 against the tagged one, everyday copies of
-#: the same face at most 0.25).
-REPLACED_IDENTITY = 0.45
-#: Descriptor distance at or over which the same person's face was re-rendered or edited.
-EDITED_IDENTITY = 0.33
+# Chosen on 2026-12-07 on the eval split and its small-face subset (each photo tagged, then
+# clean, JPEG 75 at 0.75x, social, screenshot and double JPEG copies, a swap-target and a
+# reenactment: 447 judged faces with their box sides) and checked on the independent photos
+# (docs/BENCHMARKS.md, "Face change"). Faces under 96 px false-alarmed on 16-56% of everyday
+# copies (dlib's descriptor and landmarks are unsteady there); at 96 px and over, everyday
+# copies reached identity 0.42, landmark movement 0.108, colour 2.05, locally 4.43.
+#: Descriptor distance at or over which the face is another person's: between the largest
+#: everyday value (0.42) and the smallest swapped-in face (0.513) at 96 px and over.
+REPLACED_IDENTITY = 0.47
+#: Descriptor distance at or over which the same person's face was re-rendered or edited
+#: (above every everyday copy; below that, the colour and landmark lines catch edits).
+EDITED_IDENTITY = 0.45
 #: Mean landmark movement (eye distances) of brows, eyes and mouth.
-EDITED_EXPRESSION = 0.09
+EDITED_EXPRESSION = 0.12
 #: Median colour difference inside the face after alignment and colour matching (everyday
 #: copies: at most ~2.2; reenactments and attribute edits: medians ~3.1-3.4).
 EDITED_APPEARANCE = 2.8
 #: 90th percentile of that difference over brows, eyes, nose and mouth: a local edit (lips,
 #: eyes, glasses) that leaves most of the face alone (everyday copies: at most ~4.9).
 EDITED_LOCAL = 5.8
-#: Faces smaller than this (box side, px) in the suspect image: too little detail to judge.
-MIN_FACE = 40
+#: Faces smaller than this (box side, px) in the suspect image: too little detail to judge
+#: (under it, a quarter to a half of innocent copies read as changed).
+MIN_FACE = 96
 #: A suspect face box this close (px) to the image border is cut by it.
 CUT_MARGIN = 1
 #: References smaller than this: the 48 px thumbnails of records made before face change.

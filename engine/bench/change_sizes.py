@@ -1,0 +1,115 @@
+"""How the face-change verdict behaves by face size (issue #20): the measurement behind
+engine.change.verdict's MIN_FACE and thresholds (docs/BENCHMARKS.md, "Face change").
+
+    .venv/bin/python -m engine.bench.change_sizes cache/eval_photos cache/eval_small \
+        --out /tmp/sizes.jsonl
+
+Every photo is tagged through the pipeline (a throw-away home), then each attack is applied to
+the tagged file and verify runs on the result; every face whose tag verifies and that could be
+measured (whatever its size: the size rule is what is being measured) gives one line: photo,
+attack, family, box side, its four measures. The summary tables everyday false alarms and what
+the swap and reenactment rows read per box-side band, under the shipped rule and with faces
+under MIN_FACE left unjudged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ATTACKS = ("clean", "jpeg75+resize0.75", "social1080", "screenshot", "double-jpeg",
+           "swap-target", "reenact")
+BANDS = ((40, 64), (64, 80), (80, 96), (96, 112), (112, 160), (160, 100_000))
+PASSPHRASE = "change sizes throw-away home 2026"
+
+
+def measure_photos(folders: list[Path], attacks: tuple[str, ...] = ATTACKS, seed: int = 3):
+    """Yield one dict per measured face (see the module docstring)."""
+    os.environ["FAKETAGGER_HOME"] = tempfile.mkdtemp(prefix="ft-sizes-")
+    from engine.attacks import SUITE
+    from engine.change.measure import measure, sample
+    from engine.change.reference import box_crop
+    from engine.photos import iter_photos, load_photo
+    from engine.pipeline import Pipeline, run_all
+    from engine.protect.spec import JobSpec
+    from engine.store.ledger import Ledger
+
+    ledger = Ledger(Path(os.environ["FAKETAGGER_HOME"]) / "ledger.sqlite3")
+    ident = ledger.create_identity("Sizes", PASSPHRASE)
+    unlocked = ledger.unlock(ident.key_id, PASSPHRASE)
+    pipe = Pipeline(ledger, device="cpu")
+    out = Path(tempfile.mkdtemp(prefix="ft-sizes-out-"))
+    photos = list(iter_photos([Path(f) for f in folders]))
+    rng = np.random.default_rng(seed)
+    for done in run_all(pipe.protect(photos, unlocked, JobSpec(out_dir=out))):
+        if not done.output:
+            continue
+        original = load_photo(done.input).rgb
+        rgb = load_photo(done.output).rgb
+        for name in attacks:
+            attacked = SUITE[name].fn(rgb, rng)
+            for v in pipe.verify_rgb(attacked):
+                ref = v.change_reference
+                if v.change is None or ref is None:
+                    continue
+                try:  # measured at any size: the size rule is what this checks
+                    m = measure(sample(ref.crop), sample(box_crop(attacked, v.box)))
+                except Exception:  # noqa: BLE001 - dlib finds no shape: not measurable
+                    continue
+                yield {"photo": done.input.name, "attack": name, "family": SUITE[name].family,
+                       "side": int(max(v.box[2] - v.box[0], v.box[3] - v.box[1])),
+                       "measures": m.to_json(), "original_shape": list(original.shape)}
+
+
+def summary(rows: list[dict]) -> str:
+    """Markdown: per box-side band, everyday false alarms and the swap / reenact rows."""
+    from engine.change.measure import Measures
+    from engine.change.verdict import MIN_FACE, SHIPPED, classify
+
+    lines = ["| box side (px) | everyday copies | read as changed | swap-target: replaced | "
+             "reenact: edited or replaced |", "|---|---|---|---|---|"]
+    for lo, hi in BANDS:
+        kinds: dict[str, Counter] = {}
+        for r in rows:
+            if lo <= r["side"] < hi:
+                kind = classify(Measures(**r["measures"]), "original", SHIPPED).kind.value
+                key = "everyday" if r["family"] == "everyday" else r["attack"]
+                kinds.setdefault(key, Counter())[kind] += 1
+        every, swap, re = (kinds.get(k, Counter()) for k in ("everyday", "swap-target",
+                                                              "reenact"))
+        n = sum(every.values())
+        changed = every["edited"] + every["replaced"]
+        label = f"{lo}-{hi - 1}" if hi < 100_000 else f"{lo}+"
+        lines.append(f"| {label}{' (judged)' if lo >= MIN_FACE else ''} | {n} | {changed} "
+                     f"({100 * changed / max(1, n):.0f}%) | {swap['replaced']} of "
+                     f"{sum(swap.values())} | {re['edited'] + re['replaced']} of "
+                     f"{sum(re.values())} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folders", nargs="*", type=Path)
+    p.add_argument("--out", type=Path, help="write the measured faces here (JSON lines)")
+    p.add_argument("--summary-of", type=Path, help="table an earlier --out file instead")
+    args = p.parse_args(argv)
+    if args.summary_of:
+        rows = [json.loads(line) for line in args.summary_of.read_text().splitlines() if line]
+    else:
+        rows = []
+        for row in measure_photos(args.folders):
+            rows.append(row)
+            if args.out:
+                with args.out.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+    print(summary(rows))
+
+
+if __name__ == "__main__":
+    main()
