@@ -166,7 +166,6 @@ def test_no_hand_written_atomic_write_left_in_the_engine() -> None:
     """fsync, replace and link are engine.atomic's; a second copy drifts (issue #19)."""
     allowed = {
         "atomic.py",
-        "run/jobs.py",  # copy_through: its own copy until its owner routes it via atomic_writer
         "training/train.py",  # training checkpoints: dev tooling
     }
     offenders = []

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from engine.atomic import fsync_dir, publish
+from engine.atomic import atomic_writer
 from engine.errors import FakeTaggerError
 from engine.files import display_path, write_file
 from engine.identity import UnlockedIdentity
@@ -108,7 +108,8 @@ def protect_job(ledger: Ledger, key_id: bytes | str, paths: list[Path], spec: Jo
 
 
 def copy_through(item: BatchItem) -> Path:
-    """Copy a photo without faces unchanged into its output folder (temp, fsync, new name)."""
+    """Copy a photo without faces unchanged into its output folder (engine.atomic: temp,
+    fsync, never over a file that is there)."""
     out_dir = Path(item.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / item.src.name
@@ -116,20 +117,13 @@ def copy_through(item: BatchItem) -> Path:
         if sha256_file(target) == item.sha256:
             return target  # copied before a crash: done
         raise PhotoError(f"{display_path(target)}: already exists; not copied over")
-    tmp = out_dir / f".{target.name}.{os.urandom(6).hex()}.part"
     try:
-        with open(item.src, "rb") as fin, open(tmp, "xb") as fout:
+        with open(item.src, "rb") as fin, atomic_writer(target, overwrite=False) as fout:
             shutil.copyfileobj(fin, fout)
-            fout.flush()
-            os.fsync(fout.fileno())
-        publish(tmp, target, overwrite=False)
     except FileExistsError:
         raise PhotoError(f"{display_path(target)}: already exists; not copied over") from None
     except OSError as exc:
         raise PhotoError(f"{display_path(target)}: cannot copy ({exc.strerror})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(out_dir)
     return target
 
 
