@@ -88,15 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--checks", default=",".join(CHECKS))
     args = p.parse_args(argv)
-    torch.manual_seed(0)
-    faces = torch.from_numpy(np.load(args.cache / "faces_eval.npy")).permute(0, 3, 1, 2)
     checks = args.checks.split(",")
-    donors = evaluate.swap_donors(128) if any(c.startswith("df:swap") for c in checks) else None
-    generator = None
-    if "px:resynth" in checks:
-        from engine.attacks.generators import load_generator
-
-        generator = load_generator("resynth-train")[0]
+    faces, donors, generator = evaluate.eval_inputs(args.cache, checks)
     print("| weights | raw bits | PSNR | " + " | ".join(checks) + " |")
     print("|---" * (len(checks) + 3) + "|")
     for path in args.weights:

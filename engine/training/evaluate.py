@@ -102,6 +102,21 @@ def default_checks(with_faceops: bool = True) -> list[str]:
     return names + [f"px:{n}" for n in proxies.PROXIES]
 
 
+def eval_inputs(cache: Path, checks: list[str]) -> tuple[torch.Tensor, np.ndarray | None, object]:
+    """The eval faces (N, 3, H, W) uint8 and what *checks* need beside them: the swap donors
+    and the frozen re-synthesis generator (None where no check uses them). Seeds torch, so
+    every measuring command starts alike."""
+    torch.manual_seed(0)
+    faces = torch.from_numpy(np.load(cache / "faces_eval.npy")).permute(0, 3, 1, 2)
+    donors = swap_donors(128) if any(c.startswith("df:swap") for c in checks) else None
+    generator = None
+    if "px:resynth" in checks:
+        from engine.attacks.generators import load_generator
+
+        generator = load_generator("resynth-train")[0]
+    return faces, donors, generator
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("weights", nargs="+", type=Path)
@@ -110,15 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--checks", default="", help="comma list (default: all)")
     args = p.parse_args(argv)
-    torch.manual_seed(0)
-    faces = torch.from_numpy(np.load(args.cache / "faces_eval.npy")).permute(0, 3, 1, 2)
     checks = args.checks.split(",") if args.checks else default_checks()
-    donors = swap_donors(128) if any(c.startswith("df:swap") for c in checks) else None
-    generator = None
-    if "px:resynth" in checks:
-        from engine.attacks.generators import load_generator
-
-        generator = load_generator("resynth-train")[0]
+    faces, donors, generator = eval_inputs(args.cache, checks)
     cols = ["psnr", *checks]
     print("| weights | " + " | ".join(c.replace("jpeg75_resize75", "jpeg75+rs0.75") for c in cols)
           + " |")
