@@ -37,10 +37,11 @@ from engine.errors import FakeTaggerError
 from engine.limits import JPEG_QUALITY
 from engine.photos import OutputFormat, iter_photos, load_photo
 from engine.pipeline import Progress
-from engine.protect import Outcome, ProtectOutcome
+from engine.protect import ProtectOutcome
 from engine.protect.spec import JobSpec
 from engine.run.jobs import protect_job
 from engine.run.local import run_batch
+from engine.store.batches import ItemState
 
 
 class ProtectTab(TakesPhotos, QWidget):
@@ -318,7 +319,7 @@ class ProtectTab(TakesPhotos, QWidget):
 
     def _record(self, o: ProtectOutcome) -> None:
         self.outcomes.append(o)
-        if o.status is Outcome.SKIPPED:
+        if o.state is ItemState.SKIPPED:
             self.photos.set_status(o.input, o.error or "skipped", ok=None)
         elif o.error:
             self.photos.set_status(o.input, o.error, ok=False)
@@ -344,8 +345,8 @@ class ProtectTab(TakesPhotos, QWidget):
         self._set_running(False)
         tagged = [o for o in outcomes if o.output]
         faces = sum(len(o.faces) for o in tagged)
-        errors = sum(1 for o in outcomes if o.status is Outcome.FAILED)
-        skipped = sum(1 for o in outcomes if o.status is Outcome.SKIPPED)
+        errors = sum(1 for o in outcomes if o.state is ItemState.FAILED)
+        skipped = sum(1 for o in outcomes if o.state is ItemState.SKIPPED)
         text = f"Tagged {faces} face(s) in {len(tagged)} photo(s)"
         if errors:
             text += f", {errors} failed"

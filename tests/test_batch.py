@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.pipeline import Progress
-from engine.protect import Outcome, ProtectOutcome
+from engine.protect import ProtectOutcome, Reason
 from engine.protect.spec import JobSpec
 from engine.run.jobs import (
     capacity_problem,
@@ -60,7 +60,8 @@ def test_local_batch_tags_mirrors_reports_and_closes(tmp_path, ledger, identity,
     assert by_name["grace.jpg"].output.parent == out / "trip" / "day2"
     assert len(by_name["two.jpg"].faces) == 2
     assert by_name["sky.jpg"].output == out / "misc" / "sky.jpg"  # copied through
-    assert by_name["broken.jpg"].status is Outcome.FAILED
+    assert by_name["sky.jpg"].state is ItemState.COPIED and by_name["two.jpg"].state is ItemState.TAGGED
+    assert by_name["broken.jpg"].state is ItemState.FAILED
     info = ledger.batch_job(job)
     assert info.counts == {"tagged": 3, "copied": 1, "failed": 1} and not info.done
     items = {i.src.name: i for i in ledger.batch_items(job)}
@@ -80,7 +81,7 @@ def test_local_batch_tags_mirrors_reports_and_closes(tmp_path, ledger, identity,
     copy(ROOT / "tests" / "data" / "grace_hopper.jpg", src / "broken.jpg")
     again = outcomes(run_batch(pipeline, identity, job))
     assert [o.input.name for o in again] == ["broken.jpg"]
-    assert again[0].status is Outcome.FAILED and "changed since" in again[0].error
+    assert again[0].state is ItemState.FAILED and "changed since" in again[0].error
     assert ledger.batch_job(job).counts["failed"] == 1
 
 
@@ -97,10 +98,11 @@ def test_a_new_job_into_the_same_folder_skips_photos_already_tagged_there(
     plan = mirror_plan([src], out)
     first = outcomes(run_batch(pipeline, identity, create_job(
         ledger, identity.key_id, plan, out, JobSpec())))
-    assert [o.status for o in first] == [Outcome.TAGGED, Outcome.TAGGED]
+    assert [o.state for o in first] == [ItemState.TAGGED, ItemState.TAGGED]
     second = outcomes(run_batch(pipeline, identity, create_job(
         ledger, identity.key_id, plan, out, JobSpec())))
-    assert all(o.skipped and "already tagged into this output folder" in o.error
+    assert all(o.state is ItemState.SKIPPED and o.reason is Reason.COPY_EXISTS
+               and "already tagged into this output folder" in o.error
                and o.input.name in o.error for o in second) and len(second) == 2
     # b.jpg edited since it was tagged, a.jpg's copy deleted: both are tagged again.
     later = time.time() + 5
@@ -108,7 +110,7 @@ def test_a_new_job_into_the_same_folder_skips_photos_already_tagged_there(
     first[0].output.unlink()
     job = create_job(ledger, identity.key_id, plan, out, JobSpec())
     third = outcomes(run_batch(pipeline, identity, job))
-    assert [o.status for o in third] == [Outcome.TAGGED, Outcome.TAGGED]
+    assert [o.state for o in third] == [ItemState.TAGGED, ItemState.TAGGED]
     assert ledger.batch_job(job).counts == {"tagged": 2}
     assert third[0].output == first[0].output  # the deleted copy's name, no "-2"
 
@@ -128,7 +130,7 @@ def test_jobs_detect_faces_with_the_settings_they_were_made_with(tmp_path, ledge
                       JobSpec(tmp_path / "o", threshold=0.9, min_face=4000))
     assert ledger.batch_job(gui).options["threshold"] == 0.9
     res = outcomes(run_batch(pipeline, identity, gui))  # the pipeline itself has min_face 40
-    assert res[0].status is Outcome.NO_FACE and ledger.batch_job(gui).counts == {"no_face": 1}
+    assert res[0].state is ItemState.NO_FACE and ledger.batch_job(gui).counts == {"no_face": 1}
 
 
 def test_capacity_is_checked_before_a_job(ledger, identity) -> None:

@@ -15,7 +15,9 @@ import pytest
 from engine.cli.main import main
 from engine.errors import LedgerError
 from engine.pipeline import run_all
+from engine.protect import Reason
 from engine.protect.spec import JobSpec
+from engine.store.batches import ItemState
 from engine.store.ledger import Ledger
 from engine.store.schema import MIGRATIONS
 
@@ -130,7 +132,7 @@ def test_history_keeps_absolute_original_paths(pipeline, identity, tmp_path, mon
 def test_already_tagged_photo_is_skipped_unless_retag(pipeline, identity, tmp_path):
     first = _tag(pipeline, identity, tmp_path / "a")
     again = _tag(pipeline, identity, tmp_path / "b", src=first.output)
-    assert again.skipped and "already tagged" in again.error and again.output is None
+    assert again.state is ItemState.SKIPPED and again.reason is Reason.HAS_TAG and "already tagged" in again.error and again.output is None
     assert not (tmp_path / "b").exists()
     forced = _tag(pipeline, identity, tmp_path / "c", src=first.output, retag=True)
     assert forced.output is not None and forced.faces

@@ -10,9 +10,10 @@ import pytest
 
 from engine.photos import OutputFormat
 from engine.pipeline import Progress
-from engine.protect import Outcome, ProtectOutcome
+from engine.protect import ProtectOutcome, Reason, TaggedFace
 from engine.protect.spec import DEFAULT_SUBFOLDER, JobSpec
 from engine.run.jobs import ALREADY_IN_OUTPUT
+from engine.store.batches import ItemState
 
 
 def test_default_output_is_a_tagged_folder_next_to_each_photo(tmp_path: Path) -> None:
@@ -62,13 +63,19 @@ def test_unknown_output_format_is_refused(tmp_path: Path) -> None:
         JobSpec(out_dir=tmp_path, fmt="GIF")
 
 
-def test_outcome_status(tmp_path: Path) -> None:
+def test_outcome_state_is_the_stored_vocabulary(tmp_path: Path) -> None:
+    """A protect outcome speaks the batch job's own states: no translation between the two."""
     p = tmp_path / "a.jpg"
-    assert ProtectOutcome(p).status is Outcome.NO_FACE
-    assert ProtectOutcome(p, output=tmp_path / "a-tagged.jpg").status is Outcome.TAGGED
-    assert ProtectOutcome(p, error="unreadable").status is Outcome.FAILED
-    skipped = ProtectOutcome(p, error=ALREADY_IN_OUTPUT, skipped=True)
-    assert skipped.status is Outcome.SKIPPED and skipped.status == "skipped"
+    face = TaggedFace([0, 0, 80, 80], 1, "00", 40.0)
+    assert ProtectOutcome(p).state is ItemState.NO_FACE
+    assert ProtectOutcome(p, output=tmp_path / "a-tagged.jpg", faces=[face]).state is ItemState.TAGGED
+    assert ProtectOutcome(p, output=tmp_path / "a.jpg").state is ItemState.COPIED
+    assert ProtectOutcome(p, error="unreadable").state is ItemState.FAILED
+    for reason in (Reason.IN_OUTPUT, Reason.COPY_EXISTS, Reason.HAS_TAG):
+        skipped = ProtectOutcome(p, error=ALREADY_IN_OUTPUT, reason=reason)
+        assert skipped.state is ItemState.SKIPPED and skipped.state == "skipped"
+    for reason in (Reason.CHANGED, Reason.OUT_OF_SERIALS, Reason.ERROR):
+        assert ProtectOutcome(p, error="no", reason=reason).state is ItemState.FAILED
 
 
 def test_seconds_left_is_linear_and_absent_at_the_ends() -> None:
@@ -85,7 +92,7 @@ def test_reasons_come_from_types_not_words(tmp_path: Path) -> None:
 
     p = tmp_path / "a.jpg"
     out = ProtectOutcome.failed(p, SerialsExhaustedError("reworded: no numbers left"))
-    assert out.reason is Reason.OUT_OF_SERIALS and out.status is Outcome.FAILED
+    assert out.reason is Reason.OUT_OF_SERIALS and out.state is ItemState.FAILED
     assert ProtectOutcome.failed(p, LedgerError("tag serials left")).reason is Reason.ERROR
     assert ProtectOutcome(p, error="unreadable").reason is Reason.ERROR
     assert ProtectOutcome(p).reason is None
@@ -95,4 +102,4 @@ def test_reasons_come_from_types_not_words(tmp_path: Path) -> None:
     inside.write_bytes(b"")
     assert JobSpec(inside.parent).plan([inside]) == ({}, [inside])
     first = in_output(inside)
-    assert first.reason is Reason.IN_OUTPUT and first.status is Outcome.SKIPPED
+    assert first.reason is Reason.IN_OUTPUT and first.state is ItemState.SKIPPED

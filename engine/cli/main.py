@@ -94,9 +94,10 @@ def _spec(args, **more):
 
 def cmd_protect(args) -> int:
     from engine.photos import iter_photos
-    from engine.protect import Outcome, check_output_dir
+    from engine.protect import check_output_dir
     from engine.run.jobs import protect_job
     from engine.run.local import run_batch
+    from engine.store.batches import ItemState
 
     # Everything a user can get wrong is checked here, before the passphrase, the models or a
     # serial: option ranges (the spec), the output folder, the inputs. Each run makes new
@@ -130,12 +131,12 @@ def cmd_protect(args) -> int:
         # Exactly the contract: written files only; skipped photos are noted on stderr.
         print(json.dumps({"outputs": [o.to_json() for o in outcomes if o.output]}))
         for o in outcomes:
-            if o.status is Outcome.NO_FACE:
+            if o.state is ItemState.NO_FACE:
                 note(f"faketagger: note: {_protect_line(o)}")
     for o in outcomes:
-        if o.status is Outcome.SKIPPED:
+        if o.state is ItemState.SKIPPED:
             note(f"faketagger: note: skipped {o.error}")
-    return _report_errors([o for o in outcomes if o.status is Outcome.FAILED])
+    return _report_errors([o for o in outcomes if o.state is ItemState.FAILED])
 
 
 def _c2pa_note(ledger, unlocked) -> None:
@@ -232,7 +233,7 @@ def _roller(ledger, unlocked, args, passphrase: str):
 
     def roll(serials: int):
         key, how = ledger.tagging_key(owner.key_id, serials, passphrase)
-        note(f"faketagger: {how or 'tagging with ' + owner.key_id_text}")
+        note(f"faketagger: {how or 'tagging with ' + owner.key_id.text}")
         return key
 
     return roll
@@ -242,9 +243,9 @@ def _run_batch(ledger, unlocked, job_id: str, spec, args, roll=None) -> int:
     import time
 
     from engine.pipeline import Pipeline, Progress
-    from engine.protect import Outcome
     from engine.run.jobs import write_report
     from engine.run.local import run_batch
+    from engine.store.batches import ItemState
 
     pipeline = Pipeline(ledger, device=args.device, threshold=spec.threshold,
                         min_face=spec.min_face)
@@ -273,7 +274,7 @@ def _run_batch(ledger, unlocked, job_id: str, spec, args, roll=None) -> int:
             outcomes.append(event)
             if not args.json and not event.error:
                 print(_protect_line(event))
-            elif event.status is Outcome.SKIPPED:
+            elif event.state is ItemState.SKIPPED:
                 note(f"faketagger: note: skipped {event.error}")
     except KeyboardInterrupt:
         note(f"faketagger: interrupted; nothing half-done is left. Resume with: faketagger "
@@ -283,7 +284,7 @@ def _run_batch(ledger, unlocked, job_id: str, spec, args, roll=None) -> int:
     if args.report:
         write_report(ledger, job_id, Path(args.report))
         note(f"faketagger: job report written to {args.report}")
-    failed = [o for o in outcomes if o.status is Outcome.FAILED]
+    failed = [o for o in outcomes if o.state is ItemState.FAILED]
     if args.json:
         print(json.dumps({"job": job_id, "done": info.done, "counts": info.counts,
                           "outputs": [o.to_json() for o in outcomes if o.output],

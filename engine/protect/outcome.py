@@ -1,7 +1,9 @@
 """What happened to one photo of a protect run, as data: a status, a typed reason, the words.
 
-Front ends and runners act on :class:`Outcome` and :class:`Reason` (never on an error's words,
-which are for people and may change); the exception's type decides the reason, once, here.
+Front ends and runners act on the photo's :class:`~engine.store.batches.ItemState` (the one
+vocabulary of photo states, also what a batch job stores) and its :class:`Reason` (never on an
+error's words, which are for people and may change); the exception's type decides the reason,
+once, here, and the reason decides between skipped and failed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from engine.errors import FakeTaggerError, SerialsExhaustedError
 from engine.files import display_path, safe_text
 from engine.model.readback import BOOSTS, CHECK_QUALITY, CHECK_SCALE, ReadBack
+from engine.store.batches import ItemState
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +27,6 @@ def unexpected(path: Path, err: BaseException) -> str:
     log.error("unexpected error on %s", display_path(path), exc_info=err)
     return safe_text(f"{display_path(path)}: unexpected error ({type(err).__name__}: {err}); "
                      "the other photos go on")
-
-
-class Outcome(StrEnum):
-    """What happened to one photo of a protect run (:attr:`ProtectOutcome.status`)."""
-
-    TAGGED = "tagged"  # a tagged copy was written
-    NO_FACE = "no_face"  # no face big enough to tag; nothing written
-    SKIPPED = "skipped"  # not tagged on purpose (`reason` says why)
-    FAILED = "failed"  # an error; `error` says why
 
 
 @dataclass
@@ -62,6 +56,10 @@ class Reason(StrEnum):
     ERROR = "error"  # anything else: unreadable, unwritable, a bug
 
 
+#: Reasons for not tagging a photo on purpose (state SKIPPED); every other reason is a failure.
+SKIP_REASONS = frozenset({Reason.IN_OUTPUT, Reason.COPY_EXISTS, Reason.HAS_TAG})
+
+
 @dataclass
 class ProtectOutcome:
     input: Path
@@ -69,7 +67,6 @@ class ProtectOutcome:
     faces: list[TaggedFace] = field(default_factory=list)
     small_faces: list[list[int]] = field(default_factory=list)
     error: str | None = None  # why the photo failed or was skipped, in words
-    skipped: bool = False  # not tagged on purpose; `error` holds the reason
     c2pa: bool = False  # the tagged copy carries a signed Content Credentials manifest
     reason: Reason | None = None  # `error` for code: set with every error (ERROR by default)
 
@@ -87,12 +84,16 @@ class ProtectOutcome:
         return cls(Path(path), error=str(err), reason=reason)
 
     @property
-    def status(self) -> Outcome:
-        if self.skipped:
-            return Outcome.SKIPPED
+    def state(self) -> ItemState:
+        """The photo's state, the same vocabulary a batch job stores: a copy written with faces
+        is tagged, without faces it was copied through (``--copy-no-face``)."""
+        if self.reason in SKIP_REASONS:
+            return ItemState.SKIPPED
         if self.error:
-            return Outcome.FAILED
-        return Outcome.TAGGED if self.output else Outcome.NO_FACE
+            return ItemState.FAILED
+        if self.output is None:
+            return ItemState.NO_FACE
+        return ItemState.TAGGED if self.faces else ItemState.COPIED
 
     def to_json(self) -> dict:
         return {"input": str(self.input), "output": str(self.output) if self.output else None,

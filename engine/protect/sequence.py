@@ -26,7 +26,7 @@ from engine.credentials.write import BoundFace, sign_into
 from engine.errors import LedgerError
 from engine.faces import Face, FaceDetector
 from engine.files import display_path
-from engine.identity import UnlockedIdentity, format_key_id
+from engine.identity import KeyId, UnlockedIdentity
 from engine.model.reading import decode_face
 from engine.model.registry import Watermarker
 from engine.payload import Payload
@@ -71,7 +71,7 @@ class FoundTag:
     """A tag already in a face: where, whose key, which serial (who that is needs the ledger)."""
 
     box: list[int]
-    key_id: bytes
+    key_id: KeyId
     serial: int
 
 
@@ -120,7 +120,7 @@ def describe_tag(ledger: Ledger, tag: FoundTag) -> str:
     who = (f"your identity {owner.name}" if owner and owner.is_own else
            owner.name if owner else "an unknown owner")
     return (f"already tagged: the face at {tag.box} carries a tag of {who} "
-            f"({format_key_id(tag.key_id)}, serial {tag.serial})")
+            f"({tag.key_id}, serial {tag.serial})")
 
 
 def settle(ledger: Ledger, plan: PhotoPlan) -> ProtectOutcome | None:
@@ -130,7 +130,7 @@ def settle(ledger: Ledger, plan: PhotoPlan) -> ProtectOutcome | None:
         return ProtectOutcome(plan.src, error=f"{display_path(plan.src)}: "
                               f"{describe_tag(ledger, plan.tag)}; not tagged again (--retag, or "
                               "“Retag tagged photos” in the app, tags it anyway)",
-                              skipped=True, reason=Reason.HAS_TAG)
+                              reason=Reason.HAS_TAG)
     if not plan.faces:
         return ProtectOutcome(plan.src, small_faces=plan.small)
     return None

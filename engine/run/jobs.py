@@ -27,7 +27,7 @@ from engine.files import display_path, write_file
 from engine.identity import UnlockedIdentity
 from engine.photos import PhotoError, iter_photos, sha256_file
 from engine.pipeline import Progress, Stage
-from engine.protect import Outcome, ProtectOutcome, Reason
+from engine.protect import ProtectOutcome, Reason
 from engine.protect.spec import JobSpec
 from engine.store.batches import BatchItem, BatchJobInfo, ItemState
 from engine.store.ledger import Ledger
@@ -93,7 +93,7 @@ def create_job(ledger: Ledger, key_id: bytes | str, plan: list[tuple[Path, Path]
 def in_output(path: Path) -> ProtectOutcome:
     """A photo inside its own output folder: skipped, so a run over a folder that holds its
     tagged copies never tags them again."""
-    return ProtectOutcome(path, error=ALREADY_IN_OUTPUT, skipped=True, reason=Reason.IN_OUTPUT)
+    return ProtectOutcome(path, error=ALREADY_IN_OUTPUT, reason=Reason.IN_OUTPUT)
 
 
 def protect_job(ledger: Ledger, key_id: bytes | str, paths: list[Path], spec: JobSpec) -> str:
@@ -129,22 +129,16 @@ def copy_through(item: BatchItem) -> Path:
 
 def record_outcome(ledger: Ledger, job_id: str, item: BatchItem, outcome: ProtectOutcome,
                    spec: JobSpec) -> ProtectOutcome:
-    """Store a photo's end state (tagged items are already marked by the ledger)."""
-    status = outcome.status
-    if status is Outcome.NO_FACE:
-        if spec.copy_no_face:
-            try:
-                outcome.output = copy_through(item)
-                ledger.set_batch_item(job_id, item.idx, ItemState.COPIED, output=outcome.output)
-            except FakeTaggerError as err:
-                outcome.error = str(err)
-                ledger.set_batch_item(job_id, item.idx, ItemState.FAILED, error=str(err))
-        else:
-            ledger.set_batch_item(job_id, item.idx, ItemState.NO_FACE)
-    elif status is Outcome.SKIPPED:
-        ledger.set_batch_item(job_id, item.idx, ItemState.SKIPPED, error=outcome.error)
-    elif status is Outcome.FAILED:
-        ledger.set_batch_item(job_id, item.idx, ItemState.FAILED, error=outcome.error)
+    """Store a photo's end state (tagged items are already marked by the ledger), copying a
+    photo with no face through first when the spec asks."""
+    if outcome.state is ItemState.NO_FACE and spec.copy_no_face:
+        try:
+            outcome.output = copy_through(item)
+        except FakeTaggerError as err:
+            outcome.error, outcome.reason = str(err), Reason.ERROR
+    if outcome.state is not ItemState.TAGGED:
+        ledger.set_batch_item(job_id, item.idx, outcome.state, output=outcome.output,
+                              error=outcome.error)
     return outcome
 
 
@@ -253,8 +247,7 @@ def skip_recorded(ledger: Ledger, job_id: str, todo: list[BatchItem]
             continue
         why = already_done(item.src, output)
         ledger.set_batch_item(job_id, item.idx, ItemState.SKIPPED, output=output, error=why)
-        skipped.append(ProtectOutcome(item.src, error=why, skipped=True,
-                                      reason=Reason.COPY_EXISTS))
+        skipped.append(ProtectOutcome(item.src, error=why, reason=Reason.COPY_EXISTS))
     return left, skipped
 
 
