@@ -28,7 +28,7 @@ Done = Callable[[bool, str], None]
 def imported_message(contact: Contact) -> str:
     """What the person should read after an import, fingerprint included: a card proves only
     that its key signed it, so the fingerprint must be compared with its owner out of band."""
-    return (f"Imported {contact.name} ({contact.key_id_text}) with {contact.record_count} signed "
+    return (f"Imported {contact.name} ({contact.key_id}) with {contact.record_count} signed "
             f"tag records. Compare the fingerprint {contact.fingerprint} with them over a channel "
             "you trust.")
 

@@ -93,11 +93,11 @@ class HistoryModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (None, format_when(r.created), Path(r.original_path).name,
                     Path(r.output_path).name, str(len(r.serials)),
-                    ", ".join(map(str, r.serials)), f"{r.identity_name} ({r.key_id_text})")[col]
+                    ", ".join(map(str, r.serials)), f"{r.identity_name} ({r.key_id})")[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             return (None, r.created, r.original_path, r.output_path, None,
                     f"Tag serials {', '.join(map(str, r.serials))}",
-                    f"Key ID {r.key_id_text}")[col]
+                    f"Key ID {r.key_id}")[col]
         if role == Qt.ItemDataRole.UserRole:  # sort keys
             return (r.created, r.created, r.original_path.lower(), r.output_path.lower(),
                     len(r.serials), r.serials[0] if r.serials else 0, r.identity_name)[col]

@@ -189,9 +189,9 @@ class IdentityTab(QWidget):
         idents = self.ctx.ledger.list_identities()
         self.identity_combo.clear()
         for other in idents:
-            self.identity_combo.addItem(f"{other.name} ({other.key_id_text})", other.key_id_hex)
+            self.identity_combo.addItem(f"{other.name} ({other.key_id})", other.key_id.hex())
         if ident is not None:
-            self.identity_combo.setCurrentIndex(self.identity_combo.findData(ident.key_id_hex))
+            self.identity_combo.setCurrentIndex(self.identity_combo.findData(ident.key_id.hex()))
         self.identity_form.setRowVisible(0, len(idents) > 1)
         if ident is None:
             self.name_label.setText("<i>No identity yet</i> — create one in the welcome dialog "
@@ -201,7 +201,7 @@ class IdentityTab(QWidget):
             self.details_label.clear()
         else:
             self.name_label.setText(f"<b>{html.escape(ident.name)}</b>")
-            self.key_id_field.setText(ident.key_id_text)
+            self.key_id_field.setText(ident.key_id.text)
             self.fingerprint_field.setText(ident.fingerprint)
             left = self.ctx.ledger.serials_left(ident.key_id)
             self.details_label.setText(
@@ -212,7 +212,7 @@ class IdentityTab(QWidget):
         contacts = self.ctx.ledger.list_contacts()
         self.contacts.setRowCount(len(contacts))
         for row, c in enumerate(contacts):
-            cells = (c.name, c.key_id_text, c.fingerprint, format_when(c.imported),
+            cells = (c.name, c.key_id.text, c.fingerprint, format_when(c.imported),
                      str(c.record_count))
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -237,7 +237,7 @@ class IdentityTab(QWidget):
     def _choose_identity(self, index: int) -> None:
         key_id = self.identity_combo.itemData(index)  # hex text: QVariant mangles some bytes
         ident = self.identity()
-        if key_id and (ident is None or ident.key_id_hex != key_id):
+        if key_id and (ident is None or ident.key_id.hex() != key_id):
             self.ctx.ledger.set_default(key_id)
             self.ctx.identityChanged.emit()
 
@@ -314,13 +314,13 @@ class IdentityTab(QWidget):
             return
         if not prompts.confirm(
             self, "Remove contact",
-            f"Remove {contact.name} ({contact.key_id_text}) and their {contact.record_count} "
+            f"Remove {contact.name} ({contact.key_id}) and their {contact.record_count} "
             "tag records? Their tags will show as 'unknown owner' until you import the card "
             "again."):
             return
         self.ctx.ledger.remove_contact(contact.key_id)
         self.ctx.contactsChanged.emit()
-        message = f"Removed {contact.name} ({contact.key_id_text})."
+        message = f"Removed {contact.name} ({contact.key_id})."
         self.status.setText(message)
         self.workDone.emit(True, message)
 
@@ -338,7 +338,7 @@ class IdentityTab(QWidget):
             write_file(path, self.ctx.ledger.export_backup(ident.key_id), overwrite=True)
 
         self._run("Writing the backup…", "Backup failed", work,
-                  lambda _: f"Backed up {ident.name} ({ident.key_id_text}) to {path}. The key "
+                  lambda _: f"Backed up {ident.name} ({ident.key_id}) to {path}. The key "
                             "inside stays encrypted: you need this file and your passphrase to "
                             "restore it. Keep it somewhere safe, off this computer.")
 
@@ -354,7 +354,7 @@ class IdentityTab(QWidget):
         def done(ident: object) -> str:
             assert isinstance(ident, Identity)
             self.ctx.identityChanged.emit()
-            message = f"Restored {ident.name} ({ident.key_id_text})."
+            message = f"Restored {ident.name} ({ident.key_id})."
             current = self.identity()
             if current is not None and current.key_id != ident.key_id:
                 message += (f" New tags are still signed as {current.name}; choose "
@@ -370,7 +370,7 @@ class IdentityTab(QWidget):
         ident = self.identity()
         if ident is None:
             return
-        dialog = ChangePassphraseDialog(f"{ident.name} ({ident.key_id_text})", self)
+        dialog = ChangePassphraseDialog(f"{ident.name} ({ident.key_id})", self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._change_passphrase(ident, *dialog.values()))
         dialog.destroyed.connect(lambda: setattr(self, "passphrase_dialog", None))

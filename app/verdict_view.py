@@ -53,8 +53,8 @@ def face_details_html(v: FaceVerdict, original: str | None = None) -> str:
             ("Why", esc(v.reason))]
     if v.owner_name:
         rows.append(("Owner", esc(v.owner_name) + (" (you)" if v.own else "")))
-    if v.owner_key_id:
-        rows.append(("Key ID", f"<code>{esc(v.owner_key_id)}</code>"))
+    if v.owner_key_id is not None:
+        rows.append(("Key ID", f"<code>{esc(str(v.owner_key_id))}</code>"))
     if v.serial is not None:
         rows.append(("Tag serial", str(v.serial)))
     if v.record is not None:

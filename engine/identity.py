@@ -123,27 +123,94 @@ def b64decode_strict(text: object) -> bytes | None:
 # --- key IDs and fingerprints -----------------------------------------------------------------
 
 
-def key_id_of(public_raw: bytes) -> bytes:
-    """The 4-byte key ID carried in images: first 4 bytes of SHA-256 of the raw public key."""
-    if len(public_raw) != 32:
-        raise ValueError("an Ed25519 public key is 32 bytes")
-    return hashlib.sha256(public_raw).digest()[:KEY_ID_BYTES]
+_KEY_ID_TEXT_RE = re.compile(r"[0-9a-fA-F]{8}")
 
 
-def format_key_id(key_id: bytes) -> str:
-    """Readable key ID, e.g. ``3F2A-91C0``."""
-    if len(key_id) != KEY_ID_BYTES:
-        raise ValueError("a key ID is 4 bytes")
-    text = key_id.hex().upper()
-    return f"{text[:4]}-{text[4:]}"
+class KeyId(bytes):
+    """A key ID: the 4 bytes an image carries to say whose tag it is (first 4 bytes of SHA-256
+    of the raw Ed25519 public key). One type for every spelling, converted only at the edges:
 
+    * ``k.hex()`` / :meth:`from_hex`: 8 lowercase hex digits, the form the ledger's key-ID
+      columns, tag records, cards and file names store;
+    * ``str(k)`` / ``k.text`` / ``f"{k}"`` / :meth:`parse`: ``3F2A-91C0``, what people see and type;
+    * :attr:`as_int` / :meth:`from_int`: the 32-bit number packed into the payload word.
 
-def parse_key_id(text: str) -> bytes:
-    """Parse ``3F2A-91C0`` / ``3f2a91c0`` (dash and spaces optional, any case) into 4 bytes."""
-    cleaned = text.strip().replace("-", "").replace(" ", "") if isinstance(text, str) else ""
-    if not re.fullmatch(r"[0-9a-fA-F]{8}", cleaned):
-        raise KeyIdError(f"not a key ID: {text!r} (expected 8 hex digits like 3F2A-91C0)")
-    return bytes.fromhex(cleaned)
+    It *is* 4 bytes (a ``bytes`` subclass), so it equals, hashes and packs like the plain bytes.
+    Note that SQLite binds it as a BLOB: key-ID columns hold text, so pass ``k.hex()``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, raw: bytes | bytearray | memoryview) -> KeyId:
+        if not isinstance(raw, bytes | bytearray | memoryview):
+            raise TypeError(f"a key ID is made from 4 bytes, got {type(raw).__name__}")
+        if len(raw) != KEY_ID_BYTES:
+            raise ValueError(f"a key ID is {KEY_ID_BYTES} bytes, got {len(raw)}")
+        return super().__new__(cls, raw)
+
+    @classmethod
+    def of(cls, public_raw: bytes) -> KeyId:
+        """The key ID of a raw 32-byte Ed25519 public key."""
+        if len(public_raw) != 32:
+            raise ValueError("an Ed25519 public key is 32 bytes")
+        return cls(hashlib.sha256(public_raw).digest()[:KEY_ID_BYTES])
+
+    @classmethod
+    def parse(cls, text: str) -> KeyId:
+        """A key ID as people type it: ``3F2A-91C0`` / ``3f2a91c0`` (dash and spaces optional,
+        any case). KeyIdError with a one-line reason otherwise."""
+        cleaned = text.strip().replace("-", "").replace(" ", "") if isinstance(text, str) else ""
+        if not _KEY_ID_TEXT_RE.fullmatch(cleaned):
+            raise KeyIdError(f"not a key ID: {text!r} (expected 8 hex digits like 3F2A-91C0)")
+        return cls(bytes.fromhex(cleaned))
+
+    @classmethod
+    def from_hex(cls, digits: str) -> KeyId:
+        """A stored key ID: exactly 8 hex digits (what :meth:`hex` gives)."""
+        if not isinstance(digits, str) or not _KEY_ID_TEXT_RE.fullmatch(digits):
+            raise KeyIdError(f"not a stored key ID: {digits!r} (expected 8 hex digits)")
+        return cls(bytes.fromhex(digits))
+
+    @classmethod
+    def from_int(cls, number: int) -> KeyId:
+        """The key ID whose big-endian 32-bit number is *number* (the payload's field)."""
+        if not isinstance(number, int) or isinstance(number, bool) \
+                or not 0 <= number < 1 << (8 * KEY_ID_BYTES):
+            raise ValueError(f"a key ID number is 0..{(1 << (8 * KEY_ID_BYTES)) - 1}, "
+                             f"got {number!r}")
+        return cls(number.to_bytes(KEY_ID_BYTES, "big"))
+
+    @classmethod
+    def coerce(cls, value: bytes | bytearray | str) -> KeyId:
+        """Whatever a caller holds: a KeyId, its 4 bytes, or any text form (:meth:`parse`);
+        KeyIdError otherwise. For entry points that take a key ID from outside the engine."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, bytes | bytearray) and len(value) == KEY_ID_BYTES:
+            return cls(value)
+        if isinstance(value, str):
+            return cls.parse(value)
+        raise KeyIdError(f"not a key ID: {value!r}")
+
+    @property
+    def text(self) -> str:
+        """Readable form, e.g. ``3F2A-91C0``."""
+        digits = self.hex().upper()
+        return f"{digits[:4]}-{digits[4:]}"
+
+    @property
+    def as_int(self) -> int:
+        """The big-endian 32-bit number (the payload word's key-ID field)."""
+        return int.from_bytes(self, "big")
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __format__(self, spec: str) -> str:
+        return format(self.text, spec)
+
+    def __repr__(self) -> str:
+        return f"KeyId({self.text!r})"
 
 
 def fingerprint(public_raw: bytes) -> str:
@@ -176,21 +243,14 @@ class Identity:
 
     name: str
     public_raw: bytes
-    key_id: bytes
+    key_id: KeyId
     created: str
 
     def __post_init__(self) -> None:
-        if len(self.public_raw) != 32 or self.key_id != key_id_of(self.public_raw):
-            raise ValueError("Identity key_id must be key_id_of(public_raw)")
-
-    @property
-    def key_id_text(self) -> str:
-        return format_key_id(self.key_id)
-
-    @property
-    def key_id_hex(self) -> str:
-        """Lowercase 8-hex-digit form used inside records, cards and file names."""
-        return self.key_id.hex()
+        if len(self.public_raw) != 32 or self.key_id != KeyId.of(self.public_raw):
+            raise ValueError("Identity key_id must be KeyId.of(public_raw)")
+        if type(self.key_id) is not KeyId:
+            object.__setattr__(self, "key_id", KeyId(self.key_id))
 
     @property
     def fingerprint(self) -> str:
@@ -225,7 +285,7 @@ class UnlockedIdentity:
             raise IdentityError(problem)
         key = Ed25519PrivateKey.generate()
         public_raw = _public_raw(key.public_key())
-        ident = Identity(name, public_raw, key_id_of(public_raw), created or utc_now_iso())
+        ident = Identity(name, public_raw, KeyId.of(public_raw), created or utc_now_iso())
         return cls(ident, key)
 
     @property
@@ -237,7 +297,7 @@ class UnlockedIdentity:
         return self.identity.public_raw
 
     @property
-    def key_id(self) -> bytes:
+    def key_id(self) -> KeyId:
         return self.identity.key_id
 
     @property
@@ -268,7 +328,7 @@ class UnlockedIdentity:
         return encrypt_private_key(self._key, passphrase)
 
     def __repr__(self) -> str:  # never show key material
-        return f"UnlockedIdentity({self.name!r}, {self.identity.key_id_text})"
+        return f"UnlockedIdentity({self.name!r}, {self.identity.key_id})"
 
 
 # --- encrypted key files ----------------------------------------------------------------------
@@ -381,5 +441,5 @@ def load_unlocked(identity: Identity, key_file: bytes, passphrase: str) -> Unloc
     """Decrypt *key_file* and check it belongs to *identity*."""
     key = decrypt_private_key(key_file, passphrase)
     if _public_raw(key.public_key()) != identity.public_raw:
-        raise KeyStoreError(f"key file does not belong to identity {identity.key_id_text}")
+        raise KeyStoreError(f"key file does not belong to identity {identity.key_id}")
     return UnlockedIdentity(identity, key)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import reedsolo
 
-from engine.identity import KEY_ID_BYTES
+from engine.identity import KEY_ID_BYTES, KeyId
 
 FORMAT_VERSION = 1
 VERSION_BITS, SERIAL_BITS, MAC_BITS = 4, 16, 8  # key ID: KEY_ID_BYTES (4) bytes, from identity
@@ -83,7 +83,7 @@ class Payload:
     silently truncated into a different (valid-looking) tag."""
 
     version: int
-    key_id: bytes
+    key_id: KeyId
     serial: int
     mac: int
 
@@ -93,7 +93,8 @@ class Payload:
             raise TypeError(f"key_id must be bytes, got {type(self.key_id).__name__}")
         if len(self.key_id) != KEY_ID_BYTES:
             raise ValueError(f"key_id must be {KEY_ID_BYTES} bytes, got {len(self.key_id)}")
-        object.__setattr__(self, "key_id", bytes(self.key_id))
+        if type(self.key_id) is not KeyId:
+            object.__setattr__(self, "key_id", KeyId(self.key_id))
         _check_uint("serial", self.serial, SERIAL_BITS)
         _check_uint("mac", self.mac, MAC_BITS)
 
@@ -104,7 +105,7 @@ class Payload:
         """Build a payload with its MAC computed from the owner's MAC key."""
         _check_uint("version", version, VERSION_BITS)
         _check_uint("serial", serial, SERIAL_BITS)
-        return cls(version, bytes(key_id), serial, compute_mac(mac_key, version, key_id, serial))
+        return cls(version, key_id, serial, compute_mac(mac_key, version, key_id, serial))
 
     def mac_ok(self, mac_key: bytes) -> bool:
         """True when the MAC matches this key (constant-time compare)."""
@@ -114,7 +115,7 @@ class Payload:
     def to_int(self) -> int:
         """The 60-bit data word: version | key_id | serial | mac, most significant first."""
         word = self.version
-        word = (word << 32) | int.from_bytes(self.key_id, "big")
+        word = (word << 32) | self.key_id.as_int
         word = (word << SERIAL_BITS) | self.serial
         return (word << MAC_BITS) | self.mac
 
@@ -124,7 +125,7 @@ class Payload:
         _check_uint("data word", word, DATA_BITS)
         return cls(
             version=word >> 56,
-            key_id=((word >> 24) & 0xFFFFFFFF).to_bytes(KEY_ID_BYTES, "big"),
+            key_id=KeyId.from_int((word >> 24) & 0xFFFFFFFF),
             serial=(word >> 8) & 0xFFFF,
             mac=word & 0xFF,
         )

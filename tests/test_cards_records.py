@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engine.errors import CardError, RecordError
-from engine.identity import Identity, UnlockedIdentity, key_id_of
+from engine.identity import Identity, KeyId, UnlockedIdentity
 from engine.payload import Payload
 from engine.store.cards import CARD_FORMAT, MAX_CARD_BYTES, make_card, parse_card, sign_card_header
 from engine.store.records import TagRecord, canonical_json, sign_record, verify_record
@@ -24,7 +24,7 @@ THUMB = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 def fixed_identity(name: str = "Alice Example") -> UnlockedIdentity:
     key = Ed25519PrivateKey.from_private_bytes(SEED)
     public = key.public_key().public_bytes_raw()
-    return UnlockedIdentity(Identity(name, public, key_id_of(public), "2025-01-01T00:00:00Z"), key)
+    return UnlockedIdentity(Identity(name, public, KeyId.of(public), "2025-01-01T00:00:00Z"), key)
 
 
 def payload_hex(u: UnlockedIdentity, serial: int) -> str:
@@ -189,7 +189,7 @@ def test_card_round_trip() -> None:
     records = [make_record(u, serial=s) for s in (3, 1, 2)]
     card = parse_card(make_card(u, records))
     assert card.name == "Alice Example" and card.public_raw == u.public_raw
-    assert card.key_id_text == "21FE-31DF" and card.identity == u.identity
+    assert str(card.key_id) == "21FE-31DF" and card.identity == u.identity
     assert [r.serial for r in card.records] == [1, 2, 3]
     assert parse_card(make_card(u, [])).records == ()
 

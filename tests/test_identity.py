@@ -27,14 +27,12 @@ from engine.errors import (
 )
 from engine.identity import (
     Identity,
+    KeyId,
     UnlockedIdentity,
     decrypt_private_key,
     derive_mac_key,
     encrypt_private_key,
     fingerprint,
-    format_key_id,
-    key_id_of,
-    parse_key_id,
     write_private_file,
 )
 from engine.store.backup import export_backup, parse_backup, restore_backup
@@ -58,21 +56,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_key_id_vector() -> None:
     assert Ed25519PrivateKey.from_private_bytes(SEED).public_key().public_bytes_raw() == PUBLIC
-    kid = key_id_of(PUBLIC)
+    kid = KeyId.of(PUBLIC)
     assert kid == bytes.fromhex("21fe31df") == hashlib.sha256(PUBLIC).digest()[:4]
-    assert format_key_id(kid) == "21FE-31DF"
+    assert str(kid) == "21FE-31DF"
     assert fingerprint(PUBLIC) == "21FE 31DF A154 A261 626B F854 046F D227 1B7B ED4B"
 
 
 @pytest.mark.parametrize("text", ["21FE-31DF", "21fe31df", " 21fe-31DF ", "21FE 31DF"])
 def test_parse_key_id_accepts_common_spellings(text: str) -> None:
-    assert parse_key_id(text) == bytes.fromhex("21fe31df")
+    assert KeyId.parse(text) == bytes.fromhex("21fe31df")
 
 
 @pytest.mark.parametrize("text", ["", "21FE-31D", "21FE-31DF0", "21FG-31DF", "0x21fe31df"])
 def test_parse_key_id_rejects_garbage(text: str) -> None:
     with pytest.raises(KeyIdError, match="not a key ID"):
-        parse_key_id(text)
+        KeyId.parse(text)
 
 
 def test_mac_key_is_rfc5869_hkdf_sha256() -> None:
@@ -115,7 +113,7 @@ def test_unlocked_identity_signs_and_hides_key() -> None:
     sig = u.sign(b"hello")
     Ed25519PublicKey.from_public_bytes(u.public_raw).verify(sig, b"hello")
     assert len(u.mac_key) == 32
-    assert "PRIVATE" not in repr(u) and u.identity.key_id_text in repr(u)
+    assert "PRIVATE" not in repr(u) and u.identity.key_id.text in repr(u)
 
 
 # --- key files ----------------------------------------------------------------------------------
@@ -262,7 +260,7 @@ def test_ledger_identity_lifecycle(home: Path) -> None:
             assert stat.S_IMODE((home / "ledger.sqlite3").stat().st_mode) == 0o600
         assert b"-----BEGIN PRIVATE KEY-----" not in key_file.read_bytes()
         assert ledger.list_identities() == [alice]
-        assert ledger.get_identity(alice.key_id_text) == alice
+        assert ledger.get_identity(alice.key_id.text) == alice
         assert ledger.default_identity() == alice
 
         unlocked = ledger.unlock(None, "first pass")
@@ -362,9 +360,9 @@ def test_restore_refuses_a_key_id_collision(home: Path) -> None:
     backups = []
     for name, key in zip(("Alice", "Mallory"), keys, strict=True):
         public = key.public_key().public_bytes_raw()
-        ident = Identity(name, public, key_id_of(public), "2025-01-01T00:00:00Z")
+        ident = Identity(name, public, KeyId.of(public), "2025-01-01T00:00:00Z")
         backups.append(export_backup(ident, encrypt_private_key(key, PW2)))
-    assert key_id_of(keys[0].public_key().public_bytes_raw()).hex() == "148a2d86"
+    assert KeyId.of(keys[0].public_key().public_bytes_raw()).hex() == "148a2d86"
     with Ledger() as ledger:
         alice = ledger.restore_backup(backups[0], PW2)
         key_file = home / "keys" / "148a2d86.pem"

@@ -206,7 +206,7 @@ def test_add_and_find_own_records(ledger: Ledger, alice: UnlockedIdentity) -> No
     assert beach.key_id == alice.key_id and beach.identity_name == "Alice"
     assert [r.serials for r in ledger.history("BEACH")] == [(1, 2)]
     assert [r.serials for r in ledger.history("100%")] == [(3,)]  # % is literal, not a wildcard
-    assert len(ledger.history(alice.identity.key_id_text)) == 2
+    assert len(ledger.history(alice.identity.key_id.text)) == 2
     assert len(ledger.history("Alice")) == 2
     assert ledger.history("nothing-matches") == []
     assert len(ledger.history(limit=1)) == 1
@@ -247,7 +247,7 @@ def test_import_card_and_lookup(ledger: Ledger, alice: UnlockedIdentity) -> None
 
     owner = ledger.lookup_owner(bob.key_id)
     assert owner is not None and (owner.name, owner.is_own) == ("Bob", False)
-    mine = ledger.lookup_owner(alice.identity.key_id_text)
+    mine = ledger.lookup_owner(alice.identity.key_id.text)
     assert mine is not None and mine.is_own and mine.public_raw == alice.public_raw
     assert ledger.lookup_owner(b"\0\0\0\0") is None
     assert ledger.own_mac_key(bob.key_id) is None  # contacts have no MAC key
@@ -313,7 +313,7 @@ def test_export_card_needs_no_passphrase(ledger: Ledger, alice: UnlockedIdentity
     recs = [record(alice, s) for s in serials]
     for r in recs:
         ledger.add_record(r, original_path="o", output_path="t")
-    card = parse_card(ledger.export_card(alice.identity.key_id_text))
+    card = parse_card(ledger.export_card(alice.identity.key_id.text))
     assert card.identity == alice.identity and list(card.records) == recs
     assert ledger.export_card(alice.key_id) == make_card(alice, recs)  # deterministic Ed25519
     assert parse_card(ledger.export_card(alice.key_id, include_records=False)).records == ()

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.cli.main import main
 from engine.errors import CardError
-from engine.identity import UnlockedIdentity, b64encode, format_key_id
+from engine.identity import KeyId, UnlockedIdentity, b64encode
 from engine.payload import DecodeResult, Payload
 from engine.store.cards import build_card, make_card, parse_card
 from engine.store.ledger import Ledger
@@ -60,7 +60,7 @@ def test_subkey_is_created_encrypted_and_certified(alice) -> None:
     assert sub.key_id != owner.key_id and ledger.subkeys(owner.key_id) == [sub]
     assert ledger.list_identities() == [owner.identity]  # not an identity of its own
     assert ledger.default_identity() == owner.identity
-    key_file = (ledger.keys_dir / f"{sub.key_id_hex}.pem").read_bytes()
+    key_file = (ledger.keys_dir / f"{sub.key_id.hex()}.pem").read_bytes()
     assert b"ENCRYPTED PRIVATE KEY" in key_file  # under the owner's passphrase
     unlocked = ledger.unlock(sub.key_id, PASSPHRASE)
     assert ledger.serials_left(sub.key_id) == MAX_SERIAL
@@ -72,7 +72,7 @@ def test_subkey_is_created_encrypted_and_certified(alice) -> None:
         base64.b64decode(cert.signature), cert.signing_bytes())
     found = ledger.lookup_owner(sub.key_id)
     assert found.name == "Alice" and found.is_own and found.parent == owner.key_id
-    assert found.owner_key_id_text == owner.identity.key_id_text
+    assert found.owner_key_id == owner.identity.key_id
     # A passphrase change re-encrypts the sub-keys too.
     new = "purple elephant dances quietly at noon"
     ledger.change_passphrase(owner.key_id, PASSPHRASE, new)
@@ -87,7 +87,7 @@ def test_subkey_tag_verifies_as_the_owners(alice, bob) -> None:
     # The owner's own ledger: MAC with the sub-key's MAC key, record signed by the sub-key.
     mine = judge([0, 0, 64, 64], read(payload), ledger, sha)
     assert mine.verdict is Verdict.VERIFIED and mine.own and mine.file_match
-    assert mine.owner_name == "Alice" and mine.owner_key_id == owner.identity.key_id_text
+    assert mine.owner_name == "Alice" and mine.owner_key_id == owner.identity.key_id
     forged_mac = Payload(payload.version, payload.key_id, payload.serial, payload.mac ^ 1)
     assert judge([0, 0, 1, 1], read(forged_mac), ledger, None).verdict is Verdict.INVALID
     # A contact who imported the owner's updated card: the owner's verdict and name.
@@ -98,7 +98,7 @@ def test_subkey_tag_verifies_as_the_owners(alice, bob) -> None:
     assert contact.record_count == 2 and [c.name for c in bob.list_contacts()] == ["Alice"]
     theirs = judge([0, 0, 64, 64], read(payload), bob, sha)
     assert theirs.verdict is Verdict.VERIFIED and not theirs.own
-    assert theirs.owner_name == "Alice" and theirs.owner_key_id == owner.identity.key_id_text
+    assert theirs.owner_name == "Alice" and theirs.owner_key_id == owner.identity.key_id
     assert "sub-key" in theirs.reason
     assert judge([0, 0, 1, 1], read(own_payload), bob, None).verdict is Verdict.VERIFIED
     # Removing the contact removes its sub-keys: the tag is unknown again.
@@ -209,7 +209,7 @@ def test_batch_rolls_over_to_a_certified_subkey(home, capsys, tmp_path, monkeypa
     code, text, _ = run(capsys, "verify", *tagged, "--json")
     faces = [f for r in json.loads(text)["results"] for f in r["faces"]]
     assert faces and all(f["verdict"] == "verified" and f["owner_name"] == "Alice"
-                         and f["owner_key_id"] == format_key_id(bytes.fromhex(owner_id))
+                         and f["owner_key_id"] == str(KeyId.from_hex(owner_id))
                          for f in faces)
 
 
@@ -217,12 +217,12 @@ def test_certificate_vector() -> None:
     """docs/FORMAT.md, "Sub-key certificate": RFC 8032 test 1 key certifies the test 2 key."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from engine.identity import Identity, key_id_of
+    from engine.identity import Identity
 
     def unlocked(seed: str) -> UnlockedIdentity:
         key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed))
         pub = key.public_key().public_bytes_raw()
-        return UnlockedIdentity(Identity("Alice Example", pub, key_id_of(pub),
+        return UnlockedIdentity(Identity("Alice Example", pub, KeyId.of(pub),
                                          "2025-01-01T00:00:00Z"), key)
 
     owner = unlocked("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
@@ -270,7 +270,7 @@ def test_batch_rolls_over_mid_job(ledger, identity, pipeline, tmp_path) -> None:
     job = create_job(ledger, identity.key_id, mirror_plan([src], out), out, JobSpec())
     done = [e for e in run_batch(pipeline, identity, job, roll=roll)
             if isinstance(e, ProtectOutcome)]
-    assert [o.status.value for o in done] == ["tagged"] * 3, [o.error for o in done]
+    assert [o.state.value for o in done] == ["tagged"] * 3, [o.error for o in done]
     assert ledger.batch_job(job).done
     [sub] = ledger.subkeys(identity.key_id)
     owner_serials = [r.serial for r in ledger.records_of(identity.key_id)]
@@ -303,7 +303,7 @@ def test_batch_rolls_over_within_a_photo(ledger, identity, pipeline, tmp_path) -
 
     [done] = [e for e in run_batch(pipeline, identity, job, roll=roll)
               if isinstance(e, ProtectOutcome)]
-    assert done.status.value == "tagged" and len(done.faces) == 2, done.error
+    assert done.state.value == "tagged" and len(done.faces) == 2, done.error
     [sub] = ledger.subkeys(identity.key_id)
     assert [r.serial for r in ledger.records_of(sub.key_id)] == [1, 2]
     assert ledger.records_of(identity.key_id) == [] and ledger.serials_left(identity.key_id) == 1

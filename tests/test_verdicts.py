@@ -128,7 +128,8 @@ def test_file_match_only_for_the_exact_tagged_file() -> None:
 
 def test_unknown_owner_shows_the_readable_key_id() -> None:
     v = judge(BOX, _read(_payload(MALLORY), "blind"), _store(), None)
-    assert v.owner_key_id == MALLORY.identity.key_id_text and v.owner_name is None
+    assert v.owner_key_id == MALLORY.identity.key_id and v.owner_name is None
+    assert v.to_json()["owner_key_id"] == MALLORY.identity.key_id.text  # e.g. "3F2A-91C0"
 
 
 def test_verdict_values_are_the_stored_strings() -> None:

@@ -29,7 +29,7 @@ def run_demo(device: str = "auto", sample: Path = SAMPLE) -> int:
           Ledger(Path(tmp) / "ledger.sqlite3") as ledger):
         passphrase = secrets.token_urlsafe(12)
         ident = ledger.create_identity("Demo User", passphrase)
-        print(f"1. Created a throw-away identity 'Demo User', key ID {ident.key_id_text}")
+        print(f"1. Created a throw-away identity 'Demo User', key ID {ident.key_id}")
         unlocked = ledger.unlock(ident.key_id, passphrase)
         pipe = Pipeline(ledger, device=device)
         t0 = time.perf_counter()

@@ -23,7 +23,7 @@ def _chosen(ledger, args):
 def cmd_identity_create(args) -> int:
     with ledger_from_env() as ledger:
         ident = ledger.create_identity(args.name, need_passphrase(confirm=True))
-        print(f"Created identity {ident.name!r}  key ID {ident.key_id_text}")
+        print(f"Created identity {ident.name!r}  key ID {ident.key_id}")
         print(f"Fingerprint: {ident.fingerprint}")
         print("Keep your passphrase safe and back the key up: faketagger identity backup FILE")
     return 0
@@ -38,7 +38,7 @@ def cmd_identity_list(args) -> int:
         for ident in idents:
             mark = "*" if default and ident.key_id == default.key_id else " "
             left = ledger.serials_left(ident.key_id)
-            print(f"{mark} {ident.key_id_text}  {ident.name}  (created {ident.created[:10]}, "
+            print(f"{mark} {ident.key_id}  {ident.name}  (created {ident.created[:10]}, "
                   f"{left} tag serials left)")
             print(f"    fingerprint {ident.fingerprint}")
     return 0
@@ -50,15 +50,15 @@ def cmd_identity_subkeys(args) -> int:
         ident = _chosen(ledger, args)
         if args.create:
             sub = ledger.create_subkey(ident.key_id, need_passphrase())
-            print(f"Created certified sub-key {sub.key_id_text} of {ident.name} "
-                  f"({ident.key_id_text}); export your card again so contacts can verify its "
+            print(f"Created certified sub-key {sub.key_id} of {ident.name} "
+                  f"({ident.key_id}); export your card again so contacts can verify its "
                   "tags")
         subs = ledger.subkeys(ident.key_id)
         if not subs:
-            print(f"{ident.name} ({ident.key_id_text}) has no sub-keys; one is created "
+            print(f"{ident.name} ({ident.key_id}) has no sub-keys; one is created "
                   "automatically when its own tag serials run out")
         for s in subs:
-            print(f"  {s.key_id_text}  sub-key of {ident.key_id_text}  (certified "
+            print(f"  {s.key_id}  sub-key of {ident.key_id}  (certified "
                   f"{s.created[:10]}, {ledger.serials_left(s.key_id)} tag serials left)")
             print(f"    fingerprint {s.fingerprint}")
     return 0
@@ -68,7 +68,7 @@ def cmd_identity_backup(args) -> int:
     with ledger_from_env() as ledger:
         ident = _chosen(ledger, args)
         write_file(Path(args.file), ledger.export_backup(ident.key_id), overwrite=args.force)
-    print(f"Backed up {ident.name} ({ident.key_id_text}) to {args.file}. The key inside stays "
+    print(f"Backed up {ident.name} ({ident.key_id}) to {args.file}. The key inside stays "
           "encrypted with your passphrase; you need both to restore it.")
     return 0
 
@@ -78,7 +78,7 @@ def cmd_identity_restore(args) -> int:
     with ledger_from_env() as ledger:
         ident = ledger.restore_backup(data, need_passphrase())
         left = ledger.serials_left(ident.key_id)
-    print(f"Restored {ident.name} ({ident.key_id_text}); {left} tag serials left. Serials "
+    print(f"Restored {ident.name} ({ident.key_id}); {left} tag serials left. Serials "
           "continue after the highest one this backup or this computer knows of.")
     return 0
 
@@ -90,7 +90,7 @@ def cmd_identity_passphrase(args) -> int:
         new = need_passphrase(confirm=True, env="FAKETAGGER_NEW_PASSPHRASE",
                               prompt="New passphrase: ")
         ledger.change_passphrase(ident.key_id, old, new)
-    print(f"Changed the passphrase of {ident.name} ({ident.key_id_text})")
+    print(f"Changed the passphrase of {ident.name} ({ident.key_id})")
     return 0
 
 
@@ -99,7 +99,7 @@ def cmd_card_export(args) -> int:
         ident = _chosen(ledger, args)
         data = ledger.export_card(ident.key_id, include_records=not args.no_records)
     write_file(Path(args.file), data, overwrite=args.force)
-    print(f"Exported the public card of {ident.name} ({ident.key_id_text}) to {args.file}")
+    print(f"Exported the public card of {ident.name} ({ident.key_id}) to {args.file}")
     return 0
 
 
@@ -107,7 +107,7 @@ def cmd_card_import(args) -> int:
     data = read_file(Path(args.file))
     with ledger_from_env() as ledger:
         contact = ledger.import_card(data)
-    print(f"Imported {contact.name} ({contact.key_id_text}) with {contact.record_count} "
+    print(f"Imported {contact.name} ({contact.key_id}) with {contact.record_count} "
           f"signed tag records. Fingerprint: {contact.fingerprint}")
     print("Compare the fingerprint with the owner over a channel you trust.")
     return 0
@@ -119,16 +119,16 @@ def cmd_contacts_list(args) -> int:
     if not contacts:
         print("No contacts yet. Import a card: faketagger card import FILE")
     for c in contacts:
-        print(f"{c.key_id_text}  {c.name}  ({c.record_count} records, imported "
+        print(f"{c.key_id}  {c.name}  ({c.record_count} records, imported "
               f"{c.imported[:10]})\n    fingerprint {c.fingerprint}")
     return 0
 
 
 def cmd_contacts_remove(args) -> int:
-    from engine.identity import parse_key_id
+    from engine.identity import KeyId
 
     with ledger_from_env() as ledger:
-        if not ledger.remove_contact(parse_key_id(args.key_id)):
+        if not ledger.remove_contact(KeyId.parse(args.key_id)):
             raise CliError(f"no contact with key ID {args.key_id}")
     print(f"Removed contact {args.key_id} and its records")
     return 0

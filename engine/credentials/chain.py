@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from engine.errors import CardError
-from engine.identity import UnlockedIdentity, format_key_id
+from engine.identity import KeyId, UnlockedIdentity
 
 SIGNING_KEY_INFO = b"faketagger/v1/c2pa-signing"
 #: RFC 5280 4.1.2.5: the value for "no well-defined expiration date". Identities do not expire;
@@ -75,7 +75,7 @@ def _serial(label: bytes, public: Ed25519PublicKey) -> int:
     return (int.from_bytes(hashlib.sha256(label + raw).digest()[:16], "big") >> 1) | 1
 
 
-def _names(identity_name: str, key_id: bytes) -> tuple[x509.Name, x509.Name]:
+def _names(identity_name: str, key_id: KeyId) -> tuple[x509.Name, x509.Name]:
     """(CA subject, signing subject): the same person, told apart by the unit, so the signing
     certificate is never read as self-issued."""
     cn = identity_name
@@ -83,7 +83,7 @@ def _names(identity_name: str, key_id: bytes) -> tuple[x509.Name, x509.Name]:
         while len((cn + "…").encode("utf-8")) > _CN_LIMIT:
             cn = cn[:-1]
         cn += "…"
-    org = f"FakeTagger identity {format_key_id(key_id)}"
+    org = f"FakeTagger identity {key_id}"
 
     def name(unit: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),

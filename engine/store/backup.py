@@ -14,11 +14,11 @@ from engine.errors import KeyStoreError
 from engine.identity import (
     PEM_BEGIN,
     Identity,
+    KeyId,
     UnlockedIdentity,
     b64decode_strict,
     b64encode,
     is_utc_iso,
-    key_id_of,
     load_unlocked,
     name_problem,
 )
@@ -47,7 +47,7 @@ def export_backup(identity: Identity, key_file: bytes, *, next_serial: int = 1) 
         "name": identity.name,
         "created": identity.created,
         "public_key": b64encode(identity.public_raw),
-        "key_id": identity.key_id_hex,
+        "key_id": identity.key_id.hex(),
         "next_serial": int(next_serial),
         "encrypted_key": key_file.decode("ascii"),
     }
@@ -65,7 +65,7 @@ def parse_backup(data: bytes) -> KeyBackup:
     public_raw = b64decode_strict(doc.get("public_key"))
     if public_raw is None or len(public_raw) != 32:
         raise KeyStoreError("key backup has a bad public key")
-    if doc.get("key_id") != key_id_of(public_raw).hex():
+    if doc.get("key_id") != KeyId.of(public_raw).hex():
         raise KeyStoreError("key backup's key ID does not match its public key")
     problem = name_problem(doc.get("name"))
     if problem:
@@ -78,7 +78,7 @@ def parse_backup(data: bytes) -> KeyBackup:
     key_text = doc.get("encrypted_key")
     if not isinstance(key_text, str) or PEM_BEGIN not in key_text or not key_text.isascii():
         raise KeyStoreError("key backup does not contain an encrypted private key")
-    ident = Identity(doc["name"], public_raw, key_id_of(public_raw), doc["created"])
+    ident = Identity(doc["name"], public_raw, KeyId.of(public_raw), doc["created"])
     return KeyBackup(ident, key_text.encode("ascii"), serial)
 
 

@@ -19,13 +19,12 @@ from engine.credentials.chain import Chain, parse_chain
 from engine.errors import CardError, RecordError
 from engine.identity import (
     Identity,
+    KeyId,
     UnlockedIdentity,
     b64decode_strict,
     b64encode,
     fingerprint,
-    format_key_id,
     is_utc_iso,
-    key_id_of,
     name_problem,
 )
 from engine.store.records import TagRecord, canonical_json, strict_json_loads, verify_record
@@ -80,7 +79,7 @@ class CardHeader:
         public_raw = b64decode_strict(doc.get("public_key"))
         if public_raw is None or len(public_raw) != 32:
             raise CardError("card public_key must be a base64 32-byte Ed25519 key")
-        if doc.get("key_id") != key_id_of(public_raw).hex():
+        if doc.get("key_id") != KeyId.of(public_raw).hex():
             raise CardError("card key_id does not match its public key")
         if not is_utc_iso(doc.get("created")):
             raise CardError("card created must be an ISO-8601 UTC time")
@@ -130,12 +129,8 @@ class Card:
         return self.header.public_raw
 
     @property
-    def key_id(self) -> bytes:
-        return bytes.fromhex(self.header.key_id)
-
-    @property
-    def key_id_text(self) -> str:
-        return format_key_id(self.key_id)
+    def key_id(self) -> KeyId:
+        return KeyId.from_hex(self.header.key_id)
 
     @property
     def created(self) -> str:

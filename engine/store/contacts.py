@@ -13,23 +13,19 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from engine.errors import CardError, LedgerError
-from engine.identity import fingerprint, format_key_id, utc_now_iso
+from engine.identity import KeyId, fingerprint, utc_now_iso
 from engine.store.cards import CardHeader, build_card, parse_card
 from engine.store.db import Database
 from engine.store.history import Records
-from engine.store.schema import KeyIdLike, key_hex, key_text
+from engine.store.schema import KeyIdLike, key_hex
 from engine.store.subkeys import SubkeyCert, parse_cert_json
 
 
 class _KeyView:
     """Readable forms shared by rows that carry ``key_id`` and ``public_raw``."""
 
-    key_id: bytes
+    key_id: KeyId
     public_raw: bytes
-
-    @property
-    def key_id_text(self) -> str:
-        return format_key_id(self.key_id)
 
     @property
     def fingerprint(self) -> str:
@@ -42,16 +38,16 @@ class Owner(_KeyView):
 
     name: str
     public_raw: bytes
-    key_id: bytes
+    key_id: KeyId
     is_own: bool
     #: For a certified sub-key: the owner's key ID (name is the owner's; public_raw and key_id
     #: are the sub-key's, as its records carry them). None for an owner key.
-    parent: bytes | None = None
+    parent: KeyId | None = None
 
     @property
-    def owner_key_id_text(self) -> str:
+    def owner_key_id(self) -> KeyId:
         """The owner's key ID as people know it (the owner's, for a sub-key)."""
-        return format_key_id(self.parent or self.key_id)
+        return self.parent or self.key_id
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ class Contact(_KeyView):
 
     name: str
     public_raw: bytes
-    key_id: bytes
+    key_id: KeyId
     created: str
     imported: str
     updated: str
@@ -85,14 +81,14 @@ class Contacts:
             if own_row is not None:
                 if bytes(own_row[0]) == card.public_raw:
                     raise CardError("this is your own card")
-                raise CardError(f"card's key ID {card.key_id_text} collides with your own key")
+                raise CardError(f"card's key ID {card.key_id} collides with your own key")
             known = c.execute("SELECT public_key, parent_key_id FROM contacts WHERE key_id = ?",
                               (card_hex,))
             known_row = known.fetchone()
             if known_row is not None and (bytes(known_row[0]) != card.public_raw
                                           or known_row[1] is not None):
                 raise CardError(
-                    f"another contact already uses key ID {card.key_id_text}; remove it first"
+                    f"another contact already uses key ID {card.key_id}; remove it first"
                 )
             for cert in card.subkeys:
                 self._check_subkey_free(c, card_hex, cert)
@@ -134,11 +130,11 @@ class Contacts:
         """A card's sub-key may not take a key ID that is yours or another contact's."""
         hex_id = cert.subkey_key_id
         if c.execute("SELECT 1 FROM identities WHERE key_id = ?", (hex_id,)).fetchone():
-            raise CardError(f"card's sub-key {key_text(hex_id)} collides with your own key")
+            raise CardError(f"card's sub-key {KeyId.from_hex(hex_id)} collides with your own key")
         row = c.execute("SELECT public_key, parent_key_id FROM contacts WHERE key_id = ?",
                         (hex_id,)).fetchone()
         if row is not None and (bytes(row[0]) != cert.subkey_raw or row[1] != card_hex):
-            raise CardError(f"another contact already uses key ID {key_text(hex_id)} "
+            raise CardError(f"another contact already uses key ID {KeyId.from_hex(hex_id)} "
                             "(a sub-key of this card); remove it first")
 
     _CONTACT_SQL = (
@@ -151,7 +147,7 @@ class Contacts:
     @staticmethod
     def _contact(row: tuple) -> Contact:
         name, pub, hex_id, created, imported, updated, count = row
-        return Contact(name, bytes(pub), bytes.fromhex(hex_id), created, imported, updated, count)
+        return Contact(name, bytes(pub), KeyId.from_hex(hex_id), created, imported, updated, count)
 
     def all(self) -> list[Contact]:
         """Every contact (owners only: their sub-keys are rows under them), by name."""
@@ -187,7 +183,7 @@ class Contacts:
             (hex_id, hex_id),
         )
         if not rows:
-            raise LedgerError(f"no identity or contact with key ID {key_text(hex_id)}")
+            raise LedgerError(f"no identity or contact with key ID {KeyId.from_hex(hex_id)}")
         header = CardHeader.from_json(rows[0][0])
         certs = self._subkey_certs(hex_id, header.public_raw)
         keys = (hex_id, *(c.subkey_key_id for c in certs))
@@ -224,7 +220,7 @@ class Contacts:
                 continue
             name, public, parent_hex, cert_json = rows[0]
             if parent_hex is None:
-                return Owner(name, bytes(public), bytes.fromhex(hex_id), is_own)
+                return Owner(name, bytes(public), KeyId.from_hex(hex_id), is_own)
             # A sub-key: it is the owner's only while the owner's certificate for it checks.
             parent = self._db.read(f"SELECT name, public_key FROM {table} WHERE key_id = ?",
                                    (parent_hex,))
@@ -235,6 +231,6 @@ class Contacts:
             if cert is None or cert.subkey_raw != bytes(public) \
                     or cert.subkey_key_id != hex_id:
                 return None  # uncertified or badly certified: never anyone's
-            return Owner(parent[0][0], bytes(public), bytes.fromhex(hex_id), is_own,
-                         bytes.fromhex(parent_hex))
+            return Owner(parent[0][0], bytes(public), KeyId.from_hex(hex_id), is_own,
+                         KeyId.from_hex(parent_hex))
         return None

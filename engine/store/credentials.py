@@ -9,7 +9,7 @@ from __future__ import annotations
 from engine.credentials.chain import Chain, make_chain, parse_chain
 from engine.credentials.trust import Anchor, parse_anchor
 from engine.errors import CardError, CredentialsError, LedgerError
-from engine.identity import UnlockedIdentity, format_key_id, utc_now_iso
+from engine.identity import KeyId, UnlockedIdentity, utc_now_iso
 from engine.store.db import Database
 
 
@@ -26,7 +26,7 @@ class CredentialsStore:
         rows = self._db.read("SELECT c2pa_chain, public_key FROM identities WHERE key_id = ?",
                              (hex_id,))
         if not rows:
-            raise LedgerError(f"no identity with key ID {format_key_id(unlocked.key_id)}")
+            raise LedgerError(f"no identity with key ID {unlocked.key_id}")
         if rows[0][0]:
             return parse_chain(rows[0][0], bytes(rows[0][1])), False
         chain = make_chain(unlocked)
@@ -48,7 +48,7 @@ class CredentialsStore:
                     chain = parse_chain(pem, bytes(public))
                 except CardError:
                     continue  # a damaged row is never trusted
-                label = f"{who} {name} ({format_key_id(bytes.fromhex(owner_hex))})"
+                label = f"{who} {name} ({KeyId.from_hex(owner_hex)})"
                 found.append(Anchor(chain.ca_pem, label, chain.serial_text))
         for label, pem in self._db.read("SELECT label, pem FROM trust_anchors ORDER BY added"):
             found.append(Anchor(pem, f"added certificate {label}"))

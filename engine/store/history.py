@@ -13,10 +13,10 @@ import sqlite3
 from dataclasses import dataclass
 
 from engine.errors import LedgerError, RecordError
-from engine.identity import b64decode_strict, format_key_id, utc_now_iso
+from engine.identity import KeyId, b64decode_strict, utc_now_iso
 from engine.store.db import Database
 from engine.store.records import TagRecord, verify_record
-from engine.store.schema import DAMAGED_HINT, KeyIdLike, key_hex, key_text
+from engine.store.schema import DAMAGED_HINT, KeyIdLike, key_hex
 from engine.store.serials import Serials
 
 
@@ -29,13 +29,9 @@ class HistoryRow:
     output_path: str
     file_sha256: str
     serials: tuple[int, ...]
-    key_id: bytes
+    key_id: KeyId
     identity_name: str
     thumbnail: bytes  # JPEG of the first tagged face
-
-    @property
-    def key_id_text(self) -> str:
-        return format_key_id(self.key_id)
 
 
 def _like(term: str) -> str:
@@ -73,7 +69,7 @@ class Records:
                     )
                 if own and rec.serial >= self._serials.next_serial(rec.key_id):
                     raise LedgerError(
-                        f"serial {rec.serial} was never allocated for {key_text(rec.key_id)}"
+                        f"serial {rec.serial} was never allocated for {KeyId.from_hex(rec.key_id)}"
                     )
                 self.insert(c, rec, own, original_path, output_path)
 
@@ -150,7 +146,7 @@ class Records:
             thumb = b64decode_strict(thumb_b64) or b""
             nums = tuple(sorted(int(s) for s in str(serials).split(",")))
             result.append(
-                HistoryRow(created, orig, out, sha, nums, bytes.fromhex(hex_id), name, thumb)
+                HistoryRow(created, orig, out, sha, nums, KeyId.from_hex(hex_id), name, thumb)
             )
         return result
 

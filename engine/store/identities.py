@@ -28,9 +28,9 @@ from engine.errors import (
 )
 from engine.identity import (
     Identity,
+    KeyId,
     UnlockedIdentity,
     check_passphrase,
-    key_id_of,
     load_unlocked,
     name_problem,
     write_private_file,
@@ -40,7 +40,7 @@ from engine.store.cards import CardHeader, sign_card_header
 from engine.store.contacts import Contacts
 from engine.store.db import Database
 from engine.store.records import MAX_SERIAL
-from engine.store.schema import KeyIdLike, key_hex, key_text
+from engine.store.schema import KeyIdLike, key_hex
 from engine.store.serials import Serials
 from engine.store.subkeys import SubkeyCert, certify, parse_cert_json
 
@@ -50,7 +50,7 @@ _MAIN = "parent_key_id IS NULL"
 
 
 def _identity(row: tuple) -> Identity:
-    return Identity(row[0], bytes(row[1]), bytes.fromhex(row[2]), row[3])
+    return Identity(row[0], bytes(row[1]), KeyId.from_hex(row[2]), row[3])
 
 
 class KeyFiles:
@@ -59,20 +59,20 @@ class KeyFiles:
     def __init__(self, keys_dir: Path) -> None:
         self.keys_dir = keys_dir
 
-    def path(self, hex_id: str) -> Path:
-        return self.keys_dir / f"{hex_id}.pem"
+    def path(self, key_id: KeyId) -> Path:
+        return self.keys_dir / f"{key_id.hex()}.pem"
 
     def read(self, ident: Identity) -> bytes:
         """The identity's encrypted key file; KeyStoreError (not a bare OSError) when it is
         missing or unreadable, so unlock and backup export report it the same way."""
-        key_path = self.path(ident.key_id_hex)
+        key_path = self.path(ident.key_id)
         try:
             return key_path.read_bytes()
         except FileNotFoundError:
-            raise KeyStoreError(f"key file of {ident.key_id_text} is missing: {key_path}") from None
+            raise KeyStoreError(f"key file of {ident.key_id} is missing: {key_path}") from None
         except OSError as exc:
             raise KeyStoreError(
-                f"key file of {ident.key_id_text} cannot be read: {key_path} ({exc.strerror})"
+                f"key file of {ident.key_id} cannot be read: {key_path} ({exc.strerror})"
             ) from None
 
 
@@ -108,7 +108,7 @@ class Identities:
                               f" AND {_MAIN}", (name,))
         if taken:
             raise IdentityError(f"you already have an identity named {name!r} "
-                                f"({key_text(taken[0][0])}); choose another name")
+                                f"({KeyId.from_hex(taken[0][0])}); choose another name")
 
     def install(self, unlocked: UnlockedIdentity, key_file: bytes, next_serial: int,
                 *, adopt_key_file: bool = False, cert: SubkeyCert | None = None) -> Identity:
@@ -117,8 +117,8 @@ class Identities:
         highest of *next_serial* and the identity's high-water mark on this machine."""
         ident = unlocked.identity
         header = sign_card_header(unlocked)
-        key_path = self._keys.path(ident.key_id_hex)
-        mark = self._serials.mark(ident.key_id_hex)
+        key_path = self._keys.path(ident.key_id)
+        mark = self._serials.mark(ident.key_id.hex())
         if mark is not None:  # the new row follows the mark's ledger state: they agree
             next_serial = max(next_serial, mark.next)
         gen = mark.gen if mark is not None else None
@@ -141,15 +141,15 @@ class Identities:
                 next_serial: int, serial_gen: str | None = None,
                 cert: SubkeyCert | None = None) -> None:
         ident = unlocked.identity
-        if c.execute("SELECT 1 FROM contacts WHERE key_id = ?", (ident.key_id_hex,)).fetchone():
-            raise LedgerError(f"key ID {ident.key_id_text} already belongs to a contact")
+        if c.execute("SELECT 1 FROM contacts WHERE key_id = ?", (ident.key_id.hex(),)).fetchone():
+            raise LedgerError(f"key ID {ident.key_id} already belongs to a contact")
         has_default = c.execute("SELECT 1 FROM identities WHERE is_default").fetchone()
-        parent = key_id_of(cert.owner_raw).hex() if cert is not None else None
+        parent = KeyId.of(cert.owner_raw).hex() if cert is not None else None
         c.execute(
             "INSERT INTO identities (key_id, name, public_key, created, mac_key,"
             " card_header, is_default, next_serial, serial_gen, parent_key_id, certificate)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (ident.key_id_hex, ident.name, ident.public_raw, ident.created,
+            (ident.key_id.hex(), ident.name, ident.public_raw, ident.created,
              unlocked.mac_key, header.to_json(), 0 if has_default or cert else 1, next_serial,
              serial_gen, parent, cert.to_json() if cert else None),
         )  # fmt: skip
@@ -182,7 +182,7 @@ class Identities:
             return ident
         ident = self.get(key_id)
         if ident is None:
-            raise LedgerError(f"no identity of yours has key ID {key_text(key_hex(key_id))}")
+            raise LedgerError(f"no identity of yours has key ID {KeyId.coerce(key_id)}")
         return ident
 
     def resolve(self, choice: str | None) -> Identity:
@@ -198,7 +198,7 @@ class Identities:
         named = [i for i in self.all() if i.name.casefold() == text.casefold()]
         if len(named) == 1:
             return named[0]
-        mine = ", ".join(f"{i.name} ({i.key_id_text})" for i in self.all())
+        mine = ", ".join(f"{i.name} ({i.key_id})" for i in self.all())
         if named:
             raise LedgerError(f"several identities are named {text!r}; give a key ID: {mine}")
         raise LedgerError(f"no identity of yours is {text!r}"
@@ -215,7 +215,7 @@ class Identities:
     def set_default(self, key_id: KeyIdLike) -> None:
         ident = self.require(key_id)
         with self._db.write() as c:
-            c.execute("UPDATE identities SET is_default = (key_id = ?)", (ident.key_id_hex,))
+            c.execute("UPDATE identities SET is_default = (key_id = ?)", (ident.key_id.hex(),))
 
     def unlock(self, key_id: KeyIdLike | None, passphrase: str) -> UnlockedIdentity:
         """Decrypt the identity's key (default identity if key_id is None)."""
@@ -229,9 +229,9 @@ class Identities:
         # Sub-keys are under the owner's passphrase too: re-encrypt them first, so a failure
         # leaves the owner key (the one that proves the passphrase) on the old one.
         for sub in [self.unlock(s.key_id, old) for s in self.subkeys(unlocked.key_id)]:
-            write_private_file(self._keys.path(sub.identity.key_id_hex), sub.encrypt(new),
+            write_private_file(self._keys.path(sub.key_id), sub.encrypt(new),
                                overwrite=True)
-        write_private_file(self._keys.path(unlocked.identity.key_id_hex), unlocked.encrypt(new),
+        write_private_file(self._keys.path(unlocked.key_id), unlocked.encrypt(new),
                            overwrite=True)  # fmt: skip
 
     def own_mac_key(self, key_id: KeyIdLike) -> bytes | None:
@@ -274,7 +274,7 @@ class Identities:
         if owner is None:
             return []
         rows = self._db.read("SELECT certificate FROM identities WHERE parent_key_id = ?"
-                             " ORDER BY key_id", (owner.key_id_hex,))
+                             " ORDER BY key_id", (owner.key_id.hex(),))
         return [parse_cert_json(r[0], owner.public_raw) for r in rows]
 
     def tagging_key(self, key_id: KeyIdLike, count: int, passphrase: str, *,
@@ -293,12 +293,12 @@ class Identities:
             for sub in self.subkeys(owner.key_id):
                 if self._serials.left(sub.key_id) >= count:
                     return (self.unlock(sub.key_id, passphrase),
-                            f"{owner.identity.key_id_text} has too few serials left; tagging "
-                            f"with its certified sub-key {sub.key_id_text}")
+                            f"{owner.key_id} has too few serials left; tagging "
+                            f"with its certified sub-key {sub.key_id}")
             sub = self.create_subkey(owner.key_id, passphrase)
             return (self.unlock(sub.key_id, passphrase),
-                    f"{owner.identity.key_id_text} has too few serials left; created the "
-                    f"certified sub-key {sub.key_id_text} (65535 serials) and tagging with it; "
+                    f"{owner.key_id} has too few serials left; created the "
+                    f"certified sub-key {sub.key_id} (65535 serials) and tagging with it; "
                     "export your card again so contacts can verify these tags")
         left = self._serials.left(owner.key_id)
         raise SerialsExhaustedError(

@@ -34,7 +34,7 @@ class KeyBackups:
         """Backup JSON of an identity (its key stays encrypted: no passphrase needed)."""
         ident = self._identities.require(key_id)
         key_file = self._keys.read(ident)
-        next_serial = self._serials.next_serial(ident.key_id_hex)
+        next_serial = self._serials.next_serial(ident.key_id.hex())
         return export_backup(ident, key_file, next_serial=next_serial)
 
     def restore(self, data: bytes, passphrase: str) -> Identity:
@@ -42,12 +42,12 @@ class KeyBackups:
         already here, its key file is put back when missing or unreadable, and the serial counter
         moves forward, never back."""
         unlocked, backup = restore_backup(data, passphrase)
-        hex_id = backup.identity.key_id_hex
+        hex_id = backup.identity.key_id.hex()
         with self._db.lock:
             existing = self._identities.get(hex_id)
             if existing is not None:
                 if existing.public_raw != backup.identity.public_raw:
-                    raise KeyStoreError(f"key ID {existing.key_id_text} is used by a different key")
+                    raise KeyStoreError(f"key ID {existing.key_id} is used by a different key")
                 self._repair_key_file(existing, backup.key_file, passphrase)
                 with self._db.write() as c:
                     c.execute(
@@ -55,7 +55,7 @@ class KeyBackups:
                         (backup.next_serial, hex_id),
                     )
                 return existing
-            key_path = self._keys.path(hex_id)
+            key_path = self._keys.path(backup.identity.key_id)
             if os.path.lexists(key_path):
                 # The ledger lost this identity but its key file is still here (a re-created
                 # ledger): take the file back when it holds this key, never overwrite it blindly.
@@ -63,7 +63,7 @@ class KeyBackups:
                     load_unlocked(backup.identity, self._keys.read(backup.identity), passphrase)
                 except WrongPassphraseError:
                     raise KeyStoreError(
-                        f"a key file for {backup.identity.key_id_text} already exists at "
+                        f"a key file for {backup.identity.key_id} already exists at "
                         f"{key_path} under another passphrase (changed after this backup?); "
                         "restore with that passphrase") from None
                 except KeyStoreError:  # damaged or another key's: keep it aside, use the backup
@@ -77,7 +77,7 @@ class KeyBackups:
     def _repair_key_file(self, ident: Identity, key_file: bytes, passphrase: str) -> None:
         """Write the backup's key file back if the stored one is missing, unreadable or damaged.
         One that is fine but under another passphrase (changed after the backup) is kept."""
-        key_path = self._keys.path(ident.key_id_hex)
+        key_path = self._keys.path(ident.key_id)
         try:
             load_unlocked(ident, self._keys.read(ident), passphrase)
         except PassphraseError:

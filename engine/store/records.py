@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.errors import RecordError
 from engine.identity import (
+    KeyId,
     UnlockedIdentity,
     b64decode_strict,
     b64encode,
     is_utc_iso,
-    key_id_of,
     utc_now_iso,
 )
 from engine.payload import SERIAL_BITS, Payload
@@ -85,8 +85,9 @@ class TagRecord:
         return b64decode_strict(self.owner_public) or b""
 
     @property
-    def key_id_bytes(self) -> bytes:
-        return bytes.fromhex(self.key_id)
+    def key_id_bytes(self) -> KeyId:
+        """The signer's key ID as a :class:`KeyId` (``key_id`` is its stored hex form)."""
+        return KeyId.from_hex(self.key_id)
 
     @property
     def face_thumb_jpeg(self) -> bytes:
@@ -136,7 +137,7 @@ def _check_fields(doc: object) -> None:
         raise RecordError("tag record owner_public must be a base64 32-byte Ed25519 key")
     if not isinstance(doc["key_id"], str) or not _KEY_ID_RE.match(doc["key_id"]):
         raise RecordError("tag record key_id must be 8 lowercase hex digits")
-    if doc["key_id"] != key_id_of(public_raw).hex():
+    if doc["key_id"] != KeyId.of(public_raw).hex():
         raise RecordError("tag record key_id does not match owner_public")
     serial = doc["serial"]
     if not _is_int(serial) or not 1 <= serial <= MAX_SERIAL:

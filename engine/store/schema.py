@@ -16,10 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.atomic import atomic_path, clean_temps
-from engine.errors import KeyIdError, LedgerError
-from engine.identity import format_key_id, parse_key_id, utc_now_iso
+from engine.errors import LedgerError
+from engine.identity import KeyId, utc_now_iso
 
-KeyIdLike = bytes | str
+# What the ledger's methods accept as a key ID: a KeyId (or its 4 plain bytes) or any text form.
+KeyIdLike = KeyId | bytes | str
 
 # Append-only: migration i takes user_version i to i + 1. Never edit a released entry.
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -135,18 +136,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def key_hex(key_id: KeyIdLike) -> str:
-    """Accept 4 raw bytes or any text form of a key ID; return 8 lowercase hex digits (the form
-    every key-ID column stores, so lookups match whatever the caller was given)."""
-    if isinstance(key_id, bytes | bytearray) and len(key_id) == 4:
-        return bytes(key_id).hex()
-    if isinstance(key_id, str):
-        return parse_key_id(key_id).hex()
-    raise KeyIdError(f"not a key ID: {key_id!r}")
-
-
-def key_text(hex_digits: str) -> str:
-    """A stored key-ID column value in the form users see in messages."""
-    return format_key_id(bytes.fromhex(hex_digits))
+    """Accept a KeyId, 4 raw bytes or any text form of a key ID; return 8 lowercase hex digits
+    (the form every key-ID column stores, so lookups match whatever the caller was given).
+    KeyIdError for anything else. Read a column back with ``KeyId.from_hex``."""
+    return KeyId.coerce(key_id).hex()
 
 
 @contextmanager

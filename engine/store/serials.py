@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import LedgerError, SerialsExhaustedError
-from engine.identity import write_private_file
+from engine.identity import KeyId, write_private_file
 from engine.store import marks
 from engine.store.db import Database
 from engine.store.records import MAX_SERIAL
-from engine.store.schema import KeyIdLike, key_hex, key_text
+from engine.store.schema import KeyIdLike, key_hex
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Serials:
         """The key's counter: the next serial never handed out (free ones aside)."""
         rows = self._db.read("SELECT next_serial FROM identities WHERE key_id = ?", (hex_id,))
         if not rows:
-            raise LedgerError(f"no identity of yours has key ID {key_text(hex_id)}")
+            raise LedgerError(f"no identity of yours has key ID {KeyId.from_hex(hex_id)}")
         return int(rows[0][0])
 
     def left(self, key_id: KeyIdLike) -> int:
@@ -89,12 +89,12 @@ class Serials:
             row = c.execute("SELECT next_serial FROM identities WHERE key_id = ?", (hex_id,))
             first = row.fetchone()
             if first is None:
-                raise LedgerError(f"no identity of yours has key ID {key_text(hex_id)}")
+                raise LedgerError(f"no identity of yours has key ID {KeyId.from_hex(hex_id)}")
             start = int(first[0])
             if start + count - 1 > MAX_SERIAL:
                 raise SerialsExhaustedError(
-                    f"identity {key_text(hex_id)} has {MAX_SERIAL + 1 - start} tag serials left,"
-                    f" {count} needed; create a new identity to keep tagging"
+                    f"identity {KeyId.from_hex(hex_id)} has {MAX_SERIAL + 1 - start} tag serials"
+                    f" left, {count} needed; create a new identity to keep tagging"
                 )
             c.execute(
                 "UPDATE identities SET next_serial = ? WHERE key_id = ?", (start + count, hex_id)
@@ -147,7 +147,7 @@ class Serials:
                                         (hex_id,)).rowcount
                     log.warning("ledger %s is older than the serial mark of %s (restored from a "
                                 "backup?): counter raised to %d, %d freed serials dropped",
-                                self._db.path, key_text(hex_id), fix.raise_to, dropped)
+                                self._db.path, KeyId.from_hex(hex_id), fix.raise_to, dropped)
                 if fix.adopt_gen is not None:
                     c.execute("UPDATE identities SET serial_gen = ? WHERE key_id = ?",
                               (fix.adopt_gen, hex_id))

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.errors import CardError
 from engine.identity import (
+    KeyId,
     UnlockedIdentity,
     b64decode_strict,
     b64encode,
     is_utc_iso,
-    key_id_of,
     utc_now_iso,
 )
 from engine.store.records import canonical_json, strict_json_loads
@@ -80,7 +80,7 @@ def parse_cert(doc: Any, owner_public_raw: bytes) -> SubkeyCert:
     sub_raw = b64decode_strict(doc["subkey_public"])
     if sub_raw is None or len(sub_raw) != 32 or sub_raw == owner_raw:
         raise CardError("sub-key certificate subkey_public must be another 32-byte Ed25519 key")
-    if doc["subkey_key_id"] != key_id_of(sub_raw).hex():
+    if doc["subkey_key_id"] != KeyId.of(sub_raw).hex():
         raise CardError("sub-key certificate key ID does not match its sub-key")
     if not is_utc_iso(doc["created"]):
         raise CardError("sub-key certificate created must be an ISO-8601 UTC time")

@@ -39,12 +39,12 @@ from pathlib import Path
 
 from engine.errors import LedgerError, RecordError, SerialsExhaustedError
 from engine.files import display_path
-from engine.identity import utc_now_iso
+from engine.identity import KeyId, utc_now_iso
 from engine.store.batches import BatchJobs
 from engine.store.db import Database
 from engine.store.history import Records
 from engine.store.records import MAX_SERIAL, TagRecord, verify_record
-from engine.store.schema import KeyIdLike, key_hex, key_text
+from engine.store.schema import KeyIdLike, key_hex
 from engine.store.serials import Serials
 from engine.store.session import SessionLock, session_alive
 
@@ -175,7 +175,7 @@ class Tagging:
             row = c.execute("SELECT next_serial FROM identities WHERE key_id = ?", (hex_id,))
             first = row.fetchone()
             if first is None:
-                raise LedgerError(f"no identity of yours has key ID {key_text(hex_id)}")
+                raise LedgerError(f"no identity of yours has key ID {KeyId.from_hex(hex_id)}")
             free = [int(r[0]) for r in c.execute(
                 "SELECT serial FROM free_serials WHERE key_id = ? ORDER BY serial LIMIT ?",
                 (hex_id, need))]
@@ -183,8 +183,8 @@ class Tagging:
             new = need - len(free)
             if start + new - 1 > MAX_SERIAL:
                 raise SerialsExhaustedError(
-                    f"identity {key_text(hex_id)} has {MAX_SERIAL + 1 - start + len(free)} tag "
-                    f"serials left, {need} needed; create a new identity to keep tagging")
+                    f"identity {KeyId.from_hex(hex_id)} has {MAX_SERIAL + 1 - start + len(free)}"
+                    f" tag serials left, {need} needed; create a new identity to keep tagging")
             serials = free + list(range(start, start + new))
             c.executemany("DELETE FROM free_serials WHERE key_id = ? AND serial = ?",
                           [(hex_id, s) for s in free])

@@ -198,7 +198,7 @@ def report_html(images: list[ImageReport]) -> str:
                 f'<tr><td>{k}</td><td><span class="badge" style="background:{c}">'
                 f"{esc(e['verdict_label'])}</span><br>{esc(f.reason)}{exact}</td>"
                 f"<td>{esc(f.owner_name or '')}{' (you)' if f.own else ''}</td>"
-                f"<td><code>{esc(f.owner_key_id or '')}</code></td>"
+                f"<td><code>{esc(str(f.owner_key_id or ''))}</code></td>"
                 f"<td>{'' if f.serial is None else f.serial}</td><td>{esc(when)}</td>"
                 f"<td>{f.confidence:.2f}</td><td>{esc(e['signature'])}</td>"
                 f"<td>{_change_cell(f)}</td><td>{_thumb(f)}</td></tr>")

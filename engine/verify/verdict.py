@@ -8,7 +8,7 @@ from typing import Protocol
 
 from engine.change.reference import Reference
 from engine.change.verdict import ChangeReason, FaceChange, unknown
-from engine.identity import format_key_id
+from engine.identity import KeyId
 from engine.payload import DecodeResult, Payload
 from engine.store.contacts import Owner
 from engine.store.records import TagRecord, verify_record
@@ -27,15 +27,15 @@ class Verdict(StrEnum):
 class OwnerDirectory(Protocol):
     """Whose a key ID is, and the MAC key of the user's own identities."""
 
-    def lookup_owner(self, key_id: bytes) -> Owner | None: ...
+    def lookup_owner(self, key_id: KeyId) -> Owner | None: ...
 
-    def own_mac_key(self, key_id: bytes) -> bytes | None: ...
+    def own_mac_key(self, key_id: KeyId) -> bytes | None: ...
 
 
 class RecordStore(Protocol):
     """The signed tag records kept for a key ID and serial (own first, then contacts')."""
 
-    def records_for(self, key_id: bytes, serial: int) -> list[TagRecord]: ...
+    def records_for(self, key_id: KeyId, serial: int) -> list[TagRecord]: ...
 
 
 class VerifyStore(OwnerDirectory, RecordStore, Protocol):
@@ -51,7 +51,7 @@ class FaceVerdict:
     confidence: float = 0.0
     payload: Payload | None = None
     owner_name: str | None = None
-    owner_key_id: str | None = None  # readable form, e.g. "3F2A-91C0"
+    owner_key_id: KeyId | None = None  # the owner's (for a sub-key's tag too); JSON: "3F2A-91C0"
     own: bool = False
     record: TagRecord | None = None
     file_match: bool = False  # the image is byte-identical to the file the record was made for
@@ -70,7 +70,8 @@ class FaceVerdict:
 
     def to_json(self) -> dict:
         return {"box": self.box, "verdict": self.verdict, "serial": self.serial,
-                "owner_key_id": self.owner_key_id, "owner_name": self.owner_name,
+                "owner_key_id": None if self.owner_key_id is None else str(self.owner_key_id),
+                "owner_name": self.owner_name,
                 "confidence": round(float(self.confidence), 4),
                 "face_change": self.change.to_json()}
 
@@ -87,11 +88,11 @@ def judge(
     owner = store.lookup_owner(p.key_id)
     if owner is None:
         return FaceVerdict(**base, verdict=Verdict.UNKNOWN_OWNER,
-                           owner_key_id=format_key_id(p.key_id),
+                           owner_key_id=p.key_id,
                            reason="valid tag from a key you do not know: import the owner's card")
     # A certified sub-key's tag is the owner's: the owner's name and key ID (the lookup checked
     # the owner's certificate for it); its records are signed by the sub-key itself.
-    who = {"owner_name": owner.name, "owner_key_id": owner.owner_key_id_text, "own": owner.is_own}
+    who = {"owner_name": owner.name, "owner_key_id": owner.owner_key_id, "own": owner.is_own}
     if owner.is_own:
         mac_key = store.own_mac_key(p.key_id)
         if mac_key is None or not p.mac_ok(mac_key):
@@ -107,7 +108,7 @@ def judge(
         how = (f"; damaged tag matched to a stored record ({res.bit_errors} of 120 bits off)"
                if res.method == "records" else "")
         if owner.parent is not None:
-            how += f"; made with certified sub-key {owner.key_id_text}"
+            how += f"; made with certified sub-key {owner.key_id}"
         return FaceVerdict(**base, **who, verdict=Verdict.VERIFIED, record=rec, file_match=match,
                            reason=f"{whose}, serial {p.serial}, signed record checks "
                                   f"(made {rec.created[:10]}){how}")

@@ -119,7 +119,7 @@ def test_welcome_protect_verify_report(ctx, qtbot, tmp_path):
     face = vt.result.faces[0]
     assert face.own and face.owner_name == "Alice" and face.file_match
     assert vt.faces.count() == 1 and "Verified" in vt.faces.item(0).text()
-    assert "Alice" in vt.details.text() and face.owner_key_id in vt.details.text()
+    assert "Alice" in vt.details.text() and face.owner_key_id.text in vt.details.text()
     assert vt.thumb.pixmap() is not None and not vt.thumb.pixmap().isNull()
     assert vt.result.originals[0][0] == str(photo.resolve())
     assert not vt.face_import.isVisible()
@@ -149,14 +149,14 @@ def test_welcome_protect_verify_report(ctx, qtbot, tmp_path):
     assert img["sha256"] == vt.result.report.sha256 and img["summary"] == {"verified": 1}
     [f] = img["faces"]
     assert f["verdict"] == "verified" and f["owner_name"] == "Alice"
-    assert f["owner_key_id"] == face.owner_key_id and f["signature"].startswith("valid")
+    assert f["owner_key_id"] == str(face.owner_key_id) and f["signature"].startswith("valid")
     assert f["record"]["serial"] == f["serial"] == face.serial
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     checker = _TagCounter()
     checker.feed(page)
     assert not checker.errors and not checker.stack
     assert {"svg", "image", "rect", "table"} <= checker.seen
-    assert "data:image/jpeg;base64," in page and face.owner_key_id in page
+    assert "data:image/jpeg;base64," in page and face.owner_key_id.text in page
     assert "Verified" in page and "http" not in page.split("<body>")[1]  # nothing external
     assert not open_boxes()
     load_photo(outcome.output)  # still a valid photo after everything

@@ -84,7 +84,7 @@ def test_search_filters_through_the_ledger(qtbot, tab, identity_ctx, tagged):
         tab.search.setText("no such photo")
     assert blocker.args == [0] and tab.count_label.text() == "No match"
     with qtbot.waitSignal(tab.refreshed, timeout=5000):
-        tab.search.setText(identity_ctx.identity().key_id_text)  # key ID search, dash included
+        tab.search.setText(identity_ctx.identity().key_id.text)  # key ID search, dash included
     assert tab.proxy.rowCount() == 2
 
 

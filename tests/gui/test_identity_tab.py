@@ -59,7 +59,7 @@ def error_texts() -> list[str]:
 def test_shows_identity_key_id_and_copyable_fingerprint(tab, identity_ctx):
     ident = identity_ctx.identity()
     assert "Alice" in tab.name_label.text()
-    assert tab.key_id_field.text() == ident.key_id_text
+    assert tab.key_id_field.text() == ident.key_id.text
     assert tab.fingerprint_field.text() == ident.fingerprint
     assert tab.fingerprint_field.text().replace(" ", "").startswith(ident.key_id.hex().upper())
     assert tab.fingerprint_field.isReadOnly()
@@ -113,7 +113,7 @@ def test_import_valid_card_is_listed_then_removed(qtbot, tab, identity_ctx, bob_
     assert contact.fingerprint in message
     assert tab.contacts.rowCount() == 1
     row = [tab.contacts.item(0, c).text() for c in range(tab.contacts.columnCount())]
-    assert row[0] == "Bob Reporter" and row[1] == contact.key_id_text and row[4] == "0"
+    assert row[0] == "Bob Reporter" and row[1] == contact.key_id.text and row[4] == "0"
     assert not tab.empty_contacts.isVisibleTo(tab)
 
     assert not tab.remove_button.isEnabled()  # nothing selected yet
@@ -229,7 +229,7 @@ def test_no_identity_disables_identity_actions(qtbot, ctx):
     ctx.ledger.create_identity("Carol", PASSPHRASE)
     ctx.identityChanged.emit()
     assert widget.export_button.isEnabled()
-    assert widget.key_id_field.text() == ctx.identity().key_id_text
+    assert widget.key_id_field.text() == ctx.identity().key_id.text
 
 
 def test_restoring_a_second_identity_offers_a_choice(qtbot, tab, identity_ctx, tmp_path,
@@ -246,8 +246,8 @@ def test_restoring_a_second_identity_offers_a_choice(qtbot, tab, identity_ctx, t
     assert ok and "still signed as Alice" in message
     assert identity_ctx.identity().name == "Alice"  # the default did not silently change
     assert tab.identity_combo.isVisibleTo(tab) and tab.identity_combo.count() == 2
-    index = tab.identity_combo.findData(work.key_id_hex)
+    index = tab.identity_combo.findData(work.key_id.hex())
     with qtbot.waitSignal(identity_ctx.identityChanged, timeout=WAIT_MS):
         tab.identity_combo.activated.emit(index)  # what choosing an entry sends
     assert identity_ctx.identity().key_id == work.key_id
-    assert tab.key_id_field.text() == work.key_id_text
+    assert tab.key_id_field.text() == work.key_id.text

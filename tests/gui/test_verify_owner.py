@@ -34,7 +34,7 @@ def test_unknown_owner_then_card_import(identity_ctx, qtbot, tmp_path, monkeypat
     tab.verify_path(outcome.output)
     wait_idle(qtbot, tab)
     [face] = tab.result.faces
-    assert face.verdict == "unknown_owner" and face.owner_key_id == ident.key_id_text
+    assert face.verdict == "unknown_owner" and face.owner_key_id == ident.key_id
     assert "Unknown owner" in tab.faces.item(0).text() and tab.face_import.isVisible()
 
     monkeypatch.setattr(prompts, "open_file", lambda *a: card)
