@@ -48,7 +48,8 @@ def test_own_tagged_copy_is_unchanged_against_the_original(pipeline, tagged):
     assert change.measures.identity < 0.25 and change.score < 1.0
     out = face.to_json()["face_change"]
     assert out["kind"] == "none" and out["reference"] == "original"
-    assert set(out["measures"]) == {"identity", "expression", "appearance", "local"}
+    assert set(out["measures"]) == {"identity", "expression", "appearance", "local", "lips",
+                                    "eyes", "skin", "hair"}
     assert "identity distance" in out["text"]
 
 
@@ -136,3 +137,26 @@ def test_faces_without_a_record_say_so(pipeline, tagged, tmp_path, monkeypatch):
     assert face.verdict is Verdict.UNKNOWN_OWNER
     assert (face.change.kind, face.change.reason) == (ChangeKind.UNKNOWN, ChangeReason.NO_RECORD)
     assert face.to_json()["face_change"]["kind"] == "unknown"
+
+
+@pytest.mark.parametrize(("edit", "reason"), [("lips", ChangeReason.LIPS),
+                                              ("hair", ChangeReason.HAIR)])
+def test_a_recoloured_region_is_edited(pipeline, tagged, edit, reason):
+    """Lipstick or hair dye moves one region's mean colour and little else: the per-pixel
+    colour lines stay under their thresholds, the region's shift does not. A JPEG copy of the
+    same photo moves no region that far."""
+    from engine.attacks import attribute
+    from engine.attacks.geometry import landmarks
+    from engine.attacks.photo import extract_square, face_square, paste
+
+    rgb = load_photo(tagged).rgb
+    box = pipeline.detect(rgb)[0].box
+    original = Reference(box_crop(load_photo(SAMPLE).rgb, box), ReferenceKind.ORIGINAL)
+    square = face_square(box)
+    crop = np.ascontiguousarray(extract_square(rgb, square))
+    edited = rgb.copy()
+    paste(edited, attribute.EDITS[edit](crop, landmarks(crop), np.random.default_rng(4)), square)
+    change = face_change(edited, box, original)
+    assert change.kind is ChangeKind.EDITED and change.reason is reason, change.text
+    assert getattr(change.measures, edit) >= 1.0 and "region shifts" in change.text
+    assert face_change(rgb, box, original).kind is ChangeKind.NONE

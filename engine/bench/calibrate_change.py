@@ -30,7 +30,8 @@ from engine.change.verdict import SHIPPED, ChangeKind, Thresholds, classify
 #: Which measure each threshold bounds (the replaced line reads the identity distance too).
 MEASURE_OF = {"replaced_identity": "identity", "edited_identity": "identity",
               "edited_expression": "expression", "edited_appearance": "appearance",
-              "edited_local": "local"}
+              "edited_local": "local", "edited_lips": "lips", "edited_eyes": "eyes",
+              "edited_skin": "skin", "edited_hair": "hair"}
 
 
 def faces_of(doc: dict) -> list[tuple[str, str, dict]]:
@@ -43,11 +44,11 @@ def faces_of(doc: dict) -> list[tuple[str, str, dict]]:
 def calibrate(faces: list[tuple[str, str, dict]], margin: float = 1.05) -> Thresholds:
     """Each line just above the largest everyday value of its measure. The replaced line stays
     above the edited-identity line, so a drifted identity still reads as an edit first."""
-    top = {m: 0.0 for m in ("identity", "expression", "appearance", "local")}
+    top = {m: 0.0 for m in set(MEASURE_OF.values())}
     for _name, family, face in faces:
         if family == "everyday" and "measures" in face:
             for m in top:
-                top[m] = max(top[m], float(face["measures"][m]))
+                top[m] = max(top[m], float(face["measures"].get(m, 0.0)))
     edited = {f.name: round(top[MEASURE_OF[f.name]] * margin, 3) for f in fields(Thresholds)
               if f.name != "replaced_identity"}
     replaced = max(SHIPPED.replaced_identity, edited["edited_identity"] * 1.2)

@@ -7,9 +7,11 @@ engine.change.verdict's MIN_FACE and thresholds (docs/BENCHMARKS.md, "Face chang
 Every photo is tagged through the pipeline (a throw-away home), then each attack is applied to
 the tagged file and verify runs on the result; every face whose tag verifies and that could be
 measured (whatever its size: the size rule is what is being measured) gives one line: photo,
-attack, family, box side, its four measures. The summary tables everyday false alarms and what
-the swap and reenactment rows read per box-side band, under the shipped rule and with faces
-under MIN_FACE left unjudged.
+attack, family, box side, its measures and what verify said. The summary tables everyday false
+alarms and what the swap and reenactment rows read per box-side band, under the shipped rule and
+with faces under MIN_FACE left unjudged; then, per attack, what verify said of the judged faces
+(96 px and over). ``--attacks`` and ``--repeats`` choose the attacks (e.g. the attribute edits,
+several times each with fresh randomness).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ BANDS = ((40, 64), (64, 80), (80, 96), (96, 112), (112, 160), (160, 100_000))
 PASSPHRASE = "change sizes throw-away home 2026"
 
 
-def measure_photos(folders: list[Path], attacks: tuple[str, ...] = ATTACKS, seed: int = 3):
+def measure_photos(folders: list[Path], attacks: tuple[str, ...] = ATTACKS, seed: int = 3,
+                   repeats: int = 1):
     """Yield one dict per measured face (see the module docstring)."""
     os.environ["FAKETAGGER_HOME"] = tempfile.mkdtemp(prefix="ft-sizes-")
     from engine.attacks import SUITE
@@ -52,7 +55,7 @@ def measure_photos(folders: list[Path], attacks: tuple[str, ...] = ATTACKS, seed
             continue
         original = load_photo(done.input).rgb
         rgb = load_photo(done.output).rgb
-        for name in attacks:
+        for name in [a for a in attacks for _ in range(repeats)]:
             attacked = SUITE[name].fn(rgb, rng)
             for v in pipe.verify_rgb(attacked):
                 ref = v.change_reference
@@ -64,7 +67,8 @@ def measure_photos(folders: list[Path], attacks: tuple[str, ...] = ATTACKS, seed
                     continue
                 yield {"photo": done.input.name, "attack": name, "family": SUITE[name].family,
                        "side": int(max(v.box[2] - v.box[0], v.box[3] - v.box[1])),
-                       "measures": m.to_json(), "original_shape": list(original.shape)}
+                       "measures": m.to_json(), "original_shape": list(original.shape),
+                       "verdict": v.change.kind.value}
 
 
 def summary(rows: list[dict]) -> str:
@@ -93,22 +97,49 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def by_attack(rows: list[dict]) -> str:
+    """Markdown: per attack, what verify said of the faces it judges (box side >= MIN_FACE)."""
+    from engine.change.verdict import MIN_FACE
+
+    kinds: dict[str, Counter] = {}
+    for r in rows:
+        if r["side"] >= MIN_FACE and "verdict" in r:
+            kinds.setdefault(r["attack"], Counter())[r["verdict"]] += 1
+    lines = [f"| attack (faces >= {MIN_FACE} px) | faces | none | edited | replaced | unknown |",
+             "|---|---|---|---|---|---|"]
+    for name, c in kinds.items():
+        n = sum(c.values())
+        lines.append(f"| {name} | {n} | " + " | ".join(
+            f"{c[k]} ({100 * c[k] / n:.0f}%)" for k in ("none", "edited", "replaced", "unknown"))
+            + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folders", nargs="*", type=Path)
     p.add_argument("--out", type=Path, help="write the measured faces here (JSON lines)")
     p.add_argument("--summary-of", type=Path, help="table an earlier --out file instead")
+    p.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated bench attacks")
+    p.add_argument("--repeats", type=int, default=1, help="each attack this many times")
     args = p.parse_args(argv)
     if args.summary_of:
         rows = [json.loads(line) for line in args.summary_of.read_text().splitlines() if line]
     else:
         rows = []
-        for row in measure_photos(args.folders):
+        from engine.attacks import SUITE
+
+        attacks = tuple(a.strip() for a in args.attacks.split(",") if a.strip())
+        if unknown := [a for a in attacks if a not in SUITE]:
+            p.error(f"unknown attack(s): {', '.join(unknown)}")
+        for row in measure_photos(args.folders, attacks, repeats=args.repeats):
             rows.append(row)
             if args.out:
                 with args.out.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
     print(summary(rows))
+    print()
+    print(by_attack(rows))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,12 @@ detection) and computes its 128-D descriptor. Then:
   alignment (refined by ECC) and after matching global colour statistics, both chips first
   brought to the lower of the two resolutions, so a darker, recompressed or downscaled copy does
   not count as an edit; its median over the face, and its 90th percentile over brows, eyes,
-  nose and mouth (a local edit: lips, eyes, skin).
+  nose and mouth (a local edit: lips, eyes, skin);
+- regions: how far the mean colour of the lips, the eyes, the skin and the band above the brows
+  (forehead and hair) moved, after the same alignment and colour matching. A recolouring
+  (lipstick, eye colour, hair dye, a skin filter) shifts one region's mean while recompression
+  leaves means alone (JPEG keeps each block's average), so a shift too small for the per-pixel
+  measures still stands out here.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ EXPRESSIVE = np.r_[17:27, 36:48, 48:68]
 APPEARANCE_BLUR = 3.0
 #: Brows, eyes, nose and mouth (no jaw line): where local edits (lips, eyes, skin) show.
 INNER = np.r_[17:68]
+LIPS, INNER_LIPS = np.r_[48:60], np.r_[60:68]
+LEFT_EYE, RIGHT_EYE, LEFT_BROW, RIGHT_BROW = np.r_[36:42], np.r_[42:48], np.r_[17:22], np.r_[22:27]
+#: The regions whose mean colour shift is measured, in the order Measures lists them.
+REGIONS = ("lips", "eyes", "skin", "hair")
 ECC_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
 
 
@@ -55,10 +64,16 @@ class Measures:
     expression: float
     appearance: float  # median colour difference over the face
     local: float  # its 90th percentile inside brows-eyes-nose-mouth: a local edit
+    # Mean colour shift of one region (0.0: not measured, as in bench files made before them).
+    lips: float = 0.0
+    eyes: float = 0.0
+    skin: float = 0.0
+    hair: float = 0.0  # the band above the brows: forehead and hair
 
     def to_json(self) -> dict[str, float]:
         return {"identity": round(self.identity, 4), "expression": round(self.expression, 4),
-                "appearance": round(self.appearance, 3), "local": round(self.local, 3)}
+                "appearance": round(self.appearance, 3), "local": round(self.local, 3),
+                **{r: round(getattr(self, r), 3) for r in REGIONS}}
 
 
 def sample(box_crop: np.ndarray) -> FaceSample:
@@ -79,12 +94,37 @@ def alignment(ref: FaceSample, sus: FaceSample) -> np.ndarray:
     return m
 
 
+def hull(points: np.ndarray, grow: int = 0) -> np.ndarray:
+    """bool (CHIP, CHIP): inside the convex hull of *points*, grown (> 0) or eroded (< 0) by a
+    square of that side."""
+    mask = np.zeros((CHIP, CHIP), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(points.astype(np.int32)), 1)
+    if grow:
+        op = cv2.dilate if grow > 0 else cv2.erode
+        mask = op(mask, np.ones((abs(grow), abs(grow)), np.uint8))
+    return mask.astype(bool)
+
+
 def face_mask(ref: FaceSample, points: np.ndarray | slice = slice(None), erode: int = 7
               ) -> np.ndarray:
     """bool (CHIP, CHIP): inside the hull of the reference's landmarks, eroded off its edge."""
-    mask = np.zeros((CHIP, CHIP), np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(ref.points[points].astype(np.int32)), 1)
-    return cv2.erode(mask, np.ones((erode, erode), np.uint8)).astype(bool)
+    return hull(ref.points[points], -erode)
+
+
+def region_masks(ref: FaceSample) -> dict[str, np.ndarray]:
+    """Where each of REGIONS lies on the reference chip: the lips without the mouth's inside,
+    the eyes, the skin (the face less eyes, brows and mouth, with a margin), and the band above
+    the brows outside the face (forehead and hair: what a hair-colour edit reaches)."""
+    p = ref.points
+    face = face_mask(ref)
+    skin = face.copy()
+    for part, grow in ((LIPS, 9), (LEFT_EYE, 9), (RIGHT_EYE, 9), (LEFT_BROW, 7), (RIGHT_BROW, 7)):
+        skin &= ~hull(p[part], grow)
+    hair = np.zeros((CHIP, CHIP), bool)
+    hair[: max(1, int(p[17:27, 1].min()) - 3)] = True
+    hair &= ~hull(p, 5)
+    return {"lips": hull(p[LIPS]) & ~hull(p[INNER_LIPS]),
+            "eyes": hull(p[LEFT_EYE], 3) | hull(p[RIGHT_EYE], 3), "skin": skin, "hair": hair}
 
 
 def _at_resolution(chip: np.ndarray, res: int) -> np.ndarray:
@@ -116,19 +156,37 @@ def aligned(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
                              borderMode=cv2.BORDER_REPLICATE)
 
 
-def difference_map(ref: FaceSample, sus: FaceSample) -> np.ndarray:
-    """float32 (CHIP, CHIP) colour difference per pixel (0 outside the face): what the
-    appearance measures summarise, and what the GUI's heat map shows."""
+def matched_lab(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, suspect) as blurred Lab float32, aligned, the suspect's colour statistics
+    matched to the reference's over the face: a global colour or exposure change is not an
+    edit of the face."""
     mask = face_mask(ref)
     a, b = (cv2.cvtColor(cv2.GaussianBlur(x, (0, 0), APPEARANCE_BLUR), cv2.COLOR_RGB2LAB)
             .astype(np.float32) for x in aligned(ref, sus))
-    for c in range(3):  # a global colour or exposure change is not an edit of the face
+    for c in range(3):
         ma, sa = a[..., c][mask].mean(), a[..., c][mask].std() + 1e-3
         mb, sb = b[..., c][mask].mean(), b[..., c][mask].std() + 1e-3
         b[..., c] = (b[..., c] - mb) / sb * sa + ma
+    return a, b
+
+
+def _difference(ref: FaceSample, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     diff = np.sqrt(((a - b) ** 2).sum(-1))
-    diff[~mask] = 0.0
+    diff[~face_mask(ref)] = 0.0
     return diff
+
+
+def difference_map(ref: FaceSample, sus: FaceSample) -> np.ndarray:
+    """float32 (CHIP, CHIP) colour difference per pixel (0 outside the face): what the
+    appearance measures summarise, and what the GUI's heat map shows."""
+    return _difference(ref, *matched_lab(ref, sus))
+
+
+def region_shifts(ref: FaceSample, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Distance between the two faces' mean Lab colour in each region (0.0 where the region
+    is too small to average: under 20 px of the chip)."""
+    return {name: float(np.linalg.norm(a[m].mean(0) - b[m].mean(0))) if m.sum() >= 20 else 0.0
+            for name, m in region_masks(ref).items()}
 
 
 def measure(ref: FaceSample, sus: FaceSample) -> Measures:
@@ -138,7 +196,8 @@ def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     eyes = float(np.linalg.norm(ref.points[36:42].mean(0) - ref.points[42:48].mean(0)))
     step = np.linalg.norm(moved - ref.points, axis=1) / max(eyes, 1.0)
     expression = float(step[EXPRESSIVE].mean())
-    diff = difference_map(ref, sus)
+    a, b = matched_lab(ref, sus)
+    diff = _difference(ref, a, b)
     appearance = float(np.median(diff[face_mask(ref)]))
     local = float(np.percentile(diff[face_mask(ref, INNER, 5)], 90))
-    return Measures(identity, expression, appearance, local)
+    return Measures(identity, expression, appearance, local, **region_shifts(ref, a, b))

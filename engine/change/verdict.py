@@ -38,6 +38,10 @@ class ChangeReason(StrEnum):
     EXPRESSION = "expression"
     APPEARANCE = "appearance"
     LOCAL = "local"
+    LIPS = "lips"
+    EYES = "eyes"
+    SKIN = "skin"
+    HAIR = "hair"
     NO_RECORD = "no_record"
     SMALL_FACE = "small_face"
     CUT_FACE = "cut_face"
@@ -65,6 +69,15 @@ EDITED_APPEARANCE = 2.8
 #: 90th percentile of that difference over brows, eyes, nose and mouth: a local edit (lips,
 #: eyes, glasses) that leaves most of the face alone (everyday copies: at most ~4.9).
 EDITED_LOCAL = 5.8
+#: Shift of one region's mean colour (Lab distance, after alignment and colour matching) at or
+#: over which that region was recoloured: lipstick, eye colour, a skin filter, hair dye. Chosen
+#: on 2026-12-07 just above the largest everyday value at 96 px and over on the eval split and
+#: its small-face subset (lips 3.16, eyes 3.26, skin 1.15, hair band 11.0: the band above the
+#: brows holds background too), checked on the independent photos (docs/BENCHMARKS.md).
+EDITED_LIPS = 3.3
+EDITED_EYES = 3.4
+EDITED_SKIN = 1.2
+EDITED_HAIR = 11.5
 #: Faces smaller than this (box side, px) in the suspect image: too little detail to judge
 #: (under it, a quarter to a half of innocent copies read as changed).
 MIN_FACE = 96
@@ -111,6 +124,10 @@ _TEXT = {
     ChangeReason.EXPRESSION: "expression or pose changed (landmarks moved)",
     ChangeReason.APPEARANCE: "appearance changed inside the face (colour or texture)",
     ChangeReason.LOCAL: "part of the face was changed (eyes, brows, nose or mouth)",
+    ChangeReason.LIPS: "the lips were recoloured",
+    ChangeReason.EYES: "the eyes were recoloured",
+    ChangeReason.SKIN: "the skin's colour was changed",
+    ChangeReason.HAIR: "the hair or forehead above the brows was recoloured",
     ChangeReason.NO_RECORD: "no signed record of this face to compare with",
     ChangeReason.SMALL_FACE: "the face is too small here to judge a change",
     ChangeReason.CUT_FACE: "the face is cut by the image border: too little of it to judge",
@@ -125,7 +142,7 @@ def unknown(reason: ChangeReason, detail: str = "", reference: str | None = None
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The rule's five lines, together, so a calibration (engine.bench.calibrate_change) can try
+    """The rule's lines, together, so a calibration (engine.bench.calibrate_change) can try
     other values on recorded measures without touching the shipped ones (the defaults)."""
 
     replaced_identity: float = REPLACED_IDENTITY
@@ -133,6 +150,10 @@ class Thresholds:
     edited_expression: float = EDITED_EXPRESSION
     edited_appearance: float = EDITED_APPEARANCE
     edited_local: float = EDITED_LOCAL
+    edited_lips: float = EDITED_LIPS
+    edited_eyes: float = EDITED_EYES
+    edited_skin: float = EDITED_SKIN
+    edited_hair: float = EDITED_HAIR
 
 
 SHIPPED = Thresholds()
@@ -140,13 +161,19 @@ SHIPPED = Thresholds()
 
 def classify(m: Measures, reference: str, th: Thresholds = SHIPPED) -> FaceChange:
     """The rule: another identity is `replaced`; a drifted identity, moved landmarks, or a
-    changed appearance over the face or in part of it is `edited`; else `none`."""
+    changed appearance over the face, in part of it, or in one region's colour is `edited`;
+    else `none`."""
     ratios = {ChangeReason.IDENTITY_DRIFT: m.identity / th.edited_identity,
               ChangeReason.EXPRESSION: m.expression / th.edited_expression,
               ChangeReason.APPEARANCE: m.appearance / th.edited_appearance,
-              ChangeReason.LOCAL: m.local / th.edited_local}
+              ChangeReason.LOCAL: m.local / th.edited_local,
+              ChangeReason.LIPS: m.lips / th.edited_lips,
+              ChangeReason.EYES: m.eyes / th.edited_eyes,
+              ChangeReason.SKIN: m.skin / th.edited_skin,
+              ChangeReason.HAIR: m.hair / th.edited_hair}
     nums = (f"identity distance {m.identity:.2f}, landmarks moved {m.expression:.3f} eye "
-            f"widths, colour difference {m.appearance:.1f}, locally {m.local:.1f}")
+            f"widths, colour difference {m.appearance:.1f}, locally {m.local:.1f}, region "
+            f"shifts lips {m.lips:.1f} eyes {m.eyes:.1f} skin {m.skin:.1f} hair {m.hair:.1f}")
     if m.identity >= th.replaced_identity:
         return FaceChange(ChangeKind.REPLACED, ChangeReason.OTHER_PERSON,
                           m.identity / th.edited_identity, m, reference,
