@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from engine.change.measure import Measures
+from engine.change.measure import REGIONS, Measures
 
 
 class ChangeKind(StrEnum):
@@ -180,6 +180,11 @@ def classify(m: Measures, reference: str, th: Thresholds = SHIPPED) -> FaceChang
                           f"identity distance {m.identity:.2f}; same person is under "
                           f"{th.edited_identity:.2f}")
     reason, ratio = max(ratios.items(), key=lambda kv: kv[1])
+    if ratio >= 1.0 and reason.value in REGIONS:
+        line = getattr(th, f"edited_{reason.value}")
+        return FaceChange(ChangeKind.EDITED, reason, ratio, m, reference,
+                          f"its mean colour moved {getattr(m, reason.value):.1f}; unchanged "
+                          f"copies stay under {line:.1f}")
     if ratio >= 1.0:
         return FaceChange(ChangeKind.EDITED, reason, ratio, m, reference, nums)
     return FaceChange(ChangeKind.NONE, ChangeReason.MATCHES, ratio, m, reference, nums)
