@@ -56,11 +56,16 @@ class Comparison:
 HEAT_TOP = 2 * EDITED_LOCAL
 
 
-def comparison(suspect_rgb: np.ndarray, box, reference: Reference) -> Comparison:
-    import cv2
+#: The "inferno" colour map (black, purple, red, orange, pale yellow) at nine even steps, as
+#: OpenCV's COLORMAP_INFERNO has it; the heat map interpolates between them.
+INFERNO = np.array([(0, 0, 4), (33, 12, 74), (87, 16, 110), (138, 34, 106), (188, 55, 84),
+                    (227, 89, 51), (249, 140, 10), (249, 201, 50), (252, 255, 164)], np.float64)
+_HEAT_LUT = np.stack([np.interp(np.arange(256), np.linspace(0, 255, len(INFERNO)), INFERNO[:, c])
+                      for c in range(3)], -1).round().astype(np.uint8)
 
+
+def comparison(suspect_rgb: np.ndarray, box, reference: Reference) -> Comparison:
     ref, sus = sample(reference.crop), sample(box_crop(suspect_rgb, box))
     a, b = aligned(ref, sus)
     diff = np.clip(difference_map(ref, sus) / HEAT_TOP * 255.0, 0, 255).astype(np.uint8)
-    heat = cv2.cvtColor(cv2.applyColorMap(diff, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
-    return Comparison(a, b, heat)
+    return Comparison(a, b, _HEAT_LUT[diff])

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from engine.change import models
+from engine.change import imgops, models
 
 #: dlib's face chip is 150 px; both faces are compared at that size.
 CHIP = 150
@@ -45,7 +44,9 @@ LIPS, INNER_LIPS = np.r_[48:60], np.r_[60:68]
 LEFT_EYE, RIGHT_EYE, LEFT_BROW, RIGHT_BROW = np.r_[36:42], np.r_[42:48], np.r_[17:22], np.r_[22:27]
 #: The regions whose mean colour shift is measured, in the order Measures lists them.
 REGIONS = ("lips", "eyes", "skin", "hair")
-ECC_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+#: The hair band keeps this far (px) from the chip's top and sides, where the alignment fills
+#: in repeated edge pixels (on a dark photo those alone moved the band's mean by up to 19).
+HAIR_MARGIN = 8
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def sample(box_crop: np.ndarray) -> FaceSample:
 
 def alignment(ref: FaceSample, sus: FaceSample) -> np.ndarray:
     """2x3 similarity taking the suspect chip onto the reference chip (rigid landmarks)."""
-    m, _ = cv2.estimateAffinePartial2D(sus.points[RIGID], ref.points[RIGID], method=cv2.LMEDS)
+    m = imgops.fit_similarity(sus.points[RIGID], ref.points[RIGID])
     if m is None:  # degenerate landmarks: fall back to the boxes' own alignment
         m = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     return m
@@ -97,12 +98,8 @@ def alignment(ref: FaceSample, sus: FaceSample) -> np.ndarray:
 def hull(points: np.ndarray, grow: int = 0) -> np.ndarray:
     """bool (CHIP, CHIP): inside the convex hull of *points*, grown (> 0) or eroded (< 0) by a
     square of that side."""
-    mask = np.zeros((CHIP, CHIP), np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(points.astype(np.int32)), 1)
-    if grow:
-        op = cv2.dilate if grow > 0 else cv2.erode
-        mask = op(mask, np.ones((abs(grow), abs(grow)), np.uint8))
-    return mask.astype(bool)
+    mask = imgops.fill_hull((CHIP, CHIP), points)
+    return imgops.morph(mask, abs(grow), grow > 0) if grow else mask
 
 
 def face_mask(ref: FaceSample, points: np.ndarray | slice = slice(None), erode: int = 7
@@ -121,7 +118,8 @@ def region_masks(ref: FaceSample) -> dict[str, np.ndarray]:
     for part, grow in ((LIPS, 9), (LEFT_EYE, 9), (RIGHT_EYE, 9), (LEFT_BROW, 7), (RIGHT_BROW, 7)):
         skin &= ~hull(p[part], grow)
     hair = np.zeros((CHIP, CHIP), bool)
-    hair[: max(1, int(p[17:27, 1].min()) - 3)] = True
+    hair[HAIR_MARGIN: max(HAIR_MARGIN + 1, int(p[17:27, 1].min()) - 3),
+         HAIR_MARGIN: CHIP - HAIR_MARGIN] = True
     hair &= ~hull(p, 5)
     return {"lips": hull(p[LIPS]) & ~hull(p[INNER_LIPS]),
             "eyes": hull(p[LEFT_EYE], 3) | hull(p[RIGHT_EYE], 3), "skin": skin, "hair": hair}
@@ -130,8 +128,7 @@ def region_masks(ref: FaceSample) -> dict[str, np.ndarray]:
 def _at_resolution(chip: np.ndarray, res: int) -> np.ndarray:
     """*chip* with only the detail a *res*-px face has: a downscaled copy compared with a
     full-size original differs in sharpness, which is not an edit."""
-    small = cv2.resize(chip, (res, res), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (CHIP, CHIP), interpolation=cv2.INTER_LINEAR)
+    return imgops.resize(imgops.resize(chip, res, area=True), CHIP, area=False)
 
 
 def aligned(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
@@ -142,18 +139,13 @@ def aligned(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
     (an independent photo set), refined it stays under ~2.3."""
     res = int(max(8, min(ref.source_side, sus.source_side, CHIP)))
     a, b = _at_resolution(ref.chip, res), _at_resolution(sus.chip, res)
-    b = cv2.warpAffine(b, alignment(ref, sus), (CHIP, CHIP), flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
-    grey = [cv2.GaussianBlur(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), (0, 0), 1.5).astype(np.float32)
-            for x in (a, b)]
-    warp = np.eye(2, 3, dtype=np.float32)
+    b = imgops.warp_affine(b, alignment(ref, sus))
+    grey = [imgops.gaussian_blur(imgops.rgb_to_grey(x), 1.5).astype(np.float32) for x in (a, b)]
     try:
-        _, warp = cv2.findTransformECC(grey[0], grey[1], warp, cv2.MOTION_AFFINE, ECC_STOP,
-                                       face_mask(ref).astype(np.uint8), 5)
-    except cv2.error:  # no convergence (a face replaced by a very different one): keep the fit
-        return a, b
-    return a, cv2.warpAffine(b, warp, (CHIP, CHIP), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REPLICATE)
+        warp = imgops.ecc_affine(grey[0], grey[1], face_mask(ref))
+    except imgops.NoConvergence:
+        return a, b  # no convergence (a face replaced by a very different one): keep the fit
+    return a, imgops.warp_affine(b, warp, inverse=True)
 
 
 def matched_lab(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
@@ -161,8 +153,8 @@ def matched_lab(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarra
     matched to the reference's over the face: a global colour or exposure change is not an
     edit of the face."""
     mask = face_mask(ref)
-    a, b = (cv2.cvtColor(cv2.GaussianBlur(x, (0, 0), APPEARANCE_BLUR), cv2.COLOR_RGB2LAB)
-            .astype(np.float32) for x in aligned(ref, sus))
+    a, b = (imgops.rgb_to_lab(imgops.gaussian_blur(x, APPEARANCE_BLUR)).astype(np.float32)
+            for x in aligned(ref, sus))
     for c in range(3):
         ma, sa = a[..., c][mask].mean(), a[..., c][mask].std() + 1e-3
         mb, sb = b[..., c][mask].mean(), b[..., c][mask].std() + 1e-3
