@@ -168,13 +168,13 @@ def test_bench_keeps_each_face_change_measure_for_calibration(quick):
         assert len(mine) == sum(kinds[ref].values())
         assert {f["kind"] for f in mine} == set(kinds[ref])
     judged = [f for f in faces if f["kind"] != "unknown"]
-    assert judged and all(set(f["measures"]) == {"identity", "expression", "appearance",
-                                                 "local"} for f in judged)
+    assert judged and all(set(f["measures"]) == {"identity", "expression", "appearance", "local",
+                                                 "lips", "eyes", "skin", "hair"} for f in judged)
 
 
 def test_calibration_puts_each_line_above_every_everyday_face(tmp_path, capsys):
     from engine.bench.calibrate_change import calibrate, faces_of, main, table
-    from engine.change.verdict import ChangeKind
+    from engine.change.verdict import SHIPPED, ChangeKind
 
     def face(identity, expression, appearance, local, ref="original"):
         return {"reference": ref, "kind": "none", "measures": {
@@ -195,6 +195,7 @@ def test_calibration_puts_each_line_above_every_everyday_face(tmp_path, capsys):
     assert th.edited_expression == round(0.11 * 1.05, 3)
     assert th.edited_appearance == round(3.0 * 1.05, 3) and th.edited_local == round(6.5 * 1.05, 3)
     assert th.replaced_identity > th.edited_identity
+    assert th.edited_lips == SHIPPED.edited_lips  # no face here carries the region measures
     got = table(faces, th)
     assert got[("clean", "original")] == {ChangeKind.NONE: 2}  # no everyday false alarm
     assert got[("clean", "thumbnail")] == {ChangeKind.UNKNOWN: 1}  # not judged stays so

@@ -49,7 +49,9 @@ def calibrate(faces: list[tuple[str, str, dict]], margin: float = 1.05) -> Thres
         if family == "everyday" and "measures" in face:
             for m in top:
                 top[m] = max(top[m], float(face["measures"].get(m, 0.0)))
-    edited = {f.name: round(top[MEASURE_OF[f.name]] * margin, 3) for f in fields(Thresholds)
+    # A measure no everyday face carries (bench files older than it) keeps its shipped line.
+    edited = {f.name: round(top[MEASURE_OF[f.name]] * margin, 3) if top[MEASURE_OF[f.name]] > 0
+              else getattr(SHIPPED, f.name) for f in fields(Thresholds)
               if f.name != "replaced_identity"}
     replaced = max(SHIPPED.replaced_identity, edited["edited_identity"] * 1.2)
     return Thresholds(replaced_identity=round(replaced, 3), **edited)
