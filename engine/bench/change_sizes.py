@@ -98,13 +98,18 @@ def summary(rows: list[dict]) -> str:
 
 
 def by_attack(rows: list[dict]) -> str:
-    """Markdown: per attack, what verify said of the faces it judges (box side >= MIN_FACE)."""
-    from engine.change.verdict import MIN_FACE
+    """Markdown: per attack, what verify says of the faces it judges (box side >= MIN_FACE):
+    the recorded measures judged by the shipped rule (so ``--summary-of`` re-judges an earlier
+    run with today's lines), faces verify left `unknown` (cut by the border) kept so."""
+    from engine.change.measure import Measures
+    from engine.change.verdict import MIN_FACE, SHIPPED, classify
 
     kinds: dict[str, Counter] = {}
     for r in rows:
         if r["side"] >= MIN_FACE and "verdict" in r:
-            kinds.setdefault(r["attack"], Counter())[r["verdict"]] += 1
+            kind = r["verdict"] if r["verdict"] == "unknown" else classify(
+                Measures(**r["measures"]), "original", SHIPPED).kind.value
+            kinds.setdefault(r["attack"], Counter())[kind] += 1
     lines = [f"| attack (faces >= {MIN_FACE} px) | faces | none | edited | replaced | unknown |",
              "|---|---|---|---|---|---|"]
     for name, c in kinds.items():
