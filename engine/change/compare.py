@@ -66,6 +66,6 @@ _HEAT_LUT = np.stack([np.interp(np.arange(256), np.linspace(0, 255, len(INFERNO)
 
 def comparison(suspect_rgb: np.ndarray, box, reference: Reference) -> Comparison:
     ref, sus = sample(reference.crop), sample(box_crop(suspect_rgb, box))
-    a, b = aligned(ref, sus)
-    diff = np.clip(difference_map(ref, sus) / HEAT_TOP * 255.0, 0, 255).astype(np.uint8)
-    return Comparison(a, b, _HEAT_LUT[diff])
+    chips = aligned(ref, sus)
+    diff = np.clip(difference_map(ref, chips) / HEAT_TOP * 255.0, 0, 255).astype(np.uint8)
+    return Comparison(*chips, _HEAT_LUT[diff])

@@ -131,15 +131,17 @@ def _at_resolution(chip: np.ndarray, res: int) -> np.ndarray:
     return imgops.resize(imgops.resize(chip, res, area=True), CHIP, area=False)
 
 
-def aligned(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+def aligned(ref: FaceSample, sus: FaceSample, fit: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """(reference, suspect) chips at their common resolution, the suspect warped onto the
     reference: a similarity on the rigid landmarks, then an intensity-based (ECC) affine
     refinement inside the face. Landmark fits jitter by a few pixels on turned or blurred
     faces; unrefined, that jitter alone reads as a colour difference of 5-10 on unchanged faces
-    (an independent photo set), refined it stays under ~2.3."""
+    (an independent photo set), refined it stays under ~2.3. *fit*: the landmark similarity,
+    when the caller has it already."""
     res = int(max(8, min(ref.source_side, sus.source_side, CHIP)))
     a, b = _at_resolution(ref.chip, res), _at_resolution(sus.chip, res)
-    b = imgops.warp_affine(b, alignment(ref, sus))
+    b = imgops.warp_affine(b, alignment(ref, sus) if fit is None else fit)
     grey = [imgops.gaussian_blur(imgops.rgb_to_grey(x), 1.5).astype(np.float32) for x in (a, b)]
     try:
         warp = imgops.ecc_affine(grey[0], grey[1], face_mask(ref))
@@ -148,13 +150,14 @@ def aligned(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
     return a, imgops.warp_affine(b, warp, inverse=True)
 
 
-def matched_lab(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
-    """(reference, suspect) as blurred Lab float32, aligned, the suspect's colour statistics
-    matched to the reference's over the face: a global colour or exposure change is not an
-    edit of the face."""
+def matched_lab(ref: FaceSample, chips: tuple[np.ndarray, np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The :func:`aligned` (reference, suspect) *chips* as blurred Lab float32, the suspect's
+    colour statistics matched to the reference's over the face: a global colour or exposure
+    change is not an edit of the face."""
     mask = face_mask(ref)
     a, b = (imgops.rgb_to_lab(imgops.gaussian_blur(x, APPEARANCE_BLUR)).astype(np.float32)
-            for x in aligned(ref, sus))
+            for x in chips)
     for c in range(3):
         ma, sa = a[..., c][mask].mean(), a[..., c][mask].std() + 1e-3
         mb, sb = b[..., c][mask].mean(), b[..., c][mask].std() + 1e-3
@@ -168,10 +171,11 @@ def _difference(ref: FaceSample, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return diff
 
 
-def difference_map(ref: FaceSample, sus: FaceSample) -> np.ndarray:
-    """float32 (CHIP, CHIP) colour difference per pixel (0 outside the face): what the
-    appearance measures summarise, and what the GUI's heat map shows."""
-    return _difference(ref, *matched_lab(ref, sus))
+def difference_map(ref: FaceSample, chips: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """float32 (CHIP, CHIP) colour difference per pixel between the :func:`aligned` *chips*
+    (0 outside the face): what the appearance measures summarise, and what the GUI's heat map
+    shows."""
+    return _difference(ref, *matched_lab(ref, chips))
 
 
 def region_shifts(ref: FaceSample, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -188,7 +192,7 @@ def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     eyes = float(np.linalg.norm(ref.points[36:42].mean(0) - ref.points[42:48].mean(0)))
     step = np.linalg.norm(moved - ref.points, axis=1) / max(eyes, 1.0)
     expression = float(step[EXPRESSIVE].mean())
-    a, b = matched_lab(ref, sus)
+    a, b = matched_lab(ref, aligned(ref, sus, m))
     diff = _difference(ref, a, b)
     appearance = float(np.median(diff[face_mask(ref)]))
     local = float(np.percentile(diff[face_mask(ref, INNER, 5)], 90))
