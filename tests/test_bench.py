@@ -169,7 +169,8 @@ def test_bench_keeps_each_face_change_measure_for_calibration(quick):
         assert {f["kind"] for f in mine} == set(kinds[ref])
     judged = [f for f in faces if f["kind"] != "unknown"]
     assert judged and all(set(f["measures"]) == {"identity", "expression", "appearance", "local",
-                                                 "lips", "eyes", "skin", "hair"} for f in judged)
+                                                 "lips", "eyes", "skin", "hair", "intact"}
+                                                for f in judged)
 
 
 def test_calibration_puts_each_line_above_every_everyday_face(tmp_path, capsys):

@@ -49,7 +49,7 @@ def test_own_tagged_copy_is_unchanged_against_the_original(pipeline, tagged):
     out = face.to_json()["face_change"]
     assert out["kind"] == "none" and out["reference"] == "original"
     assert set(out["measures"]) == {"identity", "expression", "appearance", "local", "lips",
-                                    "eyes", "skin", "hair"}
+                                    "eyes", "skin", "hair", "intact"}
     assert "identity distance" in out["text"]
 
 
@@ -160,3 +160,68 @@ def test_a_recoloured_region_is_edited(pipeline, tagged, edit, reason):
     assert change.kind is ChangeKind.EDITED and change.reason is reason, change.text
     assert getattr(change.measures, edit) >= 1.0 and "its mean colour moved" in change.text
     assert face_change(rgb, box, original).kind is ChangeKind.NONE
+
+
+def test_a_brighter_copy_of_an_overexposed_face_is_unchanged(pipeline, identity, tmp_path):
+    """Brightening clips an already bright face's highlights to white, which no colour matching
+    undoes; those pixels are left out, so the copy still reads as the tagged face."""
+    from engine.attacks.everyday import colour
+
+    bright = tmp_path / "bright.png"
+    Image.fromarray(colour(load_photo(SAMPLE).rgb, 1.3, 0.9)).save(bright)
+    [res] = run_all(pipeline.protect([bright], identity, JobSpec(out_dir=tmp_path / "out")))
+    rgb = load_photo(res.output).rgb
+    box = pipeline.detect(rgb)[0].box
+    original = Reference(box_crop(load_photo(bright).rgb, box), ReferenceKind.ORIGINAL)
+    brighter = colour(rgb, 1.1, 0.9)  # the bench's "colour" copy
+    crop = box_crop(brighter, box)
+    assert (crop.max(-1) == 255).mean() > 0.05  # part of the face is now flat white
+    change = face_change(brighter, box, original)
+    assert change.kind is ChangeKind.NONE, change.text
+
+
+def test_eyes_or_mouth_re_rendered_read_edited_not_replaced(pipeline, tagged):
+    """An attribute edit that re-renders the eyes or the mouth through a face generator: the
+    face is `edited` whatever the descriptor does, because the other part is still the tagged
+    face's."""
+    from engine.attacks import attribute
+    from engine.attacks.geometry import landmarks
+    from engine.attacks.photo import extract_square, face_square, paste
+    from engine.attacks.resynth import renderer
+
+    rgb = load_photo(tagged).rgb
+    box = pipeline.detect(rgb)[0].box
+    original = Reference(box_crop(load_photo(SAMPLE).rgb, box), ReferenceKind.ORIGINAL)
+    square = face_square(box)
+    crop = np.ascontiguousarray(extract_square(rgb, square))
+    for seed in (1, 2):
+        edited = rgb.copy()
+        edit = attribute.region_render(renderer("resynth-train"))
+        paste(edited, edit(crop, landmarks(crop), np.random.default_rng(seed)), square)
+        change = face_change(edited, box, original)
+        assert change.kind is ChangeKind.EDITED, change.text
+        assert change.measures.intact < 3.0
+
+
+def test_verify_with_records_starts_loading_the_comparison_models_first(pipeline, identity,
+                                                                       tmp_path):
+    """dlib's two model files take about a second to parse. With records in the ledger, verify
+    starts that on the dlib thread before it detects and reads faces, so both overlap (here a
+    photo without faces: only the prefetch can have loaded them); with none, it loads nothing."""
+    from engine.change import models
+
+    blank = np.full((240, 320, 3), 200, np.uint8)
+
+    def loaded() -> bool:
+        models._DLIB.submit(lambda: None).result()  # queued behind any prefetch
+        return models.predictor.cache_info().currsize == models.recognizer.cache_info().currsize == 1
+
+    models.predictor.cache_clear()
+    models.recognizer.cache_clear()
+    assert not pipeline.ledger.known_payloads()
+    assert pipeline.verify_rgb(blank) == [] and not loaded()
+    _protect(pipeline, identity, tmp_path / "out")
+    models.predictor.cache_clear()
+    models.recognizer.cache_clear()
+    assert pipeline.ledger.known_payloads()
+    assert pipeline.verify_rgb(blank) == [] and loaded()

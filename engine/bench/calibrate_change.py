@@ -43,7 +43,9 @@ def faces_of(doc: dict) -> list[tuple[str, str, dict]]:
 
 def calibrate(faces: list[tuple[str, str, dict]], margin: float = 1.05) -> Thresholds:
     """Each line just above the largest everyday value of its measure. The replaced line stays
-    above the edited-identity line, so a drifted identity still reads as an edit first."""
+    above the edited-identity line, so a drifted identity still reads as an edit first. The
+    intact-part line is not an everyday bound (it separates edits from swaps, past the identity
+    line) and keeps its shipped value."""
     top = {m: 0.0 for m in set(MEASURE_OF.values())}
     for _name, family, face in faces:
         if family == "everyday" and "measures" in face:
@@ -52,9 +54,10 @@ def calibrate(faces: list[tuple[str, str, dict]], margin: float = 1.05) -> Thres
     # A measure no everyday face carries (bench files older than it) keeps its shipped line.
     edited = {f.name: round(top[MEASURE_OF[f.name]] * margin, 3) if top[MEASURE_OF[f.name]] > 0
               else getattr(SHIPPED, f.name) for f in fields(Thresholds)
-              if f.name != "replaced_identity"}
+              if f.name in MEASURE_OF and f.name != "replaced_identity"}
     replaced = max(SHIPPED.replaced_identity, edited["edited_identity"] * 1.2)
-    return Thresholds(replaced_identity=round(replaced, 3), **edited)
+    return Thresholds(replaced_identity=round(replaced, 3), **edited,
+                      intact_part=SHIPPED.intact_part)
 
 
 def table(faces: list[tuple[str, str, dict]], th: Thresholds) -> dict[tuple[str, str], Counter]:

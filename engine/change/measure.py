@@ -9,15 +9,20 @@ detection) and computes its 128-D descriptor. Then:
   points (eye corners, nose), in eye distances: a reenactment or expression warp moves them,
   recompression and rescaling do not;
 - appearance: colour difference (CIEDE76 on blurred Lab) inside the landmark hull after that
-  alignment (refined by ECC) and after matching global colour statistics, both chips first
-  brought to the lower of the two resolutions, so a darker, recompressed or downscaled copy does
-  not count as an edit; its median over the face, and its 90th percentile over brows, eyes,
+  alignment (refined by ECC where that makes the two more alike) and after matching the copy's
+  exposure curve and global colour statistics, both chips first brought to the lower of the two
+  resolutions, so a darker, brighter, recompressed or downscaled copy does not count as an edit; its median over the face, and its 90th percentile over brows, eyes,
   nose and mouth (a local edit: lips, eyes, skin);
 - regions: how far the mean colour of the lips, the eyes, the skin and the band above the brows
   (forehead and hair) moved, after the same alignment and colour matching. A recolouring
   (lipstick, eye colour, hair dye, a skin filter) shifts one region's mean while recompression
   leaves means alone (JPEG keeps each block's average), so a shift too small for the per-pixel
-  measures still stands out here.
+  measures still stands out here;
+- intact: the colour difference in whichever of the face's upper part (brows, eyes, nose
+  bridge) and lower part (nose tip, mouth, chin) differs less, each part aligned and colour
+  matched on its own. An attribute edit that re-renders the eyes or the mouth can move the
+  descriptor as far as another person's face does, but it leaves the other part as tagged; a
+  swapped-in face differs in both.
 """
 
 from __future__ import annotations
@@ -44,9 +49,18 @@ LIPS, INNER_LIPS = np.r_[48:60], np.r_[60:68]
 LEFT_EYE, RIGHT_EYE, LEFT_BROW, RIGHT_BROW = np.r_[36:42], np.r_[42:48], np.r_[17:22], np.r_[22:27]
 #: The regions whose mean colour shift is measured, in the order Measures lists them.
 REGIONS = ("lips", "eyes", "skin", "hair")
+#: The landmarks each part of the face (measure.part_masks) is aligned on: brows, nose bridge
+#: and eyes; jaw, nose tip and mouth.
+UPPER_POINTS, LOWER_POINTS = np.r_[17:31, 36:48], np.r_[2:15, 30:36, 48:68]
 #: The hair band keeps this far (px) from the chip's top and sides, where the alignment fills
 #: in repeated edge pixels (on a dark photo those alone moved the band's mean by up to 19).
 HAIR_MARGIN = 8
+#: Suspect pixels at or beyond these values (any channel) are left out of the tone-curve fit:
+#: they may be clipped, so they say nothing about the curve.
+TONE_RANGE = (3, 252)
+#: The exposure changes tone matching may undo: gammas tried, and the gain's bounds.
+TONE_GAMMAS = tuple(np.round(np.arange(0.6, 1.61, 0.1), 2))
+TONE_GAINS = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -70,11 +84,14 @@ class Measures:
     eyes: float = 0.0
     skin: float = 0.0
     hair: float = 0.0  # the band above the brows: forehead and hair
+    #: The less changed of the upper and lower parts (0.0: not measured, as in older files).
+    intact: float = 0.0
 
     def to_json(self) -> dict[str, float]:
         return {"identity": round(self.identity, 4), "expression": round(self.expression, 4),
                 "appearance": round(self.appearance, 3), "local": round(self.local, 3),
-                **{r: round(getattr(self, r), 3) for r in REGIONS}}
+                **{r: round(getattr(self, r), 3) for r in REGIONS},
+                "intact": round(self.intact, 3)}
 
 
 def sample(box_crop: np.ndarray) -> FaceSample:
@@ -131,6 +148,35 @@ def _at_resolution(chip: np.ndarray, res: int) -> np.ndarray:
     return imgops.resize(imgops.resize(chip, res, area=True), CHIP, area=False)
 
 
+def _common(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+    """Both chips with only the detail the smaller of the two faces has."""
+    res = int(max(8, min(ref.source_side, sus.source_side, CHIP)))
+    return _at_resolution(ref.chip, res), _at_resolution(sus.chip, res)
+
+
+def _refined(ref: FaceSample, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """*b*, already on *a* by a landmark fit, refined by ECC inside *mask*, or kept as it is
+    where that does not make the two look more alike: where ECC does not converge (a face
+    replaced by a very different one), or where it locks onto something else. On a turned face
+    with glasses, recompressed copies drew ECC 23-27 px off the landmark fit into a zoom that read
+    as a colour difference of 22-33, while on the same face in another framing ECC moved as far
+    and was right: the difference each alignment leaves decides, not the distance."""
+    grey = [imgops.gaussian_blur(imgops.rgb_to_grey(x), 1.5).astype(np.float32) for x in (a, b)]
+    try:
+        warp = imgops.ecc_affine(grey[0], grey[1], mask)
+    except imgops.NoConvergence:
+        return b
+    refined = imgops.warp_affine(b, warp, inverse=True)
+    return refined if _median_difference(a, refined, mask) <= _median_difference(a, b, mask) \
+        else b
+
+
+def _median_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Median colour difference of two aligned RGB chips over *mask*, matched there."""
+    la, lb = matched((a, b), mask)
+    return float(np.median(np.sqrt(((la - lb) ** 2).sum(-1))[mask]))
+
+
 def aligned(ref: FaceSample, sus: FaceSample, fit: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray]:
     """(reference, suspect) chips at their common resolution, the suspect warped onto the
@@ -139,35 +185,107 @@ def aligned(ref: FaceSample, sus: FaceSample, fit: np.ndarray | None = None
     faces; unrefined, that jitter alone reads as a colour difference of 5-10 on unchanged faces
     (an independent photo set), refined it stays under ~2.3. *fit*: the landmark similarity,
     when the caller has it already."""
-    res = int(max(8, min(ref.source_side, sus.source_side, CHIP)))
-    a, b = _at_resolution(ref.chip, res), _at_resolution(sus.chip, res)
+    a, b = _common(ref, sus)
     b = imgops.warp_affine(b, alignment(ref, sus) if fit is None else fit)
-    grey = [imgops.gaussian_blur(imgops.rgb_to_grey(x), 1.5).astype(np.float32) for x in (a, b)]
-    try:
-        warp = imgops.ecc_affine(grey[0], grey[1], face_mask(ref))
-    except imgops.NoConvergence:
-        return a, b  # no convergence (a face replaced by a very different one): keep the fit
-    return a, imgops.warp_affine(b, warp, inverse=True)
+    return a, _refined(ref, a, b, face_mask(ref))
 
 
-def matched_lab(ref: FaceSample, chips: tuple[np.ndarray, np.ndarray]
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """The :func:`aligned` (reference, suspect) *chips* as blurred Lab float32, the suspect's
-    colour statistics matched to the reference's over the face: a global colour or exposure
-    change is not an edit of the face."""
-    mask = face_mask(ref)
+def blurred_lab(chips: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The (reference, suspect) *chips* as blurred Lab float32."""
     a, b = (imgops.rgb_to_lab(imgops.gaussian_blur(x, APPEARANCE_BLUR)).astype(np.float32)
             for x in chips)
+    return a, b
+
+
+def colour_matched(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Lab *b* with each channel's mean and spread over *mask* matched to *a*'s there."""
+    b = b.copy()
     for c in range(3):
         ma, sa = a[..., c][mask].mean(), a[..., c][mask].std() + 1e-3
         mb, sb = b[..., c][mask].mean(), b[..., c][mask].std() + 1e-3
         b[..., c] = (b[..., c] - mb) / sb * sa + ma
-    return a, b
+    return b
 
 
-def _difference(ref: FaceSample, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def tone_matched(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """uint8 RGB *a* as *b*'s tones would show it: per channel, the exposure change
+    ``y = gain * 255 * (x / 255) ** gamma + offset`` fitted over *mask* where *b* is not clipped
+    (gamma from TONE_GAMMAS, gain kept within TONE_GAINS), applied and clipped at 0 and 255 as
+    *b* is. A brighter, darker or gamma-changed copy is not an edit, and where it flattens an
+    overexposed face's highlights to white the reference is flattened alike: matching means
+    and spreads alone left a gain of 1.1 on such a face reading as a colour difference of 3.7.
+    The curve stays an exposure change, so no fit can turn a face into a flat patch that
+    matches anything."""
+    out = np.empty_like(a)
+    levels = np.arange(256.0) / 255.0
+    for c in range(3):
+        x, y = a[..., c][mask].astype(np.float64) / 255.0, b[..., c][mask].astype(np.float64)
+        fit = (y > TONE_RANGE[0]) & (y < TONE_RANGE[1])
+        if fit.sum() >= 50:
+            x, y = x[fit], y[fit]
+        best = None
+        for gamma in TONE_GAMMAS:
+            xg = 255.0 * x ** gamma
+            var = xg.var()
+            gain = float(np.clip(((xg - xg.mean()) * (y - y.mean())).mean() / var, *TONE_GAINS)
+                         ) if var > 1e-6 else 1.0
+            offset = float((y - gain * xg).mean())
+            err = float(((gain * xg + offset - y) ** 2).mean())
+            if best is None or err < best[0]:
+                best = (err, gamma, gain, offset)
+        _, gamma, gain, offset = best
+        lut = np.clip(np.rint(gain * 255.0 * levels ** gamma + offset), 0, 255).astype(np.uint8)
+        out[..., c] = lut[a[..., c]]
+    return out
+
+
+def matched(chips: tuple[np.ndarray, np.ndarray], mask: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Two aligned RGB chips as blurred Lab float32, their colours matched over *mask*: the
+    reference's tones mapped onto the suspect's (:func:`tone_matched`), then the suspect's Lab
+    mean and spread onto the reference's (what a white balance or saturation change leaves). A
+    global colour or exposure change is not an edit of the face."""
+    a, b = blurred_lab((tone_matched(chips[0], chips[1], mask), chips[1]))
+    return a, colour_matched(a, b, mask)
+
+
+def matched_lab(ref: FaceSample, chips: tuple[np.ndarray, np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The :func:`aligned` (reference, suspect) *chips* matched over the face."""
+    return matched(chips, face_mask(ref))
+
+
+def part_masks(ref: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+    """bool (CHIP, CHIP) x2: the face above the mouth and below the eyes, each kept 0.3 eye
+    spans off the other part's features. A region re-rendered around the eyes or the mouth
+    (its box 0.2 spans past the features, blended in over another ~0.1) stays out of one."""
+    p = ref.points
+    span = float(np.linalg.norm(p[45] - p[36]))
+    rows = np.arange(CHIP)[:, None]
+    face = face_mask(ref)
+    upper = face & (rows < p[48:68, 1].min() - 0.3 * span)
+    lower = face & (rows > p[36:48, 1].max() + 0.3 * span)
+    return upper, lower
+
+
+def intact_part(ref: FaceSample, sus: FaceSample) -> float:
+    """Median colour difference of the less changed of the two :func:`part_masks`, each aligned
+    on its own landmarks and refined inside it, and matched in colour on its own (0.0 where a
+    part is under 100 px of the chip). Each part has its own fit because an edit of the other
+    part moves that part's landmarks (glasses: the eyes') and pulls a whole-face alignment."""
+    a, b0 = _common(ref, sus)
+    found = []
+    for mask, points in zip(part_masks(ref), (UPPER_POINTS, LOWER_POINTS), strict=True):
+        fit = imgops.fit_similarity(sus.points[points], ref.points[points])
+        b = b0 if fit is None else _refined(ref, a, imgops.warp_affine(b0, fit), mask)
+        if mask.sum() >= 100:
+            found.append(_median_difference(a, b, mask))
+    return min(found) if found else 0.0
+
+
+def _difference(face: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     diff = np.sqrt(((a - b) ** 2).sum(-1))
-    diff[~face_mask(ref)] = 0.0
+    diff[~face] = 0.0
     return diff
 
 
@@ -175,7 +293,7 @@ def difference_map(ref: FaceSample, chips: tuple[np.ndarray, np.ndarray]) -> np.
     """float32 (CHIP, CHIP) colour difference per pixel between the :func:`aligned` *chips*
     (0 outside the face): what the appearance measures summarise, and what the GUI's heat map
     shows."""
-    return _difference(ref, *matched_lab(ref, chips))
+    return _difference(face_mask(ref), *matched_lab(ref, chips))
 
 
 def region_shifts(ref: FaceSample, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -193,7 +311,8 @@ def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     step = np.linalg.norm(moved - ref.points, axis=1) / max(eyes, 1.0)
     expression = float(step[EXPRESSIVE].mean())
     a, b = matched_lab(ref, aligned(ref, sus, m))
-    diff = _difference(ref, a, b)
+    diff = _difference(face_mask(ref), a, b)
     appearance = float(np.median(diff[face_mask(ref)]))
     local = float(np.percentile(diff[face_mask(ref, INNER, 5)], 90))
-    return Measures(identity, expression, appearance, local, **region_shifts(ref, a, b))
+    return Measures(identity, expression, appearance, local, **region_shifts(ref, a, b),
+                    intact=intact_part(ref, sus))
