@@ -180,25 +180,14 @@ def _median_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 def aligned(ref: FaceSample, sus: FaceSample, fit: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray]:
     """(reference, suspect) chips at their common resolution, the suspect warped onto the
-    reference: a similarity on the landmarks, then an intensity-based (ECC) affine refinement
-    inside the face. Landmark fits jitter by a few pixels on turned or blurred faces;
-    unrefined, that jitter alone reads as a colour difference of 5-10 on unchanged faces (an
-    independent photo set), refined it stays under ~2.3. Two fits are tried, on the rigid points
-    (eye corners, nose) and on all 68, and the one that leaves the faces more alike is kept: on
-    a turned face behind glasses the eye corners alone misplaced a JPEG copy by enough to read
-    as a colour difference of 14. *fit*: the rigid-point similarity, when the caller has it."""
+    reference: a similarity on the rigid landmarks, then an intensity-based (ECC) affine
+    refinement inside the face. Landmark fits jitter by a few pixels on turned or blurred
+    faces; unrefined, that jitter alone reads as a colour difference of 5-10 on unchanged faces
+    (an independent photo set), refined it stays under ~2.3. *fit*: the landmark similarity,
+    when the caller has it already."""
     a, b = _common(ref, sus)
-    mask = face_mask(ref)
-    best: tuple[float, np.ndarray] | None = None
-    for m in (alignment(ref, sus) if fit is None else fit,
-              imgops.fit_similarity(sus.points, ref.points)):
-        if m is None:
-            continue
-        candidate = _refined(ref, a, imgops.warp_affine(b, m), mask)
-        score = _median_difference(a, candidate, mask)
-        if best is None or score < best[0]:
-            best = (score, candidate)
-    return a, best[1]
+    b = imgops.warp_affine(b, alignment(ref, sus) if fit is None else fit)
+    return a, _refined(ref, a, b, face_mask(ref))
 
 
 def blurred_lab(chips: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
