@@ -5,7 +5,8 @@
 #      of those change;
 #   2. PyInstaller one-folder build (installer/faketagger.spec) -> dist/FakeTagger/;
 #   3. desktop integration files and icons -> dist/FakeTagger/;
-#   4. dist/FakeTagger-VERSION-linux-ARCH.tar.gz.
+#   4. dist/FakeTagger-VERSION-linux-ARCH.tar.xz (xz: about a fifth smaller than gzip on this
+#      bundle of shared libraries and model files; every Linux tar unpacks it).
 #
 # Usage: installer/build.sh [--clean]      (--clean: remake the build venv from scratch)
 # Environment:
@@ -94,12 +95,14 @@ install -m 644 installer/linux/README.txt "$DIST/README.txt"
 
 # -- 4. archive ------------------------------------------------------------------------------
 echo "== archive"
-rm -f "dist/$NAME.tar.gz"
-$NICE tar -C dist --transform "s,^FakeTagger,$NAME," -czf "dist/$NAME.tar.gz" FakeTagger
+rm -f "dist/$NAME.tar.gz" "dist/$NAME.tar.xz" "dist/$NAME.tar.xz.part"
+$NICE tar -C dist --transform "s,^FakeTagger,$NAME," -cf - FakeTagger \
+    | $NICE xz -T0 -6 > "dist/$NAME.tar.xz.part"
+mv "dist/$NAME.tar.xz.part" "dist/$NAME.tar.xz"  # a killed build leaves no half archive
 t_end=$(date +%s)
 
 echo
 echo "bundle:   $DIST ($(du -sm "$DIST" | cut -f1) MB unpacked)"
-echo "archive:  dist/$NAME.tar.gz ($(( $(stat -c %s "dist/$NAME.tar.gz") / 1048576 )) MB)"
+echo "archive:  dist/$NAME.tar.xz ($(( $(stat -c %s "dist/$NAME.tar.xz") / 1048576 )) MB)"
 echo "time:     venv $((t_venv - t_start)) s, freeze $((t_freeze - t_venv)) s," \
      "integration + archive $((t_end - t_freeze)) s; total $((t_end - t_start)) s"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The numbers in docs/INSTALL.md, measured on a built bundle (after installer/build.sh):
-#   sizes (unpacked folder, .tar.gz), N cold `faketagger verify` runs of one tagged photo (each a
+#   sizes (unpacked folder, .tar.xz), N cold `faketagger verify` runs of one tagged photo (each a
 #   new process; with DROP_CACHES=1, as root on Linux, the page cache is dropped before each run
 #   so the bundle is read from disk too), and N GUI starts offscreen: launch -> "window shown" and
 #   -> "models: ready" in the app's log. Prints each run, then min and median.
@@ -25,7 +25,7 @@ log_time() {  # epoch seconds of the first log line holding $1
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "unpacked: $(du -sm "$BUNDLE" | cut -f1) MB ($BUNDLE)"
-for archive in "$BUNDLE"/../FakeTagger-*-linux-*.tar.gz; do
+for archive in "$BUNDLE"/../FakeTagger-*-linux-*.tar.xz; do
     [[ -f "$archive" ]] && echo "packed:   $(( $(stat -c %s "$archive") / 1048576 )) MB ($(basename "$archive"))"
 done
 
