@@ -5,8 +5,8 @@
 #      of those change;
 #   2. PyInstaller one-folder build (installer/faketagger.spec) -> dist/FakeTagger/;
 #   3. desktop integration files and icons -> dist/FakeTagger/;
-#   4. dist/FakeTagger-VERSION-linux-ARCH.tar.xz (xz: about a fifth smaller than gzip on this
-#      bundle of shared libraries and model files; every Linux tar unpacks it).
+#   4. dist/FakeTagger-VERSION-linux-ARCH.tar.xz (xz: 301 MB against gzip's 386 MB for this
+#      bundle, docs/INSTALL.md round F; every Linux tar unpacks it).
 #
 # Usage: installer/build.sh [--clean]      (--clean: remake the build venv from scratch)
 # Environment:
