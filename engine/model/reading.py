@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.faces import Face, extract_square, face_square
+from engine.faces import CROP_SCALE, Face, extract_square, face_square
 from engine.model.match import match_logits
 from engine.model.registry import Watermarker
 from engine.payload import DecodeResult, decode_logits
@@ -24,9 +24,10 @@ JITTERS = ((1.0, 0.0, 0.0), (0.94, 0.0, 0.0), (1.06, 0.0, 0.0), (1.0, 0.03, 0.03
            (1.0, 0.03, -0.03), (1.0, -0.03, 0.03))
 
 
-def jittered_crops(rgb: np.ndarray, face: Face) -> list[np.ndarray]:
-    """The standard face square first, then a few rescaled and shifted ones (edge-padded)."""
-    x, y, side = face_square(face.box)
+def jittered_crops(rgb: np.ndarray, face: Face, scale: float = CROP_SCALE) -> list[np.ndarray]:
+    """The face square (*scale* times the box) first, then a few rescaled and shifted ones
+    (edge-padded)."""
+    x, y, side = face_square(face.box, scale)
     crops = []
     for scale, dx, dy in JITTERS:
         s = max(8, int(round(side * scale)))
