@@ -11,7 +11,7 @@ from PIL import Image
 
 from engine.change.compare import face_change
 from engine.change.reference import Reference, ReferenceKind, box_crop, reference_for
-from engine.change.verdict import MIN_FACE, ChangeKind, ChangeReason
+from engine.change.verdict import MIN_FACE, ChangeKind, ChangeReason, classify
 from engine.photos import load_photo
 from engine.pipeline import run_all
 from engine.protect import embed_faces
@@ -202,3 +202,23 @@ def test_eyes_or_mouth_re_rendered_read_edited_not_replaced(pipeline, tagged):
         assert change.kind is ChangeKind.EDITED, change.text
         assert change.measures.intact < 3.0
 
+
+
+def test_a_second_look_keeps_the_framing_that_reads_least_changed(pipeline, tagged):
+    """A face that reads as changed is measured again in two nearby framings: the result is
+    never more changed than the first look, and a swapped-in face stays `replaced` in all."""
+    from engine.change.compare import SECOND_LOOK, _rank, settled_measures
+    from engine.change.measure import measure, sample
+
+    rgb = load_photo(tagged).rgb
+    box = pipeline.detect(rgb)[0].box
+    ref = sample(box_crop(load_photo(SAMPLE).rgb, box))
+    x1, y1, x2, y2 = box
+    off = (x1 + 0.08 * (x2 - x1), y1, x2 + 0.08 * (x2 - x1), y2)  # a box 8% to the side
+    first = measure(ref, sample(box_crop(rgb, off)))
+    settled = settled_measures(rgb, off, ref)
+    assert _rank(settled) <= _rank(first) and len(SECOND_LOOK) == 2
+    other = load_photo(DATA / "grace_hopper.jpg").rgb
+    other_box = pipeline.detect(other)[0].box
+    swapped = classify(settled_measures(other, other_box, ref), "original")
+    assert swapped.kind is ChangeKind.REPLACED

@@ -7,10 +7,11 @@ engine.change.verdict's MIN_FACE and thresholds (docs/BENCHMARKS.md, "Face chang
 Every photo is tagged through the pipeline (a throw-away home), then each attack is applied to
 the tagged file and verify runs on the result; every face whose tag verifies and that could be
 measured (whatever its size: the size rule is what is being measured) gives one line: photo,
-attack, family, box side, its measures and what verify said. The summary tables everyday false
-alarms and what the swap and reenactment rows read per box-side band, under the shipped rule and
-with faces under MIN_FACE left unjudged; then, per attack, what verify said of the judged faces
-(96 px and over). ``--attacks`` and ``--repeats`` choose the attacks (e.g. the attribute edits,
+attack, family, box side, its measures (after verify's second look at a face that reads as
+changed: engine.change.compare.settled_measures) and what verify said. The summary tables
+everyday false alarms and what the swap and reenactment rows read per box-side band, under the
+shipped rule and with faces under MIN_FACE left unjudged; then, per attack, what verify said
+of the judged faces (96 px and over). ``--attacks`` and ``--repeats`` choose the attacks (e.g. the attribute edits,
 several times each with fresh randomness).
 """
 
@@ -36,8 +37,8 @@ def measure_photos(folders: list[Path], attacks: tuple[str, ...] = ATTACKS, seed
     """Yield one dict per measured face (see the module docstring)."""
     os.environ["FAKETAGGER_HOME"] = tempfile.mkdtemp(prefix="ft-sizes-")
     from engine.attacks import SUITE
-    from engine.change.measure import measure, sample
-    from engine.change.reference import box_crop
+    from engine.change.compare import settled_measures
+    from engine.change.measure import sample
     from engine.photos import iter_photos, load_photo
     from engine.pipeline import Pipeline, run_all
     from engine.protect.spec import JobSpec
@@ -62,7 +63,7 @@ def measure_photos(folders: list[Path], attacks: tuple[str, ...] = ATTACKS, seed
                 if v.change is None or ref is None:
                     continue
                 try:  # measured at any size: the size rule is what this checks
-                    m = measure(sample(ref.crop), sample(box_crop(attacked, v.box)))
+                    m = settled_measures(attacked, v.box, sample(ref.crop))
                 except Exception:  # noqa: BLE001 - dlib finds no shape: not measurable
                     continue
                 yield {"photo": done.input.name, "attack": name, "family": SUITE[name].family,
