@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.faces import CROP_SCALE, Face, box_iou, extract_square, face_square, paste_residual
+from engine.bench.metrics import match_faces
+from engine.faces import CROP_SCALE, Face, extract_square, face_square, paste_residual
 
 RATIOS = (CROP_SCALE, 2.0, 2.5, 3.0, 3.5)
 BANDS = ((40, 64), (64, 80), (80, 111))
@@ -83,18 +84,17 @@ def run(folders: list[Path], minimum: int, attacks: list[str], strength: float, 
             psnrs.append(10 * np.log10(255 ** 2 / max(err, 1e-9)))
         for name in attacks:
             out = SUITE[name].fn(tagged, rng)
-            k = out.shape[1] / rgb.shape[1]
             found = det.detect(out, include_small=True)
-            for face, payload in zip(faces, payloads, strict=True):
+            match = match_faces([f.box for f in faces], rgb.shape, [g.box for g in found],
+                                out.shape)
+            for face, payload, j in zip(faces, payloads, match, strict=True):
                 row, key = tally[name], f"{name}@{band(face.size)}"
                 row["faces"] += 1
                 bands[key][1] += 1
-                want = tuple(v * k for v in face.box)
-                best = max(found, key=lambda g, w=want: box_iou(g.box, w), default=None)
-                if best is None or box_iou(best.box, want) < 0.3:
+                if j is None:
                     continue
                 row["detected"] += 1
-                res = read_any_ratio(out, best, model, ratios)
+                res = read_any_ratio(out, found[j], model, ratios)
                 if res is not None:
                     ok = res.payload == payload
                     row["exact" if ok else "wrong"] += 1

@@ -71,11 +71,14 @@ def _convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     (OpenCV's BORDER_REFLECT_101), in float64: one matrix product per axis (a banded matrix
     that holds the kernel and the border), about ten times faster than shifting and adding."""
     taps = tuple(float(w) for w in kernel)
-    out = img.astype(np.float64)
-    rows = _band(out.shape[0], taps) @ out.reshape(out.shape[0], -1)
-    out = rows.reshape(out.shape)
-    cols = np.tensordot(_band(out.shape[1], taps), out, axes=([1], [1]))  # (W, H, ...)
-    return np.ascontiguousarray(np.moveaxis(cols, 0, 1))
+    return _separable(img, _band(img.shape[0], taps), _band(img.shape[1], taps))
+
+
+def _separable(img: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """float64 *img* (h, w[, c]) with *rows* (m, h) applied down its columns and *cols* (k, w)
+    along its rows: (m, k[, c]). Blurring and resizing are both this."""
+    out = np.tensordot(rows, img.astype(np.float64), axes=(1, 0))  # (m, w[, c])
+    return np.ascontiguousarray(np.moveaxis(np.tensordot(out, cols, axes=(1, 1)), -1, 1))
 
 
 @lru_cache(maxsize=32)
@@ -127,9 +130,7 @@ def resize(img: np.ndarray, side: int, area: bool) -> np.ndarray:
     """Square uint8 image to *side* px: area averaging (shrinking) or bilinear (enlarging)."""
     n = img.shape[0]
     w = (_area_weights if area and side < n else _linear_weights)(n, side)
-    rows = np.tensordot(w, img.astype(np.float64), axes=(1, 0))  # (side, n, c)
-    out = np.tensordot(rows, w, axes=(1, 1)).transpose(0, 2, 1)  # (side, side, c)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(_separable(img, w, w)), 0, 255).astype(np.uint8)
 
 
 # --- masks ------------------------------------------------------------------------------------

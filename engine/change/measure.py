@@ -177,15 +177,15 @@ def _median_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(np.median(np.sqrt(((la - lb) ** 2).sum(-1))[mask]))
 
 
-def aligned(ref: FaceSample, sus: FaceSample, fit: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
+def aligned(ref: FaceSample, sus: FaceSample, fit: np.ndarray | None = None,
+            common: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(reference, suspect) chips at their common resolution, the suspect warped onto the
     reference: a similarity on the rigid landmarks, then an intensity-based (ECC) affine
     refinement inside the face. Landmark fits jitter by a few pixels on turned or blurred
     faces; unrefined, that jitter alone reads as a colour difference of 5-10 on unchanged faces
-    (an independent photo set), refined it stays under ~2.3. *fit*: the landmark similarity,
-    when the caller has it already."""
-    a, b = _common(ref, sus)
+    (an independent photo set), refined it stays under ~2.3. *fit* and *common* (the
+    :func:`_common` chips): when the caller has them already."""
+    a, b = _common(ref, sus) if common is None else common
     b = imgops.warp_affine(b, alignment(ref, sus) if fit is None else fit)
     return a, _refined(ref, a, b, face_mask(ref))
 
@@ -268,18 +268,20 @@ def part_masks(ref: FaceSample) -> tuple[np.ndarray, np.ndarray]:
     return upper, lower
 
 
-def intact_part(ref: FaceSample, sus: FaceSample) -> float:
+def intact_part(ref: FaceSample, sus: FaceSample,
+                common: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Median colour difference of the less changed of the two :func:`part_masks`, each aligned
     on its own landmarks and refined inside it, and matched in colour on its own (0.0 where a
     part is under 100 px of the chip). Each part has its own fit because an edit of the other
     part moves that part's landmarks (glasses: the eyes') and pulls a whole-face alignment."""
-    a, b0 = _common(ref, sus)
+    a, b0 = _common(ref, sus) if common is None else common
     found = []
     for mask, points in zip(part_masks(ref), (UPPER_POINTS, LOWER_POINTS), strict=True):
+        if mask.sum() < 100:
+            continue
         fit = imgops.fit_similarity(sus.points[points], ref.points[points])
         b = b0 if fit is None else _refined(ref, a, imgops.warp_affine(b0, fit), mask)
-        if mask.sum() >= 100:
-            found.append(_median_difference(a, b, mask))
+        found.append(_median_difference(a, b, mask))
     return min(found) if found else 0.0
 
 
@@ -310,9 +312,11 @@ def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     eyes = float(np.linalg.norm(ref.points[36:42].mean(0) - ref.points[42:48].mean(0)))
     step = np.linalg.norm(moved - ref.points, axis=1) / max(eyes, 1.0)
     expression = float(step[EXPRESSIVE].mean())
-    a, b = matched_lab(ref, aligned(ref, sus, m))
-    diff = _difference(face_mask(ref), a, b)
-    appearance = float(np.median(diff[face_mask(ref)]))
+    common = _common(ref, sus)  # both chips at the lower resolution, made once
+    face = face_mask(ref)
+    a, b = matched(aligned(ref, sus, m, common), face)
+    diff = _difference(face, a, b)
+    appearance = float(np.median(diff[face]))
     local = float(np.percentile(diff[face_mask(ref, INNER, 5)], 90))
     return Measures(identity, expression, appearance, local, **region_shifts(ref, a, b),
-                    intact=intact_part(ref, sus))
+                    intact=intact_part(ref, sus, common))
