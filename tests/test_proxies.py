@@ -123,3 +123,47 @@ def test_evaluate_reports_every_requested_check():
     assert res["clean"] > 0.95 and 0.3 < res["px:swap-source"] < 1.0 and res["psnr"] > 30
     with pytest.raises(KeyError):
         evaluate.evaluate(net, faces, ["no-such-check"])
+
+
+def test_a_wider_square_holds_a_smaller_face_around_the_same_centre(batch):
+    """ModelConfig.square 2.5: the face is 1.5/2.5 of the 1.5 geometry's size, so the swap
+    keeps a wider tagged surround and the re-synthesis leaves everything past the face's own
+    1.5 square exactly as tagged."""
+    full = proxies.face_mask(8, 128, torch.Generator().manual_seed(0), "cpu")
+    small = proxies.face_mask(8, 128, torch.Generator().manual_seed(0), "cpu", face=0.6)
+    ratio = small.mean(dim=(1, 2, 3)) / full.mean(dim=(1, 2, 3))
+    assert ((ratio > 0.3) & (ratio < 0.42)).all()  # ~0.6 squared
+    assert (small[:, 0, 66, 64] > 0.99).all() and (small[:, 0, 64, 108] < 0.01).all()
+    tagged, clean = batch
+    g = _grad_map("swap-target", tagged, clean, face=0.6)
+    assert g[S // 2 + 1, S // 2 - 1:S // 2 + 1].max() < 1e-3 * g[:6, :6].max()
+    assert g[S // 2, int(S * 0.85)] > 0  # beside a 0.6-size face: the surround now
+    gen_net = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.Tanh())
+    gen_net.size = 32
+    out = proxies.apply("resynth", tagged, clean, torch.Generator().manual_seed(1), gen_net,
+                        face=0.6)
+    c = round(S * 0.6)
+    o = (S - c) // 2
+    inside = torch.zeros(S, S, dtype=torch.bool)
+    inside[o:o + c, o:o + c] = True
+    assert torch.equal(out[..., ~inside], tagged[..., ~inside])
+    assert not torch.equal(out[..., inside], tagged[..., inside])
+
+
+def test_a_run_refuses_a_cache_built_for_another_square(tmp_path):
+    import json
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(cache / "faces_train.npy", rng.integers(0, 255, (6, 160, 160, 3), dtype=np.uint8))
+    (cache / "manifest.json").write_text(json.dumps({"square": 1.5}))
+    args = ["--cache", str(cache), "--out", str(tmp_path / "run"), "--batch", "4", "--steps",
+            "1", "--device", "cpu", "--start-level", "1"]
+    with pytest.raises(SystemExit, match="built for a tag square of 1.5"):
+        train_main([*args, "--square", "2.5"])
+    (cache / "manifest.json").write_text(json.dumps({"square": 2.5}))
+    train_main([*args, "--square", "2.5", "--small", "1"])
+    from engine.model.weights import load_weights
+
+    assert load_weights(tmp_path / "run" / "faketagger-v1.safetensors").cfg.square == 2.5

@@ -119,3 +119,35 @@ def test_a_read_that_only_just_decodes_does_not_pass(scene):
             if exact:
                 seen["within" if used <= SLACK_BUDGET else "over budget"] += 1
     assert seen["over budget"] and seen["within"], seen  # both sides of the rule were met
+
+
+def test_a_model_writes_and_reads_the_square_its_config_names(scene, tmp_path):
+    """ModelConfig.square: protect writes the tag over that many box sides and verify reads it
+    there; v1 and v2 keep 1.5."""
+    import dataclasses
+
+    from engine.model.registry import Watermarker
+    from engine.model.weights import save_weights
+    from engine.protect.render import embed_bits
+
+    rgb, faces, _, bits, model = scene
+    assert model.square == 1.5
+    net = model.net
+    net.cfg = dataclasses.replace(model.cfg, square=2.5)
+    try:
+        save_weights(net, tmp_path / "wide.safetensors")
+    finally:
+        net.cfg = model.cfg
+    wide = Watermarker(tmp_path / "wide.safetensors")
+    assert wide.square == 2.5 and wide.version == model.version
+    tagged = embed_bits(rgb, faces, bits, wide, 1.5).tagged
+    changed = np.abs(tagged.astype(int) - rgb).sum(-1) > 0
+    inside = {1.5: np.zeros(changed.shape, bool), 2.5: np.zeros(changed.shape, bool)}
+    for f in faces:
+        for scale, mask in inside.items():
+            x, y, s = face_square(f.box, scale)
+            mask[max(y, 0):y + s, max(x, 0):x + s] = True
+    assert changed[inside[2.5] & ~inside[1.5]].mean() > 0.3  # the ring past the old square
+    assert not changed[~inside[2.5]].any()
+    res, version = decode_face(tagged, faces[0], [wide])
+    assert res is not None and np.array_equal(encode_bits(res.payload), bits[0] > 0.5)

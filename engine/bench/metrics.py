@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.bench.visibility import visibility
-from engine.faces import face_square
+from engine.faces import CROP_SCALE, face_square
 from engine.protect import region_psnr
 
 Box = Sequence[float]  # x1, y1, x2, y2
@@ -52,17 +52,20 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(s.mean())
 
 
-def face_region(box: Box, shape: tuple[int, ...]) -> tuple[slice, slice]:
-    """The tagged area of a face (its face square) clipped to the image: where PSNR/SSIM count."""
-    x, y, s = face_square(tuple(box))
+def face_region(box: Box, shape: tuple[int, ...], square: float = CROP_SCALE
+                ) -> tuple[slice, slice]:
+    """The tagged area of a face (its face square: *square* times the box, the model's) clipped
+    to the image: where PSNR/SSIM count."""
+    x, y, s = face_square(tuple(box), square)
     h, w = shape[:2]
     return slice(max(y, 0), min(y + s, h)), slice(max(x, 0), min(x + s, w))
 
 
-def region_quality(before: np.ndarray, after: np.ndarray, box: Box) -> dict[str, float]:
+def region_quality(before: np.ndarray, after: np.ndarray, box: Box,
+                   square: float = CROP_SCALE) -> dict[str, float]:
     """PSNR (dB), SSIM and what a viewer sees (engine.bench.visibility) of one face's tagged
     area."""
-    r = face_region(box, before.shape)
+    r = face_region(box, before.shape, square)
     a, b = before[r], after[r]
     return {"psnr": region_psnr(a, b), "ssim": ssim(a, b), **visibility(a, b).to_dict()}
 

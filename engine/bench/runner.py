@@ -32,7 +32,7 @@ from engine.bench.visibility import summarize
 from engine.change.compare import face_change
 from engine.change.reference import reference_for
 from engine.errors import FakeTaggerError
-from engine.faces import Face, face_conditions
+from engine.faces import CROP_SCALE, Face, face_conditions
 from engine.model.reading import jittered_crops
 from engine.model.registry import add_candidate, load_watermarker
 from engine.payload import Payload, data_bits, encode_bits
@@ -153,7 +153,7 @@ def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list
             continue
         v, p = found[j], payloads[i]
         # Raw accuracy of the 120 coded bits: the soft-combined logits verify hands to RS first.
-        logits = model.logits(jittered_crops(attacked, _face(v.box))).mean(axis=0)
+        logits = model.logits(jittered_crops(attacked, _face(v.box), model.square)).mean(axis=0)
         exact = v.verdict == Verdict.VERIFIED and v.payload == p
         acc = float(np.mean((logits > 0) == (encode_bits(p) == 1)))
         card = None
@@ -253,10 +253,11 @@ class _Run:
         for peer in self.peers:
             tagged[peer.name] = peer.embed(rgb, faces, bits)
         for s, img in tagged.items():
-            self.quality[s] += [region_quality(rgb, img, f.box) for f in faces]
+            square = model.square if s == OURS else CROP_SCALE  # the peers' own geometry
+            self.quality[s] += [region_quality(rgb, img, f.box, square) for f in faces]
         conditions = [face_conditions(f.box, rgb) for f in faces]
         if rep == 0:
-            regions = [face_region(f.box, rgb.shape) for f in faces]
+            regions = [face_region(f.box, rgb.shape, model.square) for f in faces]
             self.squares += [(rgb[r], tagged[OURS][r]) for r in regions]
         for a, spec in enumerate(self.specs):
             seed = (self.seed, rep, k, a)  # the same attack randomness for every system

@@ -40,6 +40,12 @@ class ModelConfig:
     #: by construction (a viewer is far less sensitive to it, and JPEG keeps luma at full
     #: resolution where it halves chroma). Same parameters, so v1 weights warm-start it.
     residual: str = "rgb"
+    #: The tag square's side over the face box's side: where protect writes this model's tag
+    #: and verify reads it (engine.faces.CROP_SCALE, 1.5, for v1 and v2). A wider square keeps
+    #: more of the tag outside the face's landmark hull, which a swap replaces: v2, trained at
+    #: 1.5, read 13 of 44 eval faces blind after swap-target at 2.5 against 1 at 1.5
+    #: (MODEL_CARD.md, "Wider tag square").
+    square: float = 1.5
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -81,7 +81,7 @@ def reads_back(model: Watermarker, tagged: np.ndarray, faces: list[Face],
     from *tagged* after the test re-encode; one decoder batch for all faces."""
     crops = []
     for face, square in zip(faces, squares, strict=True):
-        crops += jittered_crops(*check_window(tagged, face, square))
+        crops += jittered_crops(*check_window(tagged, face, square), model.square)
     logits = model.logits(crops).reshape(len(faces), len(JITTERS), -1)
     out = []
     for face_logits, row in zip(logits, bits, strict=True):

@@ -52,11 +52,14 @@ def decode_face(
 ) -> tuple[DecodeResult | None, int | None]:
     """The first decode over the bundled model versions, and the version that read it.
     Blind RS decoding first (any owner); only if no model reads the face blind, a match
-    against the ``known`` payloads of stored records (engine.model.match)."""
-    crops = jittered_crops(rgb, face)
+    against the ``known`` payloads of stored records (engine.model.match). Each model reads
+    the square it writes (ModelConfig.square)."""
+    crops: dict[float, list[np.ndarray]] = {}
     combined = []
     for model in models:
-        logits = model.logits(crops)
+        if model.square not in crops:
+            crops[model.square] = jittered_crops(rgb, face, model.square)
+        logits = model.logits(crops[model.square])
         combined.append((model.version, np.vstack([logits.mean(axis=0)[None], logits])))
         res = read_blind(logits, model.version)
         if res is not None:

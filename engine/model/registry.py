@@ -106,6 +106,11 @@ class Watermarker:
     def version(self) -> int:
         return self.cfg.version
 
+    @property
+    def square(self) -> float:
+        """Tag square side over face box side: where this model's tags are written and read."""
+        return self.cfg.square
+
     def _to_input(self, crops: list[np.ndarray]) -> torch.Tensor:
         size = self.cfg.size
         batch = []

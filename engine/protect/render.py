@@ -49,7 +49,7 @@ def embed_bits(
 ) -> Embedded:
     """:func:`embed_faces` from the coded payload bits (one row per face): what a batch worker
     gets, as it never sees the identity's keys."""
-    squares = [face_square(f.box) for f in faces]
+    squares = [face_square(f.box, model.square) for f in faces]
     if faces:
         out, checks = embed_checked(rgb, faces, squares, np.asarray(bits), model, strength)
     else:

@@ -359,8 +359,11 @@ def write_small_photos(evals: list[Item], folder: Path, names: dict[str, str]) -
 
 
 def build(cache: Path, downloads: Path, n_natural: int = NATURAL_CROPS, seed: int = SEED,
-          check_people: bool = True) -> dict:
-    """Write every cache output and return the counts that the summary prints."""
+          check_people: bool = True, square: float = CROP_SCALE) -> dict:
+    """Write every cache output and return the counts that the summary prints. *square*: the
+    tag square (ModelConfig.square) the face crops frame, the training crops as much wider
+    than it as TRAIN_SCALES are than 1.5 (train.sample_batch zooms in by up to 1/0.72)."""
+    train_scales = tuple(round(s * square / CROP_SCALE, 4) for s in TRAIN_SCALES)
     guard(str(cache.resolve()))
     cache.mkdir(parents=True, exist_ok=True)
     items, archives = gather(downloads)
@@ -373,8 +376,8 @@ def build(cache: Path, downloads: Path, n_natural: int = NATURAL_CROPS, seed: in
     assert not any(i.role != "photo" for i in live if i.split == "eval")
     leaks = people.split_leaks(train, evals, DIFFERENT_PEOPLE) if check_people else None
 
-    faces_train, meta_train = face_crops(train, TRAIN_SCALES)
-    faces_eval, meta_eval = face_crops(evals, (CROP_SCALE,))
+    faces_train, meta_train = face_crops(train, train_scales)
+    faces_eval, meta_eval = face_crops(evals, (square,))
     natural, meta_nat = natural_crops([i for i in train if i.role == "photo"], n_natural, seed)
     photo_names = write_eval_photos(evals, cache / "eval_photos")
     small_names = write_small_photos(evals, cache / "eval_small", photo_names)
@@ -389,7 +392,8 @@ def build(cache: Path, downloads: Path, n_natural: int = NATURAL_CROPS, seed: in
               for name, group in (("train", train), ("eval", evals))}
     manifest = {
         "about": "FakeTagger data cache; built by engine/training/data.py, see docs/DATA.md",
-        "crop_size": CROP, "train_scales": list(TRAIN_SCALES), "eval_scale": CROP_SCALE,
+        "crop_size": CROP, "square": square, "train_scales": list(train_scales),
+        "eval_scale": square,
         "detector": {"threshold": DEFAULT_THRESHOLD, "min_face": DEFAULT_MIN_FACE},
         "person_cap": PERSON_CAP, "capped": {g: list(v) for g, v in capped.items()},
         "splits": splits, "natural_seed": seed, "archives": archives,
@@ -454,13 +458,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="archives, extracted files and detections (not carried; reused)")
     ap.add_argument("--natural", type=int, default=NATURAL_CROPS, help="natural crops to cut")
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--square", type=float, default=CROP_SCALE,
+                    help="tag square over face box the crops frame (ModelConfig.square)")
     ap.add_argument("--write-assets", action="store_true",
                     help="also rewrite assets/sample.jpg and tests/data/*.jpg (committed files)")
     ap.add_argument("--no-people-check", action="store_true",
                     help="skip the dlib descriptor check that no person is in both splits")
     args = ap.parse_args(argv)
     result = build(args.cache, args.downloads, args.natural, args.seed,
-                   check_people=not args.no_people_check)
+                   check_people=not args.no_people_check, square=args.square)
     print(summarize(result))
     if args.write_assets:
         for path in write_assets(result["items"], Path(__file__).resolve().parents[2]):

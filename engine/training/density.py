@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.faces import CROP_SCALE
 from engine.identity import KEY_ID_BYTES
 from engine.model.nets import WatermarkNet
 from engine.model.weights import load_weights
@@ -66,7 +67,8 @@ def measure(net: WatermarkNet, faces: torch.Tensor, checks: list[str], repeats: 
         tagged = ((tagged + 1) * 127.5).round() / 127.5 - 1
         for name in checks:
             fn = evaluate._check(name, x, np.random.default_rng(7 + rep),
-                                 torch.Generator().manual_seed(7 + rep), donors, generator)
+                                 torch.Generator().manual_seed(7 + rep), donors, generator,
+                                 CROP_SCALE / net.cfg.square)
             logits = net.decoder(fn(tagged).clamp(-1, 1))
             right = (logits > 0).float() == target
             acc[name].extend(right.float().mean(1).tolist())

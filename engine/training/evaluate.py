@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.faces import CROP_SCALE
 from engine.model.nets import WatermarkNet
 from engine.model.weights import load_weights
 from engine.training import noise, proxies
@@ -37,7 +38,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _check(name: str, clean: torch.Tensor, rng: np.random.Generator, gen: torch.Generator,
-           donors: np.ndarray | None, generator) -> Callable[[torch.Tensor], torch.Tensor]:
+           donors: np.ndarray | None, generator, face: float = 1.0
+           ) -> Callable[[torch.Tensor], torch.Tensor]:
     if name == "clean":
         return lambda t: t
     if name == "jpeg75_resize75":
@@ -49,7 +51,7 @@ def _check(name: str, clean: torch.Tensor, rng: np.random.Generator, gen: torch.
 
         return lambda t: faceops.straight_through(t, [name[3:]], rng, donors)
     if name.startswith("px:"):
-        return lambda t: proxies.apply(name[3:], t, clean, gen, generator)
+        return lambda t: proxies.apply(name[3:], t, clean, gen, generator, face)
     raise KeyError(f"unknown check {name!r}")
 
 
@@ -74,7 +76,8 @@ def evaluate(net: WatermarkNet, faces: torch.Tensor, checks: list[str], repeats:
             sums["psnr"] += psnr(tagged, x)
             for name in checks:
                 fn = _check(name, x, np.random.default_rng(7 + rep),
-                            torch.Generator().manual_seed(7 + rep), donors, generator)
+                            torch.Generator().manual_seed(7 + rep), donors, generator,
+                            CROP_SCALE / net.cfg.square)
                 logits = net.decoder(fn(tagged).clamp(-1, 1))
                 acc = ((logits > 0).float() == bits).float().mean().item()
                 sums[name] = sums.get(name, 0.0) + acc

@@ -12,7 +12,9 @@ the portable cache alone (DEVELOPERS.md, section 3).
 Geometry: a crop is the project's face square (MTCNN box = central 1/1.5); the landmark hull of
 a centred face covers roughly x 0.22-0.78, y 0.30-0.86 of the side (engine.attacks.geometry's
 FACE_RECT), which the random ellipses below follow. Batches from train.sample_batch are zoomed
-by up to 1/0.72, so the ellipses are drawn wide enough to cover that spread.
+by up to 1/0.72, so the ellipses are drawn wide enough to cover that spread. A model with a
+wider square (ModelConfig.square) sees a smaller face around the same centre: `face` = 1.5 /
+square scales the ellipses, and the re-synthesis proxy re-renders the face's own 1.5 square.
 
 All functions take and return (B, 3, S, S) tensors in -1..1; `gen` is a torch.Generator on the
 CPU so a seeded run draws the same edits.
@@ -30,17 +32,19 @@ def _u(gen: torch.Generator, b: int, lo: float, hi: float, device) -> torch.Tens
     return (lo + (hi - lo) * torch.rand(b, generator=gen)).to(device)
 
 
-def face_mask(b: int, size: int, gen: torch.Generator, device, *, grow: float = 0.0) -> torch.Tensor:
+def face_mask(b: int, size: int, gen: torch.Generator, device, *, grow: float = 0.0,
+              face: float = 1.0) -> torch.Tensor:
     """(B, 1, S, S) soft ellipse over the inner face (what a landmark hull covers), 0..1.
 
     `grow` widens it (as a fraction of the side), e.g. to include the forehead as re-synthesis
-    masks do.
+    masks do. `face`: the face's size in the square relative to the 1.5 geometry (1.5 / the
+    model's square): a wider square holds a smaller face around the same centre.
     """
-    cx = _u(gen, b, 0.46, 0.54, device)
-    cy = _u(gen, b, 0.54, 0.60, device)
-    ax = _u(gen, b, 0.25, 0.31, device) + grow
-    ay = _u(gen, b, 0.27, 0.33, device) + grow
-    edge = _u(gen, b, 0.01, 0.04, device)
+    cx = 0.5 + (_u(gen, b, 0.46, 0.54, device) - 0.5) * face
+    cy = 0.5 + (_u(gen, b, 0.54, 0.60, device) - 0.5) * face
+    ax = (_u(gen, b, 0.25, 0.31, device) + grow) * face
+    ay = (_u(gen, b, 0.27, 0.33, device) + grow) * face
+    edge = _u(gen, b, 0.01, 0.04, device) * face
     t = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size
     yy, xx = t.view(1, -1, 1), t.view(1, 1, -1)
     r = torch.sqrt(((xx - cx.view(-1, 1, 1)) / ax.view(-1, 1, 1)) ** 2
@@ -83,27 +87,38 @@ def _recolour(x: torch.Tensor, gen: torch.Generator, span: float) -> torch.Tenso
     return x * gain + off
 
 
-def swap_source(tagged: torch.Tensor, other: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def swap_source(tagged: torch.Tensor, other: torch.Tensor, gen: torch.Generator,
+                face: float = 1.0) -> torch.Tensor:
     """The tagged face interior, warped and recoloured, blended into `other` (an untagged head)."""
     b, _, s, _ = tagged.shape
     inner = _recolour(smooth_warp(tagged, gen), gen, 0.08)
     inner = inner + _low_freq(b, s, gen, tagged.device, 0.06)
-    m = face_mask(b, s, gen, tagged.device)
+    m = face_mask(b, s, gen, tagged.device, face=face)
     return m * inner + (1 - m) * other
 
 
-def swap_target(tagged: torch.Tensor, other: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def swap_target(tagged: torch.Tensor, other: torch.Tensor, gen: torch.Generator,
+                face: float = 1.0) -> torch.Tensor:
     """Another face's interior blended over the tagged head: only the tagged surround survives."""
     b, _, s, _ = tagged.shape
     inner = _recolour(smooth_warp(other, gen), gen, 0.08)
-    m = face_mask(b, s, gen, tagged.device, grow=0.02)
+    m = face_mask(b, s, gen, tagged.device, grow=0.02, face=face)
     return m * inner + (1 - m) * tagged
 
 
-def resynth(tagged: torch.Tensor, generator: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
+def resynth(tagged: torch.Tensor, generator: torch.nn.Module, gen: torch.Generator,
+            face: float = 1.0) -> torch.Tensor:
     """The face re-rendered by a frozen generator (gradients flow through it to the encoder),
-    colour-matched to the original inside the mask and blended back softly."""
+    colour-matched to the original inside the mask and blended back softly. With `face` < 1
+    (a wider square) the generator re-renders the face's own 1.5 square in the middle, as it
+    would a face cut out of a photo, and the rest is left as it was."""
     b, _, s, _ = tagged.shape
+    if face < 1.0:
+        c = int(round(s * face))
+        o = (s - c) // 2
+        inner = tagged[..., o:o + c, o:o + c]
+        change = resynth(inner, generator, gen) - inner
+        return tagged + F.pad(change, (o, s - c - o, o, s - c - o))
     size = getattr(generator, "size", s)
     small = F.interpolate(tagged, size=(size, size), mode="bilinear", antialias=True,
                           align_corners=False)
@@ -126,16 +141,16 @@ PROXIES = ("swap-source", "swap-target", "resynth")
 
 
 def apply(name: str, tagged: torch.Tensor, clean: torch.Tensor, gen: torch.Generator,
-          generator: torch.nn.Module | None = None) -> torch.Tensor:
+          generator: torch.nn.Module | None = None, face: float = 1.0) -> torch.Tensor:
     """Proxy `name` on a tagged batch; `clean` holds the untagged crops, of which another face
-    (the batch rolled by one) plays the other person in a swap."""
+    (the batch rolled by one) plays the other person in a swap. `face`: see face_mask."""
     other = clean.roll(1, 0).detach()
     if name == "swap-source":
-        return swap_source(tagged, other, gen)
+        return swap_source(tagged, other, gen, face)
     if name == "swap-target":
-        return swap_target(tagged, other, gen)
+        return swap_target(tagged, other, gen, face)
     if name == "resynth":
         if generator is None:
             raise ValueError("the resynth proxy needs the frozen training generator")
-        return resynth(tagged, generator, gen)
+        return resynth(tagged, generator, gen, face)
     raise KeyError(f"unknown proxy {name!r}; known: {', '.join(PROXIES)}")

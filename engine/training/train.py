@@ -24,19 +24,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.faces import CROP_SCALE
 from engine.model.nets import ModelConfig, WatermarkNet
 from engine.model.weights import load_weights, read_metadata, save_weights
 from engine.training import evaluate, noise, proxies
 from engine.training.narrow import narrow_payload
 
-#: The smallest face square `--small` trains for: a 40 px face box (the detector's minimum) at the
-#: app's 1.5 framing.
-SMALL_SIDE = 60
+#: The smallest face box (px) `--small` trains for: the detector's minimum. Its square is this
+#: times the model's square (60 px at the app's 1.5 framing).
+SMALL_BOX = 40
 DEEPFAKE_KINDS = ("px:", "df:")  # proxy and face-op chunks, as tagged in train_step
 
 
-def load_cache(cache: Path, device: torch.device) -> dict[str, torch.Tensor]:
-    """The uint8 crop arrays built by engine.training.data, moved to the device once."""
+def load_cache(cache: Path, device: torch.device, square: float = CROP_SCALE
+               ) -> dict[str, torch.Tensor]:
+    """The uint8 crop arrays built by engine.training.data, moved to the device once. The
+    cache's crops must frame the faces as the model's square does (a 1.5 cache would teach a
+    2.5 model a face twice as large as protect will show it)."""
+    manifest = cache / "manifest.json"
+    if manifest.exists():
+        built = float(json.loads(manifest.read_text()).get("square", CROP_SCALE))
+        if abs(built - square) > 1e-6:
+            raise SystemExit(f"{cache} was built for a tag square of {built}, this run trains "
+                             f"{square}: python -m engine.training.data --square {square}")
     out = {}
     for name in ("faces_train", "natural_train", "faces_eval"):
         path = cache / f"{name}.npy"
@@ -112,7 +122,9 @@ class Trainer:
         self.rng = random.Random(args.seed)
         self.gen = torch.Generator().manual_seed(args.seed)
         self.cfg = ModelConfig(version=args.version, bits=args.bits, rms=args.rms, norm=args.norm,
-                               residual=args.residual, size=args.size)
+                               residual=args.residual, size=args.size, square=args.square)
+        #: The face's size in the training crops relative to the 1.5 geometry (proxies.face_mask).
+        self.face = CROP_SCALE / args.square
         if args.bf16:  # oneDNN bf16 inner precision (measured: no gain on this CPU, DEVELOPERS.md)
             torch.backends.mkldnn.conv.fp32_precision = "bf16"
             torch.backends.mkldnn.matmul.fp32_precision = "bf16"
@@ -144,7 +156,7 @@ class Trainer:
             self._warm_start(Path(args.init))
         self.history.append({"from_step": self.step, "args": vars(args),
                              "cache": _cache_id(Path(args.cache))})
-        self.data = load_cache(Path(args.cache), self.device)
+        self.data = load_cache(Path(args.cache), self.device, args.square)
         self.np_rng = np.random.default_rng(args.seed)
         self.faceops: list[str] = []
         self.donors: np.ndarray | None = None
@@ -223,7 +235,8 @@ class Trainer:
         cut = noise.random_cut(cfg.size, self.rng) if self.rng.random() < a.edge else None
         if cut:  # a close-up: part of the face square is past the photo's border
             x = noise.edge_cut(x, cut)
-        side = self.rng.randint(SMALL_SIDE, cfg.size - 1) if self.rng.random() < a.small else 0
+        smallest = min(cfg.size - 1, round(SMALL_BOX * cfg.square))
+        side = self.rng.randint(smallest, cfg.size - 1) if self.rng.random() < a.small else 0
         if side:  # a small face: its square is scaled up for the encoder, the tag back down
             x = noise.shrunk_cover(x, side)[1]
         unit = self.net.encoder(x, bits)
@@ -293,7 +306,7 @@ class Trainer:
         """A differentiable DeepFake proxy (engine.training.proxies), then half the time an
         everyday distortion, as a re-posted DeepFake is re-compressed."""
         name = self.rng.choice(self.proxies)
-        out = proxies.apply(name, part, clean, self.proxy_gen, self.generator)
+        out = proxies.apply(name, part, clean, self.proxy_gen, self.generator, self.face)
         if self.rng.random() < 0.5:
             out, _ = noise.random_distortion(out, self.level * 0.6, self.rng)
         return out, f"px:{name}"
@@ -403,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edge", type=float, default=0.0,
                    help="chance per batch that part of the face square lies past the photo's "
                         "border (close-ups; noise.edge_cut)")
+    p.add_argument("--square", type=float, default=ModelConfig.square,
+                   help="tag square side over the face box side (ModelConfig.square); the cache "
+                        "must be built for it (engine.training.data --square)")
     p.add_argument("--small", type=float, default=0.0,
                    help="chance per batch of a small face: a 60-127 px face square, through the "
                         "app's up- and down-scaling (noise.shrunk)")
