@@ -22,7 +22,13 @@ detection) and computes its 128-D descriptor. Then:
   bridge) and lower part (nose tip, mouth, chin) differs less, each part aligned and colour
   matched on its own. An attribute edit that re-renders the eyes or the mouth can move the
   descriptor as far as another person's face does, but it leaves the other part as tagged; a
-  swapped-in face differs in both.
+  swapped-in face differs in both;
+- smoothing: how much fine texture the skin lost (a beauty filter), against the texture of
+  brows, eyes and mouth in the same face. Each chip is measured in its own frame, on its own
+  landmarks, because the warp that aligns the suspect blurs it alone. Recompression, rescaling
+  and screenshots lower the fine texture of the whole face, the skin's and the features' alike;
+  a skin filter lowers the skin's only. The colour measures cannot see it: a bilateral filter
+  keeps every region's mean and barely moves a blurred pixel.
 """
 
 from __future__ import annotations
@@ -58,6 +64,12 @@ HAIR_MARGIN = 8
 #: Suspect pixels at or beyond these values (any channel) are left out of the tone-curve fit:
 #: they may be clipped, so they say nothing about the curve.
 TONE_RANGE = (3, 252)
+#: The band (Gaussian sigmas, px at CHIP) whose texture the smoothing measure compares: the
+#: finest the chip holds, where a skin filter removes pores and a recompressed copy keeps most.
+TEXTURE_BAND = (0.5, 1.0)
+#: Added to each texture level (grey levels) before their ratio: a flat, noiseless skin patch
+#: must not turn rounding noise into a large ratio.
+TEXTURE_FLOOR = 0.05
 #: The exposure changes tone matching may undo: gammas tried, and the gain's bounds.
 TONE_GAMMAS = tuple(np.round(np.arange(0.6, 1.61, 0.1), 2))
 TONE_GAINS = (0.5, 2.0)
@@ -86,12 +98,14 @@ class Measures:
     hair: float = 0.0  # the band above the brows: forehead and hair
     #: The less changed of the upper and lower parts (0.0: not measured, as in older files).
     intact: float = 0.0
+    #: Fine skin texture lost, log ratio (0.0: none lost, or not measured as in older files).
+    smoothing: float = 0.0
 
     def to_json(self) -> dict[str, float]:
         return {"identity": round(self.identity, 4), "expression": round(self.expression, 4),
                 "appearance": round(self.appearance, 3), "local": round(self.local, 3),
                 **{r: round(getattr(self, r), 3) for r in REGIONS},
-                "intact": round(self.intact, 3)}
+                "intact": round(self.intact, 3), "smoothing": round(self.smoothing, 3)}
 
 
 def sample(box_crop: np.ndarray) -> FaceSample:
@@ -305,6 +319,36 @@ def region_shifts(ref: FaceSample, a: np.ndarray, b: np.ndarray) -> dict[str, fl
             for name, m in region_masks(ref).items()}
 
 
+def _texture(chip: np.ndarray, face: FaceSample) -> tuple[float, float]:
+    """(skin, features): median fine-texture level of the skin and of the brows, eyes, nose and
+    mouth (the rest of the face), each located by *face*'s own landmarks on *chip*."""
+    grey = imgops.rgb_to_grey(chip).astype(np.float32)
+    fine = np.abs(imgops.gaussian_blur(grey, TEXTURE_BAND[0])
+                  - imgops.gaussian_blur(grey, TEXTURE_BAND[1]))
+    skin = region_masks(face)["skin"]
+    features = hull(face.points) & ~skin
+    if skin.sum() < 100 or features.sum() < 100:
+        return 0.0, 0.0
+    return float(np.median(fine[skin])), float(np.median(fine[features]))
+
+
+def smoothing(ref: FaceSample, sus: FaceSample,
+              common: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+    """How much fine texture the suspect's skin lost, as a log ratio, at least 0: the smaller
+    of the skin's loss and its loss relative to the face's features (a screenshot softens the
+    whole face, so the skin's own loss alone false-alarms on it; a colour change makes the
+    features busier, so the relative loss alone does). Both chips at their common resolution
+    (:func:`_common`)."""
+    a, b = _common(ref, sus) if common is None else common
+    (skin_a, feat_a), (skin_b, feat_b) = _texture(a, ref), _texture(b, sus)
+    if not (skin_a and feat_a and skin_b and feat_b):
+        return 0.0
+    f = TEXTURE_FLOOR
+    skin = np.log((skin_a + f) / (skin_b + f))
+    relative = skin - np.log((feat_a + f) / (feat_b + f))
+    return float(max(0.0, min(skin, relative)))
+
+
 def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     identity = float(np.linalg.norm(ref.descriptor - sus.descriptor))
     m = alignment(ref, sus)
@@ -319,4 +363,4 @@ def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     appearance = float(np.median(diff[face]))
     local = float(np.percentile(diff[face_mask(ref, INNER, 5)], 90))
     return Measures(identity, expression, appearance, local, **region_shifts(ref, a, b),
-                    intact=intact_part(ref, sus, common))
+                    intact=intact_part(ref, sus, common), smoothing=smoothing(ref, sus, common))

@@ -7,6 +7,7 @@ deliberately plain so a fact-checker can repeat it from the numbers in the repor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -43,6 +44,7 @@ class ChangeReason(StrEnum):
     SKIN = "skin"
     HAIR = "hair"
     PART_RERENDERED = "part_rerendered"
+    SMOOTHED = "smoothed"
     NO_RECORD = "no_record"
     SMALL_FACE = "small_face"
     CUT_FACE = "cut_face"
@@ -88,6 +90,10 @@ EDITED_HAIR = 15.0
 #: eyes or mouths 2.22; swapped-in faces started at 3.95 and re-synthesised ones at 3.35
 #: (independent photos: everyday 1.66, edits 2.24 but one glasses edit at 5.73, swaps from 4.9).
 INTACT_PART = 3.0
+#: Fine skin texture lost (measure.smoothing, a log ratio) at or over which the skin was
+#: smoothed: chosen on 2026-12-07 on the eval split, above every everyday copy there
+#: (docs/BENCHMARKS.md, "skin smoothing").
+EDITED_SMOOTHING = 0.25
 #: Faces smaller than this (box side, px) in the suspect image: too little detail to judge
 #: (under it, a quarter to a half of innocent copies read as changed).
 MIN_FACE = 96
@@ -141,6 +147,8 @@ _TEXT = {
     ChangeReason.PART_RERENDERED: "the eyes or the mouth were re-rendered: the identity drifts "
                                   "as far as another person's, but the rest of the face is the "
                                   "tagged one",
+    ChangeReason.SMOOTHED: "the skin was smoothed (its fine texture is gone, the features' is "
+                           "not)",
     ChangeReason.NO_RECORD: "no signed record of this face to compare with",
     ChangeReason.SMALL_FACE: "the face is too small here to judge a change",
     ChangeReason.CUT_FACE: "the face is cut by the image border: too little of it to judge",
@@ -168,6 +176,7 @@ class Thresholds:
     edited_skin: float = EDITED_SKIN
     edited_hair: float = EDITED_HAIR
     intact_part: float = INTACT_PART
+    edited_smoothing: float = EDITED_SMOOTHING
 
 
 SHIPPED = Thresholds()
@@ -184,10 +193,12 @@ def classify(m: Measures, reference: str, th: Thresholds = SHIPPED) -> FaceChang
               ChangeReason.LIPS: m.lips / th.edited_lips,
               ChangeReason.EYES: m.eyes / th.edited_eyes,
               ChangeReason.SKIN: m.skin / th.edited_skin,
-              ChangeReason.HAIR: m.hair / th.edited_hair}
+              ChangeReason.HAIR: m.hair / th.edited_hair,
+              ChangeReason.SMOOTHED: m.smoothing / th.edited_smoothing}
     nums = (f"identity distance {m.identity:.2f}, landmarks moved {m.expression:.3f} eye "
             f"widths, colour difference {m.appearance:.1f}, locally {m.local:.1f}, region "
-            f"shifts lips {m.lips:.1f} eyes {m.eyes:.1f} skin {m.skin:.1f} hair {m.hair:.1f}")
+            f"shifts lips {m.lips:.1f} eyes {m.eyes:.1f} skin {m.skin:.1f} hair {m.hair:.1f}, "
+            f"skin texture lost {m.smoothing:.2f}")
     if m.identity >= th.replaced_identity and 0.0 < m.intact < th.intact_part:
         return FaceChange(ChangeKind.EDITED, ChangeReason.PART_RERENDERED,
                           m.identity / th.edited_identity, m, reference,
@@ -204,6 +215,11 @@ def classify(m: Measures, reference: str, th: Thresholds = SHIPPED) -> FaceChang
         return FaceChange(ChangeKind.EDITED, reason, ratio, m, reference,
                           f"its mean colour moved {getattr(m, reason.value):.1f}; unchanged "
                           f"copies stay under {line:.1f}")
+    if ratio >= 1.0 and reason is ChangeReason.SMOOTHED:
+        return FaceChange(ChangeKind.EDITED, reason, ratio, m, reference,
+                          f"the skin kept {100 * math.exp(-m.smoothing):.0f}% of its fine "
+                          f"texture, measured against the eyes, brows and mouth; unchanged "
+                          f"copies keep over {100 * math.exp(-th.edited_smoothing):.0f}%")
     if ratio >= 1.0:
         return FaceChange(ChangeKind.EDITED, reason, ratio, m, reference, nums)
     return FaceChange(ChangeKind.NONE, ChangeReason.MATCHES, ratio, m, reference, nums)
