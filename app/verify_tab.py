@@ -204,7 +204,8 @@ class VerifyTab(TakesPhotos, QWidget):
                 result.originals[k] = self._original(v)
             ref = v.change_reference
             if v.change.measures is not None and ref is not None:  # compared: show how
-                result.comparisons[k] = comparison_images(comparison(photo.rgb, v.box, ref))
+                framing = v.change.framing or v.box  # where the verdict's measures came from
+                result.comparisons[k] = comparison_images(comparison(photo.rgb, framing, ref))
         return result
 
     def _original(self, v: FaceVerdict) -> tuple[str, QImage | None]:

@@ -55,6 +55,45 @@ def test_intact_is_in_the_json_and_old_files_load():
     assert Measures(**old).intact == 0.0
 
 
+def test_skin_texture_lost_past_the_line_is_smoothed_and_old_files_load():
+    from engine.change.verdict import EDITED_SMOOTHING
+
+    at = classify(_measures(smoothing=EDITED_SMOOTHING), "original")
+    assert (at.kind, at.reason) == (ChangeKind.EDITED, ChangeReason.SMOOTHED)
+    assert "kept 78% of its fine texture" in at.text
+    assert classify(_measures(smoothing=EDITED_SMOOTHING * 0.99), "original").kind \
+        is ChangeKind.NONE
+    m = _measures(smoothing=0.3333)
+    assert m.to_json()["smoothing"] == 0.333
+    old = {k: v for k, v in m.to_json().items() if k != "smoothing"}
+    assert Measures(**old).smoothing == 0.0
+
+
+def test_smoothing_compares_the_skin_with_the_features_of_the_same_face():
+    """Texture lost on the skin alone counts; lost on the whole face (a softer copy) does not,
+    and texture gained (a busier copy) never reads as smoothing."""
+    rng = np.random.default_rng(0)
+    base = np.clip(128 + rng.normal(0, 12, (CHIP, CHIP, 3)), 0, 255).astype(np.uint8)
+    points = _sample().points
+    ref = FaceSample(base, points, np.zeros(128, np.float32), CHIP)
+    skin = measure.region_masks(ref)["skin"]
+
+    def blurred(where: np.ndarray) -> np.ndarray:
+        soft = measure.imgops.gaussian_blur(base, 1.5).astype(np.uint8)
+        out = base.copy()
+        out[where] = soft[where]
+        return out
+
+    def smoothing(chip: np.ndarray) -> float:
+        return measure.smoothing(ref, FaceSample(chip, points, ref.descriptor, CHIP))
+
+    assert smoothing(base) == 0.0
+    assert smoothing(blurred(skin)) > 1.0
+    assert smoothing(blurred(np.ones(skin.shape, bool))) < 0.1
+    busier = np.clip(base.astype(int) + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    assert smoothing(busier) == 0.0
+
+
 def test_the_ecc_refinement_is_kept_only_where_it_makes_the_faces_more_alike():
     """ECC refines a landmark fit; where it moves the suspect off (a zoom onto glasses frames
     measured 22-33 of colour difference on an unchanged face), the landmark fit is kept."""

@@ -63,7 +63,7 @@ def measure_photos(folders: list[Path], attacks: tuple[str, ...] = ATTACKS, seed
                 if v.change is None or ref is None:
                     continue
                 try:  # measured at any size: the size rule is what this checks
-                    m = settled_measures(attacked, v.box, sample(ref.crop))
+                    m, _ = settled_measures(attacked, v.box, sample(ref.crop))
                 except Exception:  # noqa: BLE001 - dlib finds no shape: not measurable
                     continue
                 yield {"photo": done.input.name, "attack": name, "family": SUITE[name].family,

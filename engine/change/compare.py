@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,27 +32,29 @@ def _rank(m: Measures) -> tuple[int, float]:
     return _RANK[change.kind], change.score or 0.0
 
 
-def settled_measures(suspect_rgb: np.ndarray, box, ref: FaceSample) -> Measures:
-    """The measures of the face at *box*, looked at again in two nearby framings when the first
-    reads as changed; the framing that reads least changed is kept. dlib's landmarks and
+def settled_measures(suspect_rgb: np.ndarray, box, ref: FaceSample) -> tuple[Measures, tuple]:
+    """(measures, framing): the measures of the face at *box*, looked at again in two nearby
+    framings when the first reads as changed; the framing that reads least changed is kept and
+    returned with them (what the Verify tab's comparison shows). dlib's landmarks and
     descriptor move with the framing on some faces (a turned face behind glasses read as edited
     after a double JPEG or a 0.5x copy, when each part alone still matched), while an edit or
     another person's face reads as changed in every framing. Tag reading does the same with its
     jittered crops."""
-    best = measure(ref, sample(box_crop(suspect_rgb, box)))
+    best, framing = measure(ref, sample(box_crop(suspect_rgb, box))), tuple(box)
     if _rank(best)[0] == 0:
-        return best
+        return best, framing
     x1, y1, x2, y2 = box
     cx, cy, half = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) / 2
     for scale in SECOND_LOOK:
         h = half * scale
+        nearby = (cx - h, cy - h, cx + h, cy + h)
         try:
-            other = measure(ref, sample(box_crop(suspect_rgb, (cx - h, cy - h, cx + h, cy + h))))
+            other = measure(ref, sample(box_crop(suspect_rgb, nearby)))
         except Exception:  # noqa: BLE001 - dlib fits no shape in this framing: keep the first
             continue
         if _rank(other) < _rank(best):
-            best = other
-    return best
+            best, framing = other, nearby
+    return best, framing
 
 
 def face_change(suspect_rgb: np.ndarray, box, reference: Reference | None) -> FaceChange:
@@ -71,7 +74,8 @@ def face_change(suspect_rgb: np.ndarray, box, reference: Reference | None) -> Fa
         # A close-up cropped through the face: the box crop would repeat or miss part of the
         # face, which reads as an edit (a crop to 90% measured a colour difference of ~17).
         return unknown(ChangeReason.CUT_FACE, "", kind)
-    return classify(settled_measures(suspect_rgb, box, sample(reference.crop)), kind)
+    measures, framing = settled_measures(suspect_rgb, box, sample(reference.crop))
+    return dataclasses.replace(classify(measures, kind), framing=framing)
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,9 @@ class FaceChange:
     measures: Measures | None = None
     reference: str | None = None  # "original" | "thumbnail": what the face was compared with
     detail: str = ""  # numbers for the one-line text
+    #: The face box the measures come from: verify's second look may keep a nearby framing
+    #: (engine.change.compare.settled_measures); None where the faces were not compared.
+    framing: tuple[float, float, float, float] | None = None
 
     @property
     def label(self) -> str:
