@@ -169,7 +169,8 @@ def test_bench_keeps_each_face_change_measure_for_calibration(quick):
         assert {f["kind"] for f in mine} == set(kinds[ref])
     judged = [f for f in faces if f["kind"] != "unknown"]
     assert judged and all(set(f["measures"]) == {"identity", "expression", "appearance", "local",
-                                                 "lips", "eyes", "skin", "hair", "intact"}
+                                                 "lips", "eyes", "skin", "hair", "intact",
+                                                 "smoothing"}
                                                 for f in judged)
 
 

@@ -31,7 +31,7 @@ from engine.change.verdict import SHIPPED, ChangeKind, Thresholds, classify
 MEASURE_OF = {"replaced_identity": "identity", "edited_identity": "identity",
               "edited_expression": "expression", "edited_appearance": "appearance",
               "edited_local": "local", "edited_lips": "lips", "edited_eyes": "eyes",
-              "edited_skin": "skin", "edited_hair": "hair"}
+              "edited_skin": "skin", "edited_hair": "hair", "edited_smoothing": "smoothing"}
 
 
 def faces_of(doc: dict) -> list[tuple[str, str, dict]]:

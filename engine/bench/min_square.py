@@ -7,8 +7,12 @@ reaches it. The ratio is kept by any rescaling of the photo, but verify cannot k
 reader tries every ratio (blind decoding, the app's jittered crops and two attempts per ratio)
 and stops at the first payload that decodes. Tags are embedded at one strength with no
 read-back boost, for faces of 40-110 px; ``--min 0`` is today's geometry read the same way.
+``--ratio R`` instead tags and reads every face at R times its box (the wider square of
+ModelConfig.square), and ``--faces`` widens the face sizes measured.
 
     python -m engine.bench.min_square cache/eval_small --min 128 --attacks clean,jpeg75+resize0.75,social1080
+    python -m engine.bench.min_square cache/eval_photos --ratio 2.5 --faces 40:100000 \
+        --attacks clean,jpeg75+resize0.75,swap-target
 
 Prints one JSON object: exact blind reads / detected / faces per attack and per box-side band,
 wrong payloads read, and the PSNR inside the tag squares.
@@ -26,7 +30,7 @@ from engine.bench.metrics import match_faces
 from engine.faces import CROP_SCALE, Face, extract_square, face_square, paste_residual
 
 RATIOS = (CROP_SCALE, 2.0, 2.5, 3.0, 3.5)
-BANDS = ((40, 64), (64, 80), (80, 111))
+BANDS = ((40, 64), (64, 80), (80, 111), (111, 100_000))
 
 
 def ratio_for(side: float, minimum: int) -> float:
@@ -50,7 +54,7 @@ def read_any_ratio(rgb: np.ndarray, face: Face, model, ratios: tuple[float, ...]
 
 
 def run(folders: list[Path], minimum: int, attacks: list[str], strength: float, seed: int,
-        version: int) -> dict:
+        version: int, ratio: float | None = None, faces_px: tuple[int, int] = (40, 110)) -> dict:
     from engine.attacks import SUITE
     from engine.faces import FaceDetector
     from engine.model.registry import load_watermarker
@@ -60,19 +64,20 @@ def run(folders: list[Path], minimum: int, attacks: list[str], strength: float, 
     model = load_watermarker(version)
     det = FaceDetector(device="cpu")
     rng = np.random.default_rng(seed)
-    ratios = RATIOS if minimum else (CROP_SCALE,)
+    ratios = (ratio,) if ratio else RATIOS if minimum else (CROP_SCALE,)
     tally = {a: {"exact": 0, "wrong": 0, "detected": 0, "faces": 0} for a in attacks}
     bands = {f"{a}@{band(lo)}": [0, 0] for a in attacks for lo, _ in BANDS}
     psnrs = []
     for path in iter_photos(folders):
         rgb = load_photo(path).rgb
-        faces = [f for f in det.detect(rgb, include_small=True) if 40 <= f.size <= 110]
+        faces = [f for f in det.detect(rgb, include_small=True)
+                 if faces_px[0] <= f.size <= faces_px[1]]
         if not faces:
             continue
         payloads = [Payload(model.version, rng.integers(0, 256, 4, dtype=np.uint8).tobytes(),
                             int(rng.integers(0, 65536)), int(rng.integers(0, 256)))
                     for _ in faces]
-        squares = [face_square(f.box, ratio_for(f.size, minimum)) for f in faces]
+        squares = [face_square(f.box, ratio or ratio_for(f.size, minimum)) for f in faces]
         residuals = model.residuals([extract_square(rgb, s) for s in squares],
                                     np.stack([encode_bits(p) for p in payloads]), strength)
         tagged = rgb.copy()
@@ -99,9 +104,9 @@ def run(folders: list[Path], minimum: int, attacks: list[str], strength: float, 
                     ok = res.payload == payload
                     row["exact" if ok else "wrong"] += 1
                     bands[key][0] += int(ok)
-    return {"min": minimum, "ratios": list(ratios), "strength": strength, "seed": seed,
+    return {"min": None if ratio else minimum, "ratios": list(ratios), "strength": strength, "seed": seed,
             "model_version": version, "attacks": tally,
-            "bands": {k: {"exact": v[0], "faces": v[1]} for k, v in bands.items()},
+            "bands": {k: {"exact": v[0], "faces": v[1]} for k, v in bands.items() if v[1]},
             "psnr_mean": round(float(np.mean(psnrs)), 2) if psnrs else None,
             "psnr_worst": round(float(np.min(psnrs)), 2) if psnrs else None}
 
@@ -114,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--model-version", type=int, default=2)
+    p.add_argument("--ratio", type=float, help="tag and read every face at this ratio instead")
+    p.add_argument("--faces", default="40:110", help="box sides measured, px: LO:HI")
     args = p.parse_args(argv)
+    lo, hi = (int(v) for v in args.faces.split(":"))
     print(json.dumps(run(args.folders, args.min, args.attacks.split(","), args.strength,
-                         args.seed, args.model_version), indent=1))
+                         args.seed, args.model_version, args.ratio, (lo, hi)), indent=1))
     return 0
 
 

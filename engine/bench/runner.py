@@ -343,7 +343,7 @@ def run_bench(args: argparse.Namespace) -> dict:
                                    for a, by in run.by_condition.items()}
         if args.small_images:
             results["small_faces"] = _small_subset(args, pipe, ledger, unlocked, specs, model)
-        results["invisibility"] = summarize(quality[OURS])
+        results["invisibility"] = {**summarize(quality[OURS]), "square": model.square}
         if args.gallery:
             results["gallery"] = [str(p) for p in write_gallery(Path(args.gallery), run.squares)]
         results["false_tags"] = _false_tags(tally[OURS])
