@@ -229,3 +229,16 @@ def test_density_measure_reads_real_payloads_and_other_lengths_exactly():
                    for r in res.values())
         # An untrained net reads about half its bits and no whole tag.
         assert res["clean"]["exact"] == 0.0 and 0.3 < res["clean"]["bit_acc"] < 0.7
+
+
+def test_a_wider_square_reaches_further_past_a_tight_crops_border():
+    """A tight face crop shows the same photo around the face whatever the square: at 1.5 its
+    square reaches 0.3 of the side past a border, at 2.5 0.38, and the cuts trained follow."""
+    import random
+
+    from engine.training.noise import cut_reach, random_cut
+
+    assert cut_reach(1.5) == 0.3 and cut_reach(2.5) == 0.38
+    rng = random.Random(0)
+    cuts = [random_cut(128, rng, cut_reach(2.5)) for _ in range(400)]
+    assert max(max(c) for c in cuts) > 0.35 * 128 and max(max(c) for c in cuts) <= 0.38 * 128

@@ -195,6 +195,13 @@ def shrunk(residual: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(down, size=(size, size), mode="bilinear", align_corners=False)
 
 
+def cut_reach(square: float) -> float:
+    """The most of a face square's side that lies past one border of a tight face crop: at the
+    app's 1.5 square 0.3 (the crop shows ~0.6 box widths of the photo around the face), at a
+    wider square as much more as that square is wider (2.5: 0.38)."""
+    return round((1.0 - 0.6 / square) / 2.0, 4)
+
+
 def random_cut(size: int, rng: random.Random, most: float = 0.3) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) pixels of a face square that lie past the photo's border: each
     side with probability 1/2, up to `most` of the side (a tight celebrity crop's 1.5x square

@@ -232,7 +232,8 @@ class Trainer:
         bits = base[:, torch.arange(cfg.bits, device=self.device) % self.distinct]
         lvl = self.level
         rms_scale = a.start_rms_factor - (a.start_rms_factor - 1.0) * lvl
-        cut = noise.random_cut(cfg.size, self.rng) if self.rng.random() < a.edge else None
+        cut = (noise.random_cut(cfg.size, self.rng, noise.cut_reach(cfg.square))
+               if self.rng.random() < a.edge else None)
         if cut:  # a close-up: part of the face square is past the photo's border
             x = noise.edge_cut(x, cut)
         smallest = min(cfg.size - 1, round(SMALL_BOX * cfg.square))
