@@ -106,11 +106,31 @@ def test_the_ecc_refinement_is_kept_only_where_it_makes_the_faces_more_alike():
     ref = _sample()
     mask = measure.face_mask(ref)
     off = np.roll(rgb, (2, -3), axis=(0, 1))  # a landmark fit a few pixels off
-    refined = measure._refined(ref, rgb, off, mask)
+    refined, warp = measure._refined(ref, rgb, off, mask)
     before = measure._median_difference(rgb, off, mask)
-    assert measure._median_difference(rgb, refined, mask) < 0.5 * before
+    assert measure._median_difference(rgb, refined, mask) < 0.5 * before and warp is not None
     flat = np.full_like(rgb, 128)  # nothing to lock onto: ECC fails, the fit is kept as it is
-    assert (measure._refined(ref, rgb, flat, mask) == flat).all()
+    kept, warp = measure._refined(ref, rgb, flat, mask)
+    assert (kept == flat).all() and warp is None
+
+
+def test_region_means_leave_out_what_the_alignment_filled_in():
+    """Where aligning moves the suspect chip past its own edge, the warp repeats edge pixels:
+    those are not part of the face, and a region's mean is taken without them."""
+    ref = _sample()
+    shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 12.0]])  # the suspect moved 12 px down
+    flat = np.full((CHIP, CHIP, 3), 128, np.uint8)  # ECC cannot refine it: the fit stays
+    a, b, covered = measure._aligned(ref, ref, shift, (flat, flat))
+    assert not covered[:12].any() and covered[13:].all()
+    lab_a = np.zeros((CHIP, CHIP, 3), np.float32)
+    lab_b = lab_a.copy()
+    lab_b[:12] = 50.0  # what was filled in differs wildly
+    masks = measure.region_masks(ref)
+    top = {n for n, m in masks.items() if m[:12].any() and m.sum() >= 20}
+    assert top, "some region reaches into the top rows"
+    raw = measure.region_shifts(ref, lab_a, lab_b)
+    fair = measure.region_shifts(ref, lab_a, lab_b, covered)
+    assert all(raw[n] > 0 for n in top) and all(fair[n] == 0.0 for n in masks)
 
 
 def _sample() -> FaceSample:

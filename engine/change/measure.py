@@ -168,8 +168,10 @@ def _common(ref: FaceSample, sus: FaceSample) -> tuple[np.ndarray, np.ndarray]:
     return _at_resolution(ref.chip, res), _at_resolution(sus.chip, res)
 
 
-def _refined(ref: FaceSample, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """*b*, already on *a* by a landmark fit, refined by ECC inside *mask*, or kept as it is
+def _refined(ref: FaceSample, a: np.ndarray, b: np.ndarray, mask: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(image, warp): *b*, already on *a* by a landmark fit, refined by ECC inside *mask* (warp:
+    the ECC matrix, destination to source), or kept as it is (warp None)
     where that does not make the two look more alike: where ECC does not converge (a face
     replaced by a very different one), or where it locks onto something else. On a turned face
     with glasses, recompressed copies drew ECC 23-27 px off the landmark fit into a zoom that read
@@ -179,10 +181,11 @@ def _refined(ref: FaceSample, a: np.ndarray, b: np.ndarray, mask: np.ndarray) ->
     try:
         warp = imgops.ecc_affine(grey[0], grey[1], mask)
     except imgops.NoConvergence:
-        return b
+        return b, None
     refined = imgops.warp_affine(b, warp, inverse=True)
-    return refined if _median_difference(a, refined, mask) <= _median_difference(a, b, mask) \
-        else b
+    if _median_difference(a, refined, mask) <= _median_difference(a, b, mask):
+        return refined, warp
+    return b, None
 
 
 def _median_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -199,9 +202,24 @@ def aligned(ref: FaceSample, sus: FaceSample, fit: np.ndarray | None = None,
     faces; unrefined, that jitter alone reads as a colour difference of 5-10 on unchanged faces
     (an independent photo set), refined it stays under ~2.3. *fit* and *common* (the
     :func:`_common` chips): when the caller has them already."""
-    a, b = _common(ref, sus) if common is None else common
-    b = imgops.warp_affine(b, alignment(ref, sus) if fit is None else fit)
-    return a, _refined(ref, a, b, face_mask(ref))
+    a, b, _ = _aligned(ref, sus, fit, common)
+    return a, b
+
+
+def _aligned(ref: FaceSample, sus: FaceSample, fit: np.ndarray | None = None,
+             common: tuple[np.ndarray, np.ndarray] | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`aligned`, and where the warped suspect chip holds its own pixels (bool): where
+    the alignment reaches past the chip's edge the warp repeats edge pixels, which are no part
+    of the face (a 0.75x copy of a turned face moved its hair band's mean by 25 that way)."""
+    a, b0 = _common(ref, sus) if common is None else common
+    fit = alignment(ref, sus) if fit is None else fit
+    b = imgops.warp_affine(b0, fit)
+    cover = imgops.warp_affine(np.ones(b0.shape[:2], np.float32), fit, border="constant")
+    b, warp = _refined(ref, a, b, face_mask(ref))
+    if warp is not None:
+        cover = imgops.warp_affine(cover, warp, inverse=True, border="constant")
+    return a, b, cover > 0.999
 
 
 def blurred_lab(chips: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +312,7 @@ def intact_part(ref: FaceSample, sus: FaceSample,
         if mask.sum() < 100:
             continue
         fit = imgops.fit_similarity(sus.points[points], ref.points[points])
-        b = b0 if fit is None else _refined(ref, a, imgops.warp_affine(b0, fit), mask)
+        b = b0 if fit is None else _refined(ref, a, imgops.warp_affine(b0, fit), mask)[0]
         found.append(_median_difference(a, b, mask))
     return min(found) if found else 0.0
 
@@ -312,11 +330,16 @@ def difference_map(ref: FaceSample, chips: tuple[np.ndarray, np.ndarray]) -> np.
     return _difference(face_mask(ref), *matched_lab(ref, chips))
 
 
-def region_shifts(ref: FaceSample, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Distance between the two faces' mean Lab colour in each region (0.0 where the region
-    is too small to average: under 20 px of the chip)."""
+def region_shifts(ref: FaceSample, a: np.ndarray, b: np.ndarray,
+                  covered: np.ndarray | None = None) -> dict[str, float]:
+    """Distance between the two faces' mean Lab colour in each region, over the pixels the
+    suspect chip *covered* after alignment (0.0 where the region is too small to average: under
+    20 px of the chip)."""
+    masks = region_masks(ref)
+    if covered is not None:
+        masks = {name: m & covered for name, m in masks.items()}
     return {name: float(np.linalg.norm(a[m].mean(0) - b[m].mean(0))) if m.sum() >= 20 else 0.0
-            for name, m in region_masks(ref).items()}
+            for name, m in masks.items()}
 
 
 def _texture(chip: np.ndarray, face: FaceSample) -> tuple[float, float]:
@@ -358,9 +381,10 @@ def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     expression = float(step[EXPRESSIVE].mean())
     common = _common(ref, sus)  # both chips at the lower resolution, made once
     face = face_mask(ref)
-    a, b = matched(aligned(ref, sus, m, common), face)
+    a_rgb, b_rgb, covered = _aligned(ref, sus, m, common)
+    a, b = matched((a_rgb, b_rgb), face)
     diff = _difference(face, a, b)
     appearance = float(np.median(diff[face]))
     local = float(np.percentile(diff[face_mask(ref, INNER, 5)], 90))
-    return Measures(identity, expression, appearance, local, **region_shifts(ref, a, b),
+    return Measures(identity, expression, appearance, local, **region_shifts(ref, a, b, covered),
                     intact=intact_part(ref, sus, common), smoothing=smoothing(ref, sus, common))
