@@ -94,6 +94,16 @@ def extract_square(rgb: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
     return rgb[ys[:, None], xs[None, :]]
 
 
+def inside_mask(square: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """bool (side, side): where the square lies inside an image of *shape* (the only part of
+    a tag that paste_residual writes)."""
+    x, y, side = square
+    h, w = shape[:2]
+    out = np.zeros((side, side), bool)
+    out[max(0, -y):max(0, min(side, h - y)), max(0, -x):max(0, min(side, w - x))] = True
+    return out
+
+
 def feather_mask(side: int, feather: float = FEATHER) -> np.ndarray:
     """(side, side) float32 mask: 1 inside, raised-cosine fade to 0 at the border."""
     ramp = max(1, int(round(side * feather)))

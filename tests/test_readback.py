@@ -151,3 +151,42 @@ def test_a_model_writes_and_reads_the_square_its_config_names(scene, tmp_path):
     assert not changed[~inside[2.5]].any()
     res, version = decode_face(tagged, faces[0], [wide])
     assert res is not None and np.array_equal(encode_bits(res.payload), bits[0] > 0.5)
+
+
+def test_a_model_can_cap_the_energy_of_a_tag_cut_by_the_border(scene, tmp_path):
+    """ModelConfig.rms_inside: the encoder normalises the whole square, so where part of it is
+    past the photo's border the pixels inside carry more; such a model is scaled down there to
+    the whole square's RMS. A square fully inside is untouched, and v2 keeps its behaviour."""
+    import dataclasses
+
+    from engine.faces import inside_mask
+    from engine.model.registry import Watermarker
+    from engine.model.weights import save_weights
+
+    rgb, faces, _, bits, model = scene
+    assert model.cfg.rms_inside is False
+    net = model.net
+    net.cfg = dataclasses.replace(model.cfg, rms_inside=True)
+    try:
+        save_weights(net, tmp_path / "capped.safetensors")
+    finally:
+        net.cfg = model.cfg
+    capped = Watermarker(tmp_path / "capped.safetensors")
+    x, y, side = face_square(faces[0].box)
+    cut = (-side // 2, y, side)  # half the square past the left border
+    inside = inside_mask(cut, rgb.shape)
+    assert inside[:, side - side // 2:].all() and not inside[:, :side // 2].any()
+    crop = extract_square(rgb, cut)
+    [plain] = model.residuals([crop], bits[:1], 1.0, [inside])
+    [lower] = capped.residuals([crop], bits[:1], 1.0, [inside])
+
+    def rms(a):
+        return float(np.sqrt(np.mean(a ** 2)))
+
+    assert rms(plain[inside]) > rms(plain) * 1.05  # the uncapped tag is louder inside
+    assert rms(lower[inside]) == pytest.approx(rms(plain), rel=1e-4)
+    np.testing.assert_allclose(lower, plain * rms(plain) / rms(plain[inside]), rtol=1e-5)
+    whole = extract_square(rgb, (x, y, side))
+    full = inside_mask((x, y, side), rgb.shape)
+    np.testing.assert_array_equal(capped.residuals([whole], bits[:1], 1.0, [full])[0],
+                                  model.residuals([whole], bits[:1], 1.0)[0])

@@ -46,6 +46,12 @@ class ModelConfig:
     #: 1.5, read 13 of 44 eval faces blind after swap-target at 2.5 against 1 at 1.5
     #: (MODEL_CARD.md, "Wider tag square").
     square: float = 1.5
+    #: Whether protect caps each face's residual so that its RMS over the part of the square
+    #: inside the photo is at most the target. The encoder normalises the RMS over the whole
+    #: square, and the part past the border is never written, so on a tight crop the pixels
+    #: inside got up to 2.3x the energy (2.5 square; MODEL_CARD.md, "Wider tag square").
+    #: False for v1 and v2, whose released behaviour it would change.
+    rms_inside: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from engine.faces import Face, extract_square, paste_residual
+from engine.faces import Face, extract_square, inside_mask, paste_residual
 from engine.model.reading import JITTERS, jittered_crops, read_blind
 from engine.model.registry import Watermarker
 from engine.payload import RS_NSYM, encode_bits
@@ -99,6 +99,7 @@ def embed_checked(
     only the faces that fail are embedded again (one batch per boost), and the photo is rebuilt
     from the original pixels each round, so overlapping face squares never stack two tags."""
     crops = [extract_square(rgb, sq) for sq in squares]
+    inside = [inside_mask(sq, rgb.shape) for sq in squares]
     chosen: list[np.ndarray | None] = [None] * len(faces)
     checks: list[ReadBack | None] = [None] * len(faces)
     pending = list(range(len(faces)))
@@ -106,7 +107,8 @@ def embed_checked(
     for step, boost in enumerate(BOOSTS):
         if not pending:
             break
-        trial = model.residuals([crops[i] for i in pending], bits[pending], strength * boost)
+        trial = model.residuals([crops[i] for i in pending], bits[pending], strength * boost,
+                                [inside[i] for i in pending])
         current = list(chosen)
         for i, r in zip(pending, trial, strict=True):
             current[i] = r

@@ -124,12 +124,16 @@ class Watermarker:
         return torch.cat(batch)
 
     def residuals(
-        self, crops: list[np.ndarray], bits: np.ndarray, strength: float = 1.0
+        self, crops: list[np.ndarray], bits: np.ndarray, strength: float = 1.0,
+        inside: list[np.ndarray] | None = None,
     ) -> list[np.ndarray]:
         """Per crop, a float32 residual in 0..255 units at the crop's own size.
 
         The encoder works at its fixed size; its residual is upsampled to the crop's native size
-        (TrustMark), so cost per face does not grow with the photo's resolution.
+        (TrustMark), so cost per face does not grow with the photo's resolution. *inside*: per
+        crop, where its square lies inside the photo (faces.inside_mask); a model whose config
+        says ``rms_inside`` scales a residual down until its RMS there is at most its RMS over
+        the whole square.
         """
         if not crops:
             return []
@@ -144,6 +148,8 @@ class Watermarker:
                     r = F.interpolate(r[None], size=(h, w), mode="bilinear",
                                       align_corners=False)[0]
                 out.append(r.permute(1, 2, 0).float().cpu().numpy())
+        if self.cfg.rms_inside and inside is not None:
+            out = [_capped_inside(r, m) for r, m in zip(out, inside, strict=True)]
         return out
 
     def logits(self, crops: list[np.ndarray]) -> np.ndarray:
@@ -152,6 +158,15 @@ class Watermarker:
             return np.zeros((0, self.cfg.bits), np.float32)
         with self._lock, torch.inference_mode():
             return self.net.decoder(self._to_input(crops)).float().cpu().numpy()
+
+
+def _capped_inside(residual: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """*residual* scaled down so that its RMS over *inside* is at most its RMS overall."""
+    if inside.all() or not inside.any():
+        return residual
+    whole = float(np.sqrt(np.mean(residual ** 2)))
+    there = float(np.sqrt(np.mean(residual[inside] ** 2)))
+    return residual * (whole / there) if there > whole else residual
 
 
 @lru_cache(maxsize=8)
