@@ -163,7 +163,8 @@ def test_a_run_refuses_a_cache_built_for_another_square(tmp_path):
     with pytest.raises(SystemExit, match="built for a tag square of 1.5"):
         train_main([*args, "--square", "2.5"])
     (cache / "manifest.json").write_text(json.dumps({"square": 2.5}))
-    train_main([*args, "--square", "2.5", "--small", "1"])
+    train_main([*args, "--square", "2.5", "--small", "1", "--edge", "1", "--rms-inside"])
     from engine.model.weights import load_weights
 
-    assert load_weights(tmp_path / "run" / "faketagger-v1.safetensors").cfg.square == 2.5
+    cfg = load_weights(tmp_path / "run" / "faketagger-v1.safetensors").cfg
+    assert cfg.square == 2.5 and cfg.rms_inside

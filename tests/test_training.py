@@ -242,3 +242,25 @@ def test_a_wider_square_reaches_further_past_a_tight_crops_border():
     rng = random.Random(0)
     cuts = [random_cut(128, rng, cut_reach(2.5)) for _ in range(400)]
     assert max(max(c) for c in cuts) > 0.35 * 128 and max(max(c) for c in cuts) <= 0.38 * 128
+
+
+def test_a_cut_squares_tag_is_capped_inside_the_photo_as_protect_caps_it():
+    """noise.capped_inside mirrors registry._capped_inside: louder inside than overall is
+    scaled down to the whole square's RMS, quieter inside is left alone."""
+    import torch
+
+    from engine.model.registry import _capped_inside
+    from engine.training.noise import capped_inside
+
+    r = torch.ones(2, 3, 16, 16)
+    r[0, :, :, 8:] = 3.0  # the right half, inside, carries more
+    r[1, :, :, 8:] = 0.5  # the right half carries less
+    cut = (0, 0, 8, 0)  # the left half is past the border
+    out = capped_inside(r, cut)
+    rms = lambda t: float(t.pow(2).mean().sqrt())  # noqa: E731
+    assert rms(out[0, :, :, 8:]) == pytest.approx(rms(r[0]), rel=1e-5)
+    assert torch.equal(out[1], r[1])
+    inside = np.zeros((16, 16), bool)
+    inside[:, 8:] = True
+    np.testing.assert_allclose(_capped_inside(r[0].permute(1, 2, 0).numpy(), inside),
+                               out[0].permute(1, 2, 0).numpy(), rtol=1e-5)

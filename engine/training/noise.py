@@ -225,6 +225,19 @@ def edge_cut(x: torch.Tensor, cut: tuple[int, int, int, int]) -> torch.Tensor:
     return x[..., ys, :][..., :, xs]
 
 
+def capped_inside(residual: torch.Tensor, cut: tuple[int, int, int, int]) -> torch.Tensor:
+    """*residual* scaled down, per image, until its RMS over the part of the square inside the
+    photo (not *cut*) is at most its RMS over the whole square: what protect does for a model
+    whose config says ``rms_inside`` (engine.model.registry). The scale is a constant to the
+    gradient, as the app computes it after the net."""
+    top, bottom, left, right = cut
+    h, w = residual.shape[-2:]
+    inner = residual[..., top:h - bottom, left:w - right]
+    whole = residual.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    there = inner.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(1e-12).sqrt()
+    return residual * (whole / there).clamp(max=1.0).detach()
+
+
 def box_jitter(x: torch.Tensor, level: float) -> torch.Tensor:
     """Shift, scale and rotate as a re-detected face box would (detector jitter on verify)."""
     b = x.shape[0]

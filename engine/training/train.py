@@ -122,7 +122,8 @@ class Trainer:
         self.rng = random.Random(args.seed)
         self.gen = torch.Generator().manual_seed(args.seed)
         self.cfg = ModelConfig(version=args.version, bits=args.bits, rms=args.rms, norm=args.norm,
-                               residual=args.residual, size=args.size, square=args.square)
+                               residual=args.residual, size=args.size, square=args.square,
+                               rms_inside=args.rms_inside)
         #: The face's size in the training crops relative to the 1.5 geometry (proxies.face_mask).
         self.face = CROP_SCALE / args.square
         if args.bf16:  # oneDNN bf16 inner precision (measured: no gain on this CPU, DEVELOPERS.md)
@@ -246,6 +247,8 @@ class Trainer:
             residual = noise.shrunk(residual, side)
         elif a.paste and self.rng.random() < a.paste:
             residual = noise.pasted(residual, self.rng)
+        if cut and cfg.rms_inside:  # protect's cap on what lands inside the photo
+            residual = noise.capped_inside(residual, cut)
         tagged = (x + residual).clamp(-1, 1)
         if cut:
             tagged = noise.edge_cut(tagged, cut)
@@ -420,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--square", type=float, default=ModelConfig.square,
                    help="tag square side over the face box side (ModelConfig.square); the cache "
                         "must be built for it (engine.training.data --square)")
+    p.add_argument("--rms-inside", action="store_true",
+                   help="train with protect's cap on a cut square's residual inside the photo "
+                        "(ModelConfig.rms_inside)")
     p.add_argument("--small", type=float, default=0.0,
                    help="chance per batch of a small face: a 60-127 px face square, through the "
                         "app's up- and down-scaling (noise.shrunk)")
