@@ -240,7 +240,19 @@ def colour_matched(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray
 
 
 def tone_matched(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """uint8 RGB *a* as *b*'s tones would show it: per channel, the exposure change
+    """uint8 RGB *a* through :func:`tone_curve` (*a*, *b*, *mask*)."""
+    return _through(tone_curve(a, b, mask), a)
+
+
+def _through(lut: np.ndarray, img: np.ndarray) -> np.ndarray:
+    out = np.empty_like(img)
+    for c in range(3):
+        out[..., c] = lut[c][img[..., c]]
+    return out
+
+
+def tone_curve(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(3, 256) uint8: per channel, the curve showing *a* as *b*'s tones would: the exposure change
     ``y = gain * 255 * (x / 255) ** gamma + offset`` fitted over *mask* where *b* is not clipped
     (gamma from TONE_GAMMAS, gain kept within TONE_GAINS), applied and clipped at 0 and 255 as
     *b* is. A brighter, darker or gamma-changed copy is not an edit, and where it flattens an
@@ -248,7 +260,7 @@ def tone_matched(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
     and spreads alone left a gain of 1.1 on such a face reading as a colour difference of 3.7.
     The curve stays an exposure change, so no fit can turn a face into a flat patch that
     matches anything."""
-    out = np.empty_like(a)
+    luts = np.empty((3, 256), np.uint8)
     levels = np.arange(256.0) / 255.0
     for c in range(3):
         x, y = a[..., c][mask].astype(np.float64) / 255.0, b[..., c][mask].astype(np.float64)
@@ -266,9 +278,8 @@ def tone_matched(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
             if best is None or err < best[0]:
                 best = (err, gamma, gain, offset)
         _, gamma, gain, offset = best
-        lut = np.clip(np.rint(gain * 255.0 * levels ** gamma + offset), 0, 255).astype(np.uint8)
-        out[..., c] = lut[a[..., c]]
-    return out
+        luts[c] = np.clip(np.rint(gain * 255.0 * levels ** gamma + offset), 0, 255)
+    return luts
 
 
 def matched(chips: tuple[np.ndarray, np.ndarray], mask: np.ndarray
@@ -356,13 +367,18 @@ def _texture(chip: np.ndarray, face: FaceSample) -> tuple[float, float]:
 
 
 def smoothing(ref: FaceSample, sus: FaceSample,
-              common: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+              common: tuple[np.ndarray, np.ndarray] | None = None,
+              tones: np.ndarray | None = None) -> float:
     """How much fine texture the suspect's skin lost, as a log ratio, at least 0: the smaller
     of the skin's loss and its loss relative to the face's features (a screenshot softens the
     whole face, so the skin's own loss alone false-alarms on it; a colour change makes the
     features busier, so the relative loss alone does). Both chips at their common resolution
-    (:func:`_common`)."""
+    (:func:`_common`), the reference through *tones* (:func:`tone_curve` of the aligned pair)
+    where given: a brighter copy clips an overexposed face's highlights to flat white, which
+    has no texture, and the reference is clipped alike."""
     a, b = _common(ref, sus) if common is None else common
+    if tones is not None:
+        a = _through(tones, a)
     (skin_a, feat_a), (skin_b, feat_b) = _texture(a, ref), _texture(b, sus)
     if not (skin_a and feat_a and skin_b and feat_b):
         return 0.0
@@ -383,8 +399,10 @@ def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     face = face_mask(ref)
     a_rgb, b_rgb, covered = _aligned(ref, sus, m, common)
     a, b = matched((a_rgb, b_rgb), face)
+    tones = tone_curve(a_rgb, b_rgb, face)
     diff = _difference(face, a, b)
     appearance = float(np.median(diff[face]))
     local = float(np.percentile(diff[face_mask(ref, INNER, 5)], 90))
     return Measures(identity, expression, appearance, local, **region_shifts(ref, a, b, covered),
-                    intact=intact_part(ref, sus, common), smoothing=smoothing(ref, sus, common))
+                    intact=intact_part(ref, sus, common),
+                    smoothing=smoothing(ref, sus, common, tones))
