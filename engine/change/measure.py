@@ -282,13 +282,16 @@ def tone_curve(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return luts
 
 
-def matched(chips: tuple[np.ndarray, np.ndarray], mask: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
+def matched(chips: tuple[np.ndarray, np.ndarray], mask: np.ndarray,
+            tones: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Two aligned RGB chips as blurred Lab float32, their colours matched over *mask*: the
-    reference's tones mapped onto the suspect's (:func:`tone_matched`), then the suspect's Lab
-    mean and spread onto the reference's (what a white balance or saturation change leaves). A
-    global colour or exposure change is not an edit of the face."""
-    a, b = blurred_lab((tone_matched(chips[0], chips[1], mask), chips[1]))
+    reference's tones mapped onto the suspect's (:func:`tone_curve`; *tones* when the caller
+    has it already), then the suspect's Lab mean and spread onto the reference's (what a white
+    balance or saturation change leaves). A global colour or exposure change is not an edit of
+    the face."""
+    if tones is None:
+        tones = tone_curve(chips[0], chips[1], mask)
+    a, b = blurred_lab((_through(tones, chips[0]), chips[1]))
     return a, colour_matched(a, b, mask)
 
 
@@ -353,14 +356,20 @@ def region_shifts(ref: FaceSample, a: np.ndarray, b: np.ndarray,
             for name, m in masks.items()}
 
 
-def _texture(chip: np.ndarray, face: FaceSample) -> tuple[float, float]:
+def _texture(chip: np.ndarray, face: FaceSample, tones: np.ndarray | None = None
+             ) -> tuple[float, float]:
     """(skin, features): median fine-texture level of the skin and of the brows, eyes, nose and
-    mouth (the rest of the face), each located by *face*'s own landmarks on *chip*."""
+    mouth (the rest of the face), each located by *face*'s own landmarks on *chip*, where the
+    chip (seen through *tones*, when given) is not clipped: a flat white highlight has no
+    texture to lose."""
     grey = imgops.rgb_to_grey(chip).astype(np.float32)
     fine = np.abs(imgops.gaussian_blur(grey, TEXTURE_BAND[0])
                   - imgops.gaussian_blur(grey, TEXTURE_BAND[1]))
-    skin = region_masks(face)["skin"]
-    features = hull(face.points) & ~skin
+    seen = chip if tones is None else _through(tones, chip)
+    clipped = ((seen <= TONE_RANGE[0]) | (seen >= TONE_RANGE[1])).any(-1)
+    usable = ~imgops.morph(clipped, 5, True) if clipped.any() else np.ones(clipped.shape, bool)
+    skin = region_masks(face)["skin"] & usable
+    features = hull(face.points) & ~region_masks(face)["skin"] & usable
     if skin.sum() < 100 or features.sum() < 100:
         return 0.0, 0.0
     return float(np.median(fine[skin])), float(np.median(fine[features]))
@@ -373,13 +382,12 @@ def smoothing(ref: FaceSample, sus: FaceSample,
     of the skin's loss and its loss relative to the face's features (a screenshot softens the
     whole face, so the skin's own loss alone false-alarms on it; a colour change makes the
     features busier, so the relative loss alone does). Both chips at their common resolution
-    (:func:`_common`), the reference through *tones* (:func:`tone_curve` of the aligned pair)
-    where given: a brighter copy clips an overexposed face's highlights to flat white, which
-    has no texture, and the reference is clipped alike."""
+    (:func:`_common`). Pixels clipped in the suspect, or in the reference seen through *tones*
+    (:func:`tone_curve` of the aligned pair), are left out of both: a brighter copy clips an
+    overexposed face's highlights to flat white. The texture itself is measured on the
+    reference as it is, because the curve's gain would absorb part of a filter's loss."""
     a, b = _common(ref, sus) if common is None else common
-    if tones is not None:
-        a = _through(tones, a)
-    (skin_a, feat_a), (skin_b, feat_b) = _texture(a, ref), _texture(b, sus)
+    (skin_a, feat_a), (skin_b, feat_b) = _texture(a, ref, tones), _texture(b, sus)
     if not (skin_a and feat_a and skin_b and feat_b):
         return 0.0
     f = TEXTURE_FLOOR
@@ -398,8 +406,8 @@ def measure(ref: FaceSample, sus: FaceSample) -> Measures:
     common = _common(ref, sus)  # both chips at the lower resolution, made once
     face = face_mask(ref)
     a_rgb, b_rgb, covered = _aligned(ref, sus, m, common)
-    a, b = matched((a_rgb, b_rgb), face)
     tones = tone_curve(a_rgb, b_rgb, face)
+    a, b = matched((a_rgb, b_rgb), face, tones)
     diff = _difference(face, a, b)
     appearance = float(np.median(diff[face]))
     local = float(np.percentile(diff[face_mask(ref, INNER, 5)], 90))
