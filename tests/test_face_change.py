@@ -139,13 +139,9 @@ def test_faces_without_a_record_say_so(pipeline, tagged, tmp_path, monkeypatch):
     assert face.to_json()["face_change"]["kind"] == "unknown"
 
 
-@pytest.mark.parametrize(("edit", "reason"), [("lips", ChangeReason.LIPS),
-                                              ("hair", ChangeReason.HAIR)])
-def test_a_recoloured_region_is_edited(pipeline, tagged, edit, reason):
-    """Lipstick or hair dye moves one region's mean colour and little else: the per-pixel
-    colour lines stay under their thresholds, the region's shift does not. A JPEG copy of the
-    same photo moves no region that far."""
-    from engine.attacks import attribute
+def _edited(pipeline, tagged: Path, edit, seed: int):
+    """(tagged pixels, the face's box, the original as reference, the tagged photo with *edit*
+    (an engine.attacks.attribute edit) applied to that face's square)."""
     from engine.attacks.geometry import landmarks
     from engine.attacks.photo import extract_square, face_square, paste
 
@@ -155,7 +151,19 @@ def test_a_recoloured_region_is_edited(pipeline, tagged, edit, reason):
     square = face_square(box)
     crop = np.ascontiguousarray(extract_square(rgb, square))
     edited = rgb.copy()
-    paste(edited, attribute.EDITS[edit](crop, landmarks(crop), np.random.default_rng(4)), square)
+    paste(edited, edit(crop, landmarks(crop), np.random.default_rng(seed)), square)
+    return rgb, box, original, edited
+
+
+@pytest.mark.parametrize(("edit", "reason"), [("lips", ChangeReason.LIPS),
+                                              ("hair", ChangeReason.HAIR)])
+def test_a_recoloured_region_is_edited(pipeline, tagged, edit, reason):
+    """Lipstick or hair dye moves one region's mean colour and little else: the per-pixel
+    colour lines stay under their thresholds, the region's shift does not. A JPEG copy of the
+    same photo moves no region that far."""
+    from engine.attacks import attribute
+
+    rgb, box, original, edited = _edited(pipeline, tagged, attribute.EDITS[edit], 4)
     change = face_change(edited, box, original)
     assert change.kind is ChangeKind.EDITED and change.reason is reason, change.text
     assert getattr(change.measures, edit) >= 1.0 and "its mean colour moved" in change.text
@@ -170,18 +178,9 @@ def test_a_smoothed_skin_is_edited_and_a_jpeg_copy_is_not(pipeline, tagged, seed
     import io
 
     from engine.attacks import attribute
-    from engine.attacks.geometry import landmarks
-    from engine.attacks.photo import extract_square, face_square, paste
     from engine.change.verdict import EDITED_SMOOTHING
 
-    rgb = load_photo(tagged).rgb
-    box = pipeline.detect(rgb)[0].box
-    original = Reference(box_crop(load_photo(SAMPLE).rgb, box), ReferenceKind.ORIGINAL)
-    square = face_square(box)
-    crop = np.ascontiguousarray(extract_square(rgb, square))
-    smoothed = rgb.copy()
-    paste(smoothed, attribute.EDITS["smooth"](crop, landmarks(crop), np.random.default_rng(seed)),
-          square)
+    rgb, box, original, smoothed = _edited(pipeline, tagged, attribute.EDITS["smooth"], seed)
     change = face_change(smoothed, box, original)
     assert (change.kind, change.reason) == (ChangeKind.EDITED, ChangeReason.SMOOTHED), change.text
     assert change.measures.smoothing >= EDITED_SMOOTHING and "fine texture" in change.text
@@ -214,19 +213,11 @@ def test_eyes_or_mouth_re_rendered_read_edited_not_replaced(pipeline, tagged):
     face is `edited` whatever the descriptor does, because the other part is still the tagged
     face's."""
     from engine.attacks import attribute
-    from engine.attacks.geometry import landmarks
-    from engine.attacks.photo import extract_square, face_square, paste
     from engine.attacks.resynth import renderer
 
-    rgb = load_photo(tagged).rgb
-    box = pipeline.detect(rgb)[0].box
-    original = Reference(box_crop(load_photo(SAMPLE).rgb, box), ReferenceKind.ORIGINAL)
-    square = face_square(box)
-    crop = np.ascontiguousarray(extract_square(rgb, square))
+    edit = attribute.region_render(renderer("resynth-train"))
     for seed in (1, 2):
-        edited = rgb.copy()
-        edit = attribute.region_render(renderer("resynth-train"))
-        paste(edited, edit(crop, landmarks(crop), np.random.default_rng(seed)), square)
+        _, box, original, edited = _edited(pipeline, tagged, edit, seed)
         change = face_change(edited, box, original)
         assert change.kind is ChangeKind.EDITED, change.text
         assert change.measures.intact < 3.0
