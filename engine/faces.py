@@ -61,9 +61,8 @@ def crop_square(
 ) -> tuple[int, int, int]:
     """Square (x, y, side) around a face box, shifted (not cut) to stay inside the image.
 
-    Used where a crop must lie inside the image (the training-data cache, thumbnails). Protect
-    and verify use face_square() instead: a shifted square depends on where the image border is,
-    so cropping a photo would move the frame the decoder sees.
+    Used where a crop must lie inside the image (the training-data cache, thumbnails, and the
+    tag of a face whose face square the photo's edge cuts: tag_squares).
     """
     side = max(8, min(face_square(box, scale)[2], width, height))
     x1, y1, x2, y2 = box
@@ -81,6 +80,29 @@ def face_square(
     x = int(round((x1 + x2) / 2.0 - side / 2.0))
     y = int(round((y1 + y2) / 2.0 - side / 2.0))
     return x, y, side
+
+
+def tag_squares(
+    box: tuple[float, float, float, float], width: int, height: int, scale: float = CROP_SCALE
+) -> list[tuple[int, int, int]]:
+    """Where a face's tag may sit in a *width* x *height* photo, in the order protect tries them
+    and verify reads them.
+
+    The face square alone where it lies inside the photo. Where the photo's edge cuts it, the
+    cut part of a tag is never written, and a close-up keeps too little (a face box as large as
+    the photo keeps 7-13% of a 2.5x square, 20-35% of a 1.5x one). So the fitted square
+    (crop_square: shifted, and shrunk to the photo's short side, to lie inside) comes first
+    (docs/BENCHMARKS.md, "Close-ups: the tag inside the photo"). The face square stays second:
+    tags written before the fitted square, and faces whose fitted tag does not read back. Both
+    are recomputed from the re-detected box and the suspect's size, which a rescaled copy
+    keeps; a crop that moves the edge moves a fitted square (the jittered crops absorb a few
+    percent).
+    """
+    square = face_square(box, scale)
+    x, y, side = square
+    if x >= 0 and y >= 0 and x + side <= width and y + side <= height:
+        return [square]
+    return [crop_square(box, width, height, scale), square]
 
 
 def extract_square(rgb: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.bench.metrics import match_faces, region_quality, ssim
+from engine.bench.metrics import face_region, match_faces, region_quality, ssim
 from engine.bench.report import END, START, everyday_target_applies, write_markdown
 from engine.photos import load_photo
 
@@ -32,9 +32,9 @@ def test_ssim_and_psnr_of_a_region(photo):
     changed = photo.copy()
     changed[100:200, 100:200] ^= 8
     box = (120.0, 120.0, 180.0, 180.0)  # face square 1.5x: 105..195, inside the change
-    q = region_quality(photo, changed, box)
+    q = region_quality(photo, changed, face_region(box, photo.shape))
     assert q["psnr"] < 40 and q["ssim"] < 1.0 and q["ciede_p99"] > 0
-    same = region_quality(photo, changed, (400.0, 400.0, 450.0, 450.0))
+    same = region_quality(photo, changed, face_region((400.0, 400.0, 450.0, 450.0), photo.shape))
     assert (same["psnr"], same["ssim"], same["psnr_luma"], same["blotch_p99"]) == pytest.approx(
         (99.0, 1.0, 99.0, 0.0))
     with pytest.raises(ValueError):

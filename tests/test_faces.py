@@ -12,6 +12,7 @@ from engine.faces import (
     face_square,
     feather_mask,
     paste_residual,
+    tag_squares,
 )
 
 from .conftest import DATA, SAMPLE
@@ -43,6 +44,19 @@ def test_face_square_is_centred_and_may_leave_the_image():
     assert side == 150 and x == -35 and y == -15
     # crop_square keeps the same size but shifts inside a large enough image
     assert crop_square((-10.0, 20.0, 90.0, 100.0), 400, 400, scale=1.5) == (0, 0, 150)
+
+
+def test_a_tag_sits_in_the_face_square_or_first_in_one_fitted_inside_the_photo():
+    inside = (100.0, 100.0, 160.0, 160.0)
+    assert tag_squares(inside, 400, 300) == [face_square(inside)]
+    near_edge = (10.0, 100.0, 70.0, 160.0)  # its 1.5x square starts at x = -5
+    fitted, cut = tag_squares(near_edge, 400, 300)
+    assert cut == face_square(near_edge) and fitted == (0, 85, 90)  # shifted, same side
+    close_up = (-20.0, 10.0, 330.0, 360.0)  # larger than the 300 px high photo
+    fitted, cut = tag_squares(close_up, 400, 300, 2.5)
+    assert cut == face_square(close_up, 2.5) and fitted == (5, 0, 300)
+    x, y, side = fitted
+    assert x >= 0 and y >= 0 and x + side <= 400 and y + side <= 300
 
 
 def test_extract_square_pads_with_edge_pixels():

@@ -12,7 +12,7 @@ import pytest
 for _mod in ("imwatermark", "blind_watermark", "onnxruntime", "pywt", "cv2"):
     pytest.importorskip(_mod, reason="the bench extra is not installed (make bench-deps)")
 
-from engine.bench.metrics import region_quality  # noqa: E402
+from engine.bench.metrics import face_region, region_quality  # noqa: E402
 from engine.bench.peers import PEER_NAMES, PeerUnavailable, load_peers  # noqa: E402
 from engine.bench.runner import main as bench_main  # noqa: E402
 from engine.faces import FaceDetector, face_square  # noqa: E402
@@ -46,7 +46,7 @@ def test_peer_embeds_in_the_face_square_and_reads_its_bits(face_photo, name):
     assert peer.bits == (32 if name == "rivaGan" else 60)
     bits = np.random.default_rng(3).integers(0, 2, 60).astype(np.uint8)
     tagged = peer.embed(rgb, faces, [bits])
-    q = region_quality(rgb, tagged, faces[0].box)
+    q = region_quality(rgb, tagged, face_region(faces[0].box, rgb.shape))
     assert 30.0 < q["psnr"] < 99.0 and q["ssim"] > 0.95 and 0.0 < q["blotch_p99"] < 30.0
     changed = np.any(tagged != rgb, axis=2)
     x, y, side = face_square(faces[0].box)

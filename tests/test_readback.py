@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from engine.faces import FaceDetector, extract_square, face_square, paste_residual
+from engine.faces import (
+    Face,
+    FaceDetector,
+    crop_square,
+    extract_square,
+    face_square,
+    paste_residual,
+    tag_squares,
+)
 from engine.model.readback import (
     BOOSTS,
     ReadBack,
@@ -46,8 +55,8 @@ def test_reencode_keeps_size_and_changes_pixels(scene):
 def test_a_tag_that_reads_back_is_left_at_the_base_strength(scene):
     rgb, faces, squares, bits, model = scene
     # A loud tag (1.5x the default strength) reads back at once on the sample's face.
-    tagged, checks = embed_checked(rgb, faces, squares, bits, model, 1.5)
-    assert checks == [ReadBack(BOOSTS[0], True)] * len(faces)
+    tagged, checks = embed_checked(rgb, [[sq] for sq in squares], bits, model, 1.5)
+    assert checks == [ReadBack(BOOSTS[0], True, sq) for sq in squares]
     expected = rgb.copy()
     crops = [extract_square(rgb, sq) for sq in squares]
     for sq, r in zip(squares, model.residuals(crops, bits, 1.5), strict=True):
@@ -59,7 +68,7 @@ def test_a_tag_that_reads_back_is_left_at_the_base_strength(scene):
 def test_an_unreadable_tag_is_boosted_to_the_cap_and_reported(scene):
     rgb, faces, squares, bits, model = scene
     # At 2% of the default strength nothing can be read back: every boost is tried.
-    tagged, checks = embed_checked(rgb, faces, squares, bits, model, 0.02)
+    tagged, checks = embed_checked(rgb, [[sq] for sq in squares], bits, model, 0.02)
     assert [c.boost for c in checks] == [BOOSTS[-1]] * len(faces)
     assert not any(c.passed for c in checks)
     # The cap's tag is what was written: built once from the original pixels, not stacked.
@@ -76,15 +85,17 @@ def test_an_unreadable_tag_is_boosted_to_the_cap_and_reported(scene):
 
 def test_the_check_reads_the_tag_verify_would_read(scene):
     rgb, faces, squares, bits, model = scene
-    tagged, checks = embed_checked(rgb, faces, squares, bits, model, 0.88)
-    assert reads_back(model, tagged, faces, squares, bits) == [c.passed for c in checks]
+    tagged, checks = embed_checked(rgb, [[sq] for sq in squares], bits, model, 0.88)
+    assert reads_back(model, tagged, squares, bits) == [c.passed for c in checks]
     # every bit flipped: a different payload is never "read back"
-    assert not any(reads_back(model, tagged, faces, squares, 1.0 - bits))
+    assert not any(reads_back(model, tagged, squares, 1.0 - bits))
     # and the batched check agrees with verify's own decode of the re-encoded window
-    window, moved = check_window(tagged, faces[0], squares[0])
+    window, moved = check_window(tagged, squares[0])
+    assert moved[2] == squares[0][2] and window.shape[0] > squares[0][2]
+    dx, dy = squares[0][0] - moved[0], squares[0][1] - moved[1]
     x1, y1, x2, y2 = faces[0].box
-    assert moved.box[2] - moved.box[0] == x2 - x1 and window.shape[0] > squares[0][2]
-    res, _ = decode_face(window, moved, [model])
+    face = Face((x1 - dx, y1 - dy, x2 - dx, y2 - dy), faces[0].prob, faces[0].landmarks)
+    res, _ = decode_face(window, face, [model])
     read = res is not None and np.array_equal(encode_bits(res.payload), bits[0] > 0.5)
     assert read == checks[0].passed
 
@@ -109,12 +120,11 @@ def test_a_read_that_only_just_decodes_does_not_pass(scene):
             tagged = rgb.copy()
             for r, q in zip(res_all, squares, strict=True):
                 paste_residual(tagged, r, q)
-            res = read_blind(model.logits(jittered_crops(*check_window(tagged, faces[0],
-                                                                       squares[0]))),
+            res = read_blind(model.logits(jittered_crops(*check_window(tagged, squares[0]))),
                              model.version)
             exact = res is not None and np.array_equal(encode_bits(res.payload), bits[0] > 0.5)
             used = 2 * res.errors_corrected + res.erasures_used if res is not None else 99
-            passed = reads_back(model, tagged, faces[:1], squares[:1], bits[:1]) == [True]
+            passed = reads_back(model, tagged, squares[:1], bits[:1]) == [True]
             assert passed == (exact and used <= SLACK_BUDGET)
             if exact:
                 seen["within" if used <= SLACK_BUDGET else "over budget"] += 1
@@ -140,12 +150,15 @@ def test_a_model_writes_and_reads_the_square_its_config_names(scene, tmp_path):
         net.cfg = model.cfg
     wide = Watermarker(tmp_path / "wide.safetensors")
     assert wide.square == 2.5 and wide.version == model.version
-    tagged = embed_bits(rgb, faces, bits, wide, 1.5).tagged
+    embedded = embed_bits(rgb, faces, bits, wide, 1.5)
+    tagged = embedded.tagged
     changed = np.abs(tagged.astype(int) - rgb).sum(-1) > 0
     inside = {1.5: np.zeros(changed.shape, bool), 2.5: np.zeros(changed.shape, bool)}
-    for f in faces:
+    h, w = rgb.shape[:2]
+    for f, check in zip(faces, embedded.checks, strict=True):
+        assert check.square in tag_squares(f.box, w, h, 2.5)
         for scale, mask in inside.items():
-            x, y, s = face_square(f.box, scale)
+            x, y, s = face_square(f.box, scale) if scale == 1.5 else check.square
             mask[max(y, 0):y + s, max(x, 0):x + s] = True
     assert changed[inside[2.5] & ~inside[1.5]].mean() > 0.3  # the ring past the old square
     assert not changed[~inside[2.5]].any()
@@ -190,3 +203,45 @@ def test_a_model_can_cap_the_energy_of_a_tag_cut_by_the_border(scene, tmp_path):
     full = inside_mask((x, y, side), rgb.shape)
     np.testing.assert_array_equal(capped.residuals([whole], bits[:1], 1.0, [full])[0],
                                   model.residuals([whole], bits[:1], 1.0)[0])
+
+
+def test_a_face_falls_back_to_its_next_square_and_keeps_the_first_when_none_reads(scene):
+    """embed_checked tries a face's squares in order (engine.faces.tag_squares), each from the
+    first boost; a face no square reads keeps its first square's tag at the cap."""
+    rgb, faces, squares, bits, model = scene
+    nowhere = (0, 0, 16)  # a corner square far from the face: its tag cannot be read there
+    assert squares[0][0] > 16 and squares[0][1] > 16
+    tagged, checks = embed_checked(rgb, [[nowhere, sq] for sq in squares], bits, model, 1.5)
+    assert checks == [ReadBack(BOOSTS[0], True, sq) for sq in squares]
+    assert np.array_equal(tagged[:16, :16], rgb[:16, :16])  # the failed trial is not kept
+    tagged, checks = embed_checked(rgb, [[sq, nowhere] for sq in squares], bits, model, 0.02)
+    assert checks == [ReadBack(BOOSTS[-1], False, sq) for sq in squares]
+    expected = rgb.copy()
+    crops = [extract_square(rgb, sq) for sq in squares]
+    for sq, r in zip(squares, model.residuals(crops, bits, 0.02 * BOOSTS[-1]), strict=True):
+        paste_residual(expected, r, sq)
+    assert np.array_equal(tagged, expected)
+
+
+def test_a_close_up_is_tagged_inside_the_photo_and_read_there(scene):
+    """A face as large as its photo (a tight crop of the sample, at 3x): its face square lies mostly
+    past the edge, so protect writes the tag in the fitted square, and verify's rule finds it
+    again from the box and the photo's size alone."""
+    from engine.protect.render import embed_bits
+
+    rgb, faces, _, bits, model = scene
+    x1, y1, x2, y2 = faces[0].box
+    pad = int(0.05 * (x2 - x1))
+    crop = rgb[max(0, int(y1) - pad):int(y2) + pad, max(0, int(x1) - pad):int(x2) + pad]
+    crop = Image.fromarray(np.ascontiguousarray(crop))
+    close = np.asarray(crop.resize((crop.width * 3, crop.height * 3), Image.Resampling.LANCZOS))
+    [face] = FaceDetector().detect(close)
+    h, w = close.shape[:2]
+    fitted, cut = tag_squares(face.box, w, h, model.square)
+    assert fitted == crop_square(face.box, w, h, model.square) and cut == face_square(face.box)
+    assert fitted[2] == min(h, w)
+    embedded = embed_bits(close, [face], bits[:1], model, 1.0)
+    assert embedded.checks[0].square == fitted and embedded.checks[0].passed
+    res, version = decode_face(embedded.tagged, face, [model])
+    assert version == model.version and res is not None
+    assert np.array_equal(encode_bits(res.payload), bits[0] > 0.5)

@@ -54,19 +54,22 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def face_region(box: Box, shape: tuple[int, ...], square: float = CROP_SCALE
                 ) -> tuple[slice, slice]:
-    """The tagged area of a face (its face square: *square* times the box, the model's) clipped
-    to the image: where PSNR/SSIM count."""
-    x, y, s = face_square(tuple(box), square)
+    """The face square of *box* (*square* times the box) clipped to the image."""
+    return square_region(face_square(tuple(box), square), shape)
+
+
+def square_region(square: tuple[int, int, int], shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """A tag square (x, y, side) clipped to the image: where PSNR/SSIM count."""
+    x, y, s = square
     h, w = shape[:2]
     return slice(max(y, 0), min(y + s, h)), slice(max(x, 0), min(x + s, w))
 
 
-def region_quality(before: np.ndarray, after: np.ndarray, box: Box,
-                   square: float = CROP_SCALE) -> dict[str, float]:
+def region_quality(before: np.ndarray, after: np.ndarray, region: tuple[slice, slice]
+                   ) -> dict[str, float]:
     """PSNR (dB), SSIM and what a viewer sees (engine.bench.visibility) of one face's tagged
-    area."""
-    r = face_region(box, before.shape, square)
-    a, b = before[r], after[r]
+    area (*region*: face_region or square_region)."""
+    a, b = before[region], after[region]
     return {"psnr": region_psnr(a, b), "ssim": ssim(a, b), **visibility(a, b).to_dict()}
 
 

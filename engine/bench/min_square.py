@@ -47,7 +47,7 @@ def read_any_ratio(rgb: np.ndarray, face: Face, model, ratios: tuple[float, ...]
     from engine.model.reading import jittered_crops, read_blind
 
     for r in ratios:
-        res = read_blind(model.logits(jittered_crops(rgb, face, r)), model.version)
+        res = read_blind(model.logits(jittered_crops(rgb, face_square(face.box, r))), model.version)
         if res is not None:
             return res
     return None

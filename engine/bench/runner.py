@@ -27,13 +27,13 @@ from engine.bench import report as bench_report
 from engine.bench import speed as bench_speed
 from engine.bench import suite as bench_suite
 from engine.bench.gallery import write_gallery
-from engine.bench.metrics import face_region, match_faces, region_quality
+from engine.bench.metrics import face_region, match_faces, region_quality, square_region
 from engine.bench.visibility import summarize
 from engine.change.compare import face_change
 from engine.change.reference import reference_for
 from engine.errors import FakeTaggerError
-from engine.faces import CROP_SCALE, Face, face_conditions
-from engine.model.reading import jittered_crops
+from engine.faces import CROP_SCALE, Face, face_conditions, tag_squares
+from engine.model.reading import face_framings, jittered_crops
 from engine.model.registry import add_candidate, load_watermarker
 from engine.payload import Payload, data_bits, encode_bits
 from engine.photos import iter_photos, load_photo
@@ -138,8 +138,11 @@ def _face(box) -> Face:
 
 def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list[Face],
                 payloads: list[Payload], orig_shape: tuple[int, ...],
-                per_face: list[list[Tally]] | None = None) -> None:
-    """Score each tagged face into `st` and into its own condition tallies (`per_face[i]`)."""
+                per_face: list[list[Tally]] | None = None, framings: list[int] | None = None
+                ) -> None:
+    """Score each tagged face into `st` and into its own condition tallies (`per_face[i]`).
+    *framings*: per face, which of its tag squares (engine.faces.tag_squares) protect wrote
+    the tag in; the raw bit accuracy is read there, as found again in the attacked photo."""
     truth = {p.to_hex(): i for i, p in enumerate(payloads)}
     fixed = {truth[v.payload.to_hex()]: j for j, v in enumerate(found)
              if v.payload is not None and v.payload.to_hex() in truth}
@@ -153,7 +156,9 @@ def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list
             continue
         v, p = found[j], payloads[i]
         # Raw accuracy of the 120 coded bits: the soft-combined logits verify hands to RS first.
-        logits = model.logits(jittered_crops(attacked, _face(v.box), model.square)).mean(axis=0)
+        squares = face_framings(attacked, _face(v.box), model.square)
+        square = squares[min(framings[i] if framings else 0, len(squares) - 1)]
+        logits = model.logits(jittered_crops(attacked, square)).mean(axis=0)
         exact = v.verdict == Verdict.VERIFIED and v.payload == p
         acc = float(np.mean((logits > 0) == (encode_bits(p) == 1)))
         card = None
@@ -245,20 +250,26 @@ class _Run:
         payloads = [Payload.create(self.unlocked.mac_key, key_id, s, model.version)
                     for s in self.ledger.allocate_serials(key_id, len(faces))]
         t0 = time.perf_counter()
-        tagged = {OURS: embed_faces(rgb, faces, payloads, model, self.strength).tagged}
+        embedded = embed_faces(rgb, faces, payloads, model, self.strength)
+        tagged = {OURS: embedded.tagged}
+        ours = [c.square for c in embedded.checks]
+        h, w = rgb.shape[:2]
+        framings = [tag_squares(f.box, w, h, model.square).index(sq)
+                    for f, sq in zip(faces, ours, strict=True)]
         self.clock["protect_s"] += detect_s + time.perf_counter() - t0
         self.clock["protect_faces"] += len(faces)
         _register(self.ledger, self.unlocked, payloads, faces, tagged[OURS], path)
         bits = [data_bits(p) for p in payloads]  # peers carry our 60 data bits
         for peer in self.peers:
             tagged[peer.name] = peer.embed(rgb, faces, bits)
+        regions = {s: [square_region(sq, rgb.shape) for sq in ours] if s == OURS else
+                   [face_region(f.box, rgb.shape, CROP_SCALE) for f in faces]  # peers' geometry
+                   for s in tagged}
         for s, img in tagged.items():
-            square = model.square if s == OURS else CROP_SCALE  # the peers' own geometry
-            self.quality[s] += [region_quality(rgb, img, f.box, square) for f in faces]
+            self.quality[s] += [region_quality(rgb, img, r) for r in regions[s]]
         conditions = [face_conditions(f.box, rgb) for f in faces]
         if rep == 0:
-            regions = [face_region(f.box, rgb.shape, model.square) for f in faces]
-            self.squares += [(rgb[r], tagged[OURS][r]) for r in regions]
+            self.squares += [(rgb[r], tagged[OURS][r]) for r in regions[OURS]]
         for a, spec in enumerate(self.specs):
             seed = (self.seed, rep, k, a)  # the same attack randomness for every system
 
@@ -273,7 +284,8 @@ class _Run:
             self.clock["verify_faces"] += len(found)
             by = self.by_condition[spec.name]
             _score_ours(st, model, attacked, found, faces, payloads, rgb.shape,
-                        [[by.setdefault(c, Tally()) for c in conds] for conds in conditions])
+                        [[by.setdefault(c, Tally()) for c in conds] for conds in conditions],
+                        framings)
             for v in self.pipe.verify_rgb(attack(rgb)):  # untagged: nothing may decode
                 st.untagged_faces += 1
                 st.untagged_decoded += v.payload is not None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from engine.faces import Face, extract_square, inside_mask, paste_residual
+from engine.faces import extract_square, inside_mask, paste_residual
 from engine.model.reading import JITTERS, jittered_crops, read_blind
 from engine.model.registry import Watermarker
 from engine.payload import RS_NSYM, encode_bits
@@ -43,11 +43,13 @@ SLACK_BUDGET = RS_NSYM // 2
 
 @dataclass(frozen=True)
 class ReadBack:
-    """How one face's tag did in the read-back: the boost it was tagged at, and whether that
-    tag was read back exactly after the check's re-encode."""
+    """How one face's tag did in the read-back: the boost it was tagged at, whether that tag
+    was read back exactly after the check's re-encode, and the square it sits in (one of
+    engine.faces.tag_squares)."""
 
     boost: float
     passed: bool
+    square: tuple[int, int, int]
 
 
 def reencoded(rgb: np.ndarray) -> np.ndarray:
@@ -63,26 +65,27 @@ def reencoded(rgb: np.ndarray) -> np.ndarray:
         return np.asarray(back.convert("RGB").resize((w, h), Image.Resampling.BILINEAR))
 
 
-def check_window(tagged: np.ndarray, face: Face,
-                 square: tuple[int, int, int]) -> tuple[np.ndarray, Face]:
-    """The re-encoded window (CONTEXT x the face square, edge-padded) the check reads, and the
-    face's box moved into it."""
+def check_window(tagged: np.ndarray, square: tuple[int, int, int]
+                 ) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The re-encoded window (CONTEXT x the tag square, edge-padded) the check reads, and the
+    square moved into it."""
     x, y, side = square
     ctx = int(round(side * CONTEXT))
     wx, wy = x + side // 2 - ctx // 2, y + side // 2 - ctx // 2
     window = reencoded(np.ascontiguousarray(extract_square(tagged, (wx, wy, ctx))))
-    x1, y1, x2, y2 = face.box
-    return window, Face((x1 - wx, y1 - wy, x2 - wx, y2 - wy), face.prob, face.landmarks)
+    return window, (x - wx, y - wy, side)
 
 
-def reads_back(model: Watermarker, tagged: np.ndarray, faces: list[Face],
-               squares: list[tuple[int, int, int]], bits: np.ndarray) -> list[bool]:
-    """Per face, whether verify's blind rule (engine.model.reading) reads exactly its row of *bits*
-    from *tagged* after the test re-encode; one decoder batch for all faces."""
+def reads_back(model: Watermarker, tagged: np.ndarray, squares: list[tuple[int, int, int]],
+               bits: np.ndarray) -> list[bool]:
+    """Per tag square, whether verify's blind rule (engine.model.reading) reads exactly its row
+    of *bits* there from *tagged* after the test re-encode; one decoder batch for all faces.
+    The check reads the square the tag was written in: verify finds it again from the face's
+    box and the photo's size (engine.faces.tag_squares), which the window does not have."""
     crops = []
-    for face, square in zip(faces, squares, strict=True):
-        crops += jittered_crops(*check_window(tagged, face, square), model.square)
-    logits = model.logits(crops).reshape(len(faces), len(JITTERS), -1)
+    for square in squares:
+        crops += jittered_crops(*check_window(tagged, square))
+    logits = model.logits(crops).reshape(len(squares), len(JITTERS), -1)
     out = []
     for face_logits, row in zip(logits, bits, strict=True):
         res = read_blind(face_logits, model.version)
@@ -91,41 +94,55 @@ def reads_back(model: Watermarker, tagged: np.ndarray, faces: list[Face],
     return out
 
 
+Tagged = tuple[np.ndarray, ReadBack]
+
+
 def embed_checked(
-    rgb: np.ndarray, faces: list[Face], squares: list[tuple[int, int, int]], bits: np.ndarray,
+    rgb: np.ndarray, framings: list[list[tuple[int, int, int]]], bits: np.ndarray,
     model: Watermarker, strength: float,
 ) -> tuple[np.ndarray, list[ReadBack]]:
-    """A tagged copy of *rgb* and each face's read-back. Every face starts at the first boost;
-    only the faces that fail are embedded again (one batch per boost), and the photo is rebuilt
-    from the original pixels each round, so overlapping face squares never stack two tags."""
-    crops = [extract_square(rgb, sq) for sq in squares]
-    inside = [inside_mask(sq, rgb.shape) for sq in squares]
-    chosen: list[np.ndarray | None] = [None] * len(faces)
-    checks: list[ReadBack | None] = [None] * len(faces)
-    pending = list(range(len(faces)))
-    tagged = rgb.copy()
-    for step, boost in enumerate(BOOSTS):
-        if not pending:
-            break
-        trial = model.residuals([crops[i] for i in pending], bits[pending], strength * boost,
-                                [inside[i] for i in pending])
-        current = list(chosen)
-        for i, r in zip(pending, trial, strict=True):
-            current[i] = r
-        tagged = rgb.copy()
-        for sq, r in zip(squares, current, strict=True):
-            if r is not None:
-                paste_residual(tagged, r, sq)
-        last = step == len(BOOSTS) - 1
-        still = []
-        read = reads_back(model, tagged, [faces[i] for i in pending],
-                          [squares[i] for i in pending], bits[pending])
-        for i, ok in zip(pending, read, strict=True):
-            if ok or last:
-                chosen[i], checks[i] = current[i], ReadBack(boost, ok)
-            else:
-                still.append(i)
-        pending = still
-    # `tagged` holds every face's chosen residual: the last round pasted the chosen ones for
-    # faces settled earlier and the final trial for the faces settled in it.
-    return tagged, [c for c in checks if c is not None]
+    """A tagged copy of *rgb* and each face's read-back. *framings*: per face, the squares its
+    tag may sit in, best first (engine.faces.tag_squares). Every face starts in its first
+    square at the first boost; only the faces that fail are embedded again (one batch per
+    boost), then in their next square from the first boost; a face that fails everywhere
+    keeps its first square's tag at the cap. Each round rebuilds the photo from the original
+    pixels, so overlapping face squares never stack two tags."""
+    n = len(framings)
+    settled: list[Tagged | None] = [None] * n
+    fallback: list[Tagged | None] = [None] * n
+    for option in range(max(map(len, framings), default=0)):
+        pending = [i for i in range(n) if settled[i] is None and option < len(framings[i])]
+        squares = {i: framings[i][option] for i in pending}
+        crops = {i: extract_square(rgb, squares[i]) for i in pending}
+        inside = {i: inside_mask(squares[i], rgb.shape) for i in pending}
+        for step, boost in enumerate(BOOSTS):
+            if not pending:
+                break
+            trial = model.residuals([crops[i] for i in pending], bits[pending],
+                                    strength * boost, [inside[i] for i in pending])
+            tries = {i: (r, squares[i]) for i, r in zip(pending, trial, strict=True)}
+            tagged = _pasted(rgb, [(t[0], t[1].square) for t in settled if t is not None]
+                             + list(tries.values()))
+            read = reads_back(model, tagged, [squares[i] for i in pending], bits[pending])
+            last, still = step == len(BOOSTS) - 1, []
+            for i, ok in zip(pending, read, strict=True):
+                done = (tries[i][0], ReadBack(boost, ok, squares[i]))
+                if ok:
+                    settled[i] = done
+                elif not last:
+                    still.append(i)
+                else:
+                    fallback[i] = fallback[i] or done
+                    if option == len(framings[i]) - 1:
+                        settled[i] = fallback[i]
+            pending = still
+    final = [t for t in settled if t is not None]
+    return _pasted(rgb, [(r, c.square) for r, c in final]), [c for _, c in final]
+
+
+def _pasted(rgb: np.ndarray, tags: list[tuple[np.ndarray, tuple[int, int, int]]]) -> np.ndarray:
+    """A copy of *rgb* with each (residual, square) pasted in."""
+    out = rgb.copy()
+    for residual, square in tags:
+        paste_residual(out, residual, square)
+    return out

@@ -4,14 +4,15 @@ read-back (engine.model.readback) share.
 Decoding soft-combines the decoder's logits over a few jittered crops (the face box found in a
 suspect image never matches the one used when tagging), then lets the Reed-Solomon decoder use
 the least reliable symbols as erasures. Every extra decode attempt is another chance of a false
-tag, so there are exactly two per model: the combined logits, then the plain crop.
+tag, so there are exactly two per model and tag square (engine.faces.tag_squares: one, or two
+where the photo's edge cuts the face square): the combined logits, then the plain crop.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.faces import CROP_SCALE, Face, extract_square, face_square
+from engine.faces import CROP_SCALE, Face, extract_square, tag_squares
 from engine.model.match import match_logits
 from engine.model.registry import Watermarker
 from engine.payload import DecodeResult, decode_logits
@@ -24,10 +25,9 @@ JITTERS = ((1.0, 0.0, 0.0), (0.94, 0.0, 0.0), (1.06, 0.0, 0.0), (1.0, 0.03, 0.03
            (1.0, 0.03, -0.03), (1.0, -0.03, 0.03))
 
 
-def jittered_crops(rgb: np.ndarray, face: Face, scale: float = CROP_SCALE) -> list[np.ndarray]:
-    """The face square (*scale* times the box) first, then a few rescaled and shifted ones
-    (edge-padded)."""
-    x, y, side = face_square(face.box, scale)
+def jittered_crops(rgb: np.ndarray, square: tuple[int, int, int]) -> list[np.ndarray]:
+    """The tag *square* (x, y, side) first, then a few rescaled and shifted ones (edge-padded)."""
+    x, y, side = square
     crops = []
     for scale, dx, dy in JITTERS:
         s = max(8, int(round(side * scale)))
@@ -35,6 +35,13 @@ def jittered_crops(rgb: np.ndarray, face: Face, scale: float = CROP_SCALE) -> li
         sq = (int(round(cx - s / 2)), int(round(cy - s / 2)), s)
         crops.append(extract_square(rgb, sq))
     return crops
+
+
+def face_framings(rgb: np.ndarray, face: Face, scale: float = CROP_SCALE
+                  ) -> list[tuple[int, int, int]]:
+    """Where a tag written at *scale* may sit around *face* in *rgb* (engine.faces.tag_squares)."""
+    h, w = rgb.shape[:2]
+    return tag_squares(face.box, w, h, scale)
 
 
 def read_blind(logits: np.ndarray, version: int) -> DecodeResult | None:
@@ -53,17 +60,20 @@ def decode_face(
     """The first decode over the bundled model versions, and the version that read it.
     Blind RS decoding first (any owner); only if no model reads the face blind, a match
     against the ``known`` payloads of stored records (engine.model.match). Each model reads
-    the square it writes (ModelConfig.square)."""
-    crops: dict[float, list[np.ndarray]] = {}
+    the squares it writes (ModelConfig.square; a face the photo's edge cuts has two,
+    engine.faces.tag_squares), so a cut face costs one more decoder batch and two more decode
+    attempts per model."""
+    crops: dict[tuple[int, int, int], list[np.ndarray]] = {}
     combined = []
     for model in models:
-        if model.square not in crops:
-            crops[model.square] = jittered_crops(rgb, face, model.square)
-        logits = model.logits(crops[model.square])
-        combined.append((model.version, np.vstack([logits.mean(axis=0)[None], logits])))
-        res = read_blind(logits, model.version)
-        if res is not None:
-            return res, model.version
+        for square in face_framings(rgb, face, model.square):
+            if square not in crops:
+                crops[square] = jittered_crops(rgb, square)
+            logits = model.logits(crops[square])
+            combined.append((model.version, np.vstack([logits.mean(axis=0)[None], logits])))
+            res = read_blind(logits, model.version)
+            if res is not None:
+                return res, model.version
     for version, logits in combined if known else ():
         res = match_logits(logits, known, version)
         if res is not None:

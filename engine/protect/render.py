@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.faces import Face, crop_square, face_square
+from engine.faces import Face, crop_square, tag_squares
 from engine.limits import DEFAULT_STRENGTH
 from engine.model.readback import ReadBack, embed_checked
 from engine.model.registry import Watermarker
@@ -49,12 +49,14 @@ def embed_bits(
 ) -> Embedded:
     """:func:`embed_faces` from the coded payload bits (one row per face): what a batch worker
     gets, as it never sees the identity's keys."""
-    squares = [face_square(f.box, model.square) for f in faces]
+    h, w = rgb.shape[:2]
+    framings = [tag_squares(f.box, w, h, model.square) for f in faces]
     if faces:
-        out, checks = embed_checked(rgb, faces, squares, np.asarray(bits), model, strength)
+        out, checks = embed_checked(rgb, framings, np.asarray(bits), model, strength)
     else:
         out, checks = rgb.copy(), []
-    inside = [(slice(max(y, 0), y + s), slice(max(x, 0), x + s)) for x, y, s in squares]
+    inside = [(slice(max(y, 0), y + s), slice(max(x, 0), x + s)) for x, y, s in
+              (c.square for c in checks)]
     return Embedded(out, [region_psnr(rgb[r], out[r]) for r in inside], checks)
 
 
