@@ -115,6 +115,11 @@ def test_markdown_block_is_replaced_and_hand_written_text_kept(quick):
     for name in QUICK:
         assert f"| {name} |" in md
     assert "Average bit accuracy over the DeepFake families" in md
+    # the swap rows depend on the donor pool, so the report says which one was used
+    from engine.attacks.donors import donor_pool
+
+    assert r["donors"].startswith(f"{len(donor_pool())} ")
+    assert f"Swap donors: {r['donors']}" in md
 
 
 def _tool(code: str) -> str:

@@ -39,6 +39,15 @@ def donor_pool() -> np.ndarray:
         return z["faces"]
 
 
+def donor_source() -> str:
+    """Which pool the swaps draw from, for the bench's report: the swap rows of a run from a
+    checkout with the data cache and of one without it (CI, a git worktree) differ."""
+    pool = donor_pool()
+    if (CACHE / "faces_train.npy").is_file():
+        return f"{len(pool)} train-split faces of the data cache ({CACHE})"
+    return f"{len(pool)} bundled faces ({DONORS_ASSET.name})"
+
+
 def _centred(m: dict) -> bool:
     """A 1.5x crop whose square was not shifted at the image border (face box in the middle)."""
     if abs(m.get("scale", 0) - 1.5) > 1e-6:

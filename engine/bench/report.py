@@ -145,7 +145,7 @@ def to_markdown(r: dict) -> str:
         f"{r.get('strength', 1.0):g}  ",
         f"Images: {r['images']} photos with faces, {r['faces']} faces; each tagged and attacked "
         f"{r['repeats']} time(s) with fresh payloads and attack randomness ({trials} "
-        f"face-trials per attack)",
+        f"face-trials per attack)" + (f"  \nSwap donors: {r['donors']}" if "donors" in r else ""),
         "",
         "#### Targets (issues #3 and #9)",
         "",

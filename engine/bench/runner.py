@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.attacks import AttackSpec
+from engine.attacks.donors import donor_source
 from engine.bench import report as bench_report
 from engine.bench import speed as bench_speed
 from engine.bench import suite as bench_suite
@@ -318,7 +319,8 @@ def run_bench(args: argparse.Namespace) -> dict:
     paths = iter_photos([Path(p) for p in args.images])
     results: dict = {"command": " ".join(["faketagger", "bench", *args.argv]),
                      "machine": bench_speed.machine(), "seed": args.seed,
-                     "repeats": args.repeats, "strength": args.strength}
+                     "repeats": args.repeats, "strength": args.strength,
+                     "donors": donor_source()}
     with (tempfile.TemporaryDirectory(prefix="ft-bench-") as tmp,
           Ledger(Path(tmp) / "ledger.sqlite3") as ledger):
         ident = ledger.create_identity("Bench", "bench-passphrase")
