@@ -11,7 +11,9 @@ rule (engine.model.reading: jittered crops, blind Reed-Solomon via read_blind). 
 decode to exactly its payload, with at most half the code's parity used (``SLACK_BUDGET``), is
 tagged again at the next step of ``BOOSTS`` (docs/BENCHMARKS.md, "Read-back with slack"). The last step is
 capped so a boosted face stays inside the invisibility targets (PSNR >= 38 dB on the worst face,
-docs/BENCHMARKS.md); a face that fails even there keeps that tag and its outcome says so.
+docs/BENCHMARKS.md). A face the photo's edge cuts has a second square (engine.faces.tag_squares:
+the fitted one first, then the face square), tried the same way when the first fails at the
+cap; a face that fails everywhere keeps its first square's capped tag and its outcome says so.
 """
 
 from __future__ import annotations
