@@ -21,19 +21,21 @@ pytestmark = pytest.mark.slow
 
 #: target id -> the exact reason it is missed: model v2 on the person-split eval of issue #17
 #: (44 faces of 42 people, dark, close-up and small faces; docs/baseline/v2.md of 2026-12-03, one
-#: repeat). The old 14-face split met the invisibility and everyday targets; this one does not.
+#: repeat), updated from the runs of 2026-12-07 after close-ups moved into the fitted square
+#: (docs/baseline/fitted-v2.md, deepfake-fitted-v2.md, crop-fitted-v2.md). The old 14-face split
+#: met the invisibility and everyday targets; this one does not. Met since the fitted square:
+#: the worst face's PSNR (34.04 dB before; 38.96, 38.35 and 38.95 dB in those three runs) and
+#: the attribute family (83.3% before, 94.7% of 132 against 90%).
 KNOWN_MISSES: dict[str, str] = {
-    "psnr-mean": "39.25 dB: the read-back boosts the faces v2 cannot read to 1.2x",
-    "psnr-min": "34.04 dB on the worst (boosted) face",
-    "deepfake-bit-accuracy": "v2 never saw DeepFake edits in training: 76.4% (swap 66.0, "
-                             "reenact 85.5, attribute 88.6, resynth 65.4)",
-    "everyday-exact": "clean 86.4%: v2 reads 6 of the 12 large faces and close-ups (face square "
-                      "past the photo's border) not even clean; resize0.5 54.5%",
+    "psnr-mean": "39.93 dB: the read-back boosts the faces v2 cannot read to 1.2x",
+    "deepfake-bit-accuracy": "v2 never saw DeepFake edits in training: ~78% (swap 66.2, "
+                             "reenact 86.0, attribute 92.2, resynth 69.0)",
+    "everyday-exact": "jpeg75+resize0.75 70.5%, jpeg50 72.7%: small faces after re-compression; "
+                      "resize0.5 54.5% (before the fitted square)",
     "exact-swap-target": "75.0% of 44",
     "exact-swap-source": "0% of 44: the warped inner face carries no readable tag",
-    "exact-reenact": "84.1% of 44",
-    "exact-attribute": "83.3% of 132",
-    "exact-resynth": "31.8% of 88: blurry self-trained generators; many faces not found",
+    "exact-reenact": "86.4% of 44",
+    "exact-resynth": "45.5% of 88: blurry self-trained generators; many faces not found",
 }
 #: The speed targets were met on an idle machine (protect 0.48 s, verify 0.29 s with v2); the
 #: baseline run above shared the CPU with two training runs and measured 1.62 / 0.84 s. Run this
