@@ -101,8 +101,12 @@ def test_quick_bench_reports_invisibility_families_speed_and_targets(quick):
     assert sp["photo"]["photo"] == "1920x1280, 3 faces"
     assert sp["photo"]["protect_s"] > 0 and sp["photo"]["verify_s"] > 0
     assert sp["protect_s_per_face"] > 0 and sp["verify_s_per_face"] > 0
+    rb = r["readback"]  # every tagged face's read-back: passed or not, at one boost each
+    assert rb["faces"] == r["faces"] * r["repeats"] and 0 <= rb["passed"] <= rb["faces"]
+    assert sum(v for k, v in rb.items() if k.startswith("boost ")) == rb["faces"]
     rows = {t["id"]: t for t in r["targets"]}
     assert [t["id"] for t in r["targets"]] == list(TARGET_IDS)
+    assert rows["readback-pass"]["measured"].startswith(f"{rb['passed']} of {rb['faces']} ")
     assert rows["false-verified"]["met"] is True
     assert all(t["met"] in (True, False) for t in rows.values())  # all measured in quick mode
 

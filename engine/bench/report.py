@@ -24,11 +24,13 @@ PSNR_MEAN, PSNR_MIN, SSIM_MEAN = 40.0, 38.0, 0.97
 #: What a viewer sees (issue #9, engine.bench.visibility): means over the tagged faces.
 BLOTCH_P99, CIEDE_P99 = 3.0, 6.0
 FALSE_RATE = 1e-4
+#: Issue #18: protect's read-back passes this share of the eval faces (BOOSTS end at 1.2x).
+READBACK = 0.95
 PROTECT_S, VERIFY_S = 1.0, 0.7
 #: Every row targets() produces, in order (tests and the slow full-bench check key on these).
 TARGET_IDS = ("psnr-mean", "psnr-min", "ssim-mean", "blotch-p99", "ciede-p99", "deepfake-bit-accuracy", "everyday-exact",
               *(f"exact-{f}" for f in FAMILY_EXACT), "false-verified", "false-decoded",
-              "speed-protect", "speed-verify")
+              "readback-pass", "speed-protect", "speed-verify")
 
 
 def everyday_target_applies(name: str) -> bool:
@@ -107,6 +109,13 @@ def targets(r: dict) -> list[dict]:
                      f"<= {FALSE_RATE:.0e} of faces/crops",
                      f"{bad} of {n} ({bad / max(1, n):.1e})", bad / max(1, n) <= FALSE_RATE,
                      f"{bad / max(1, n) - FALSE_RATE:+.1e}"))
+    rb = r.get("readback") or {}
+    n, ok = rb.get("faces", 0), rb.get("passed", 0)
+    rows.append(_row("readback-pass", "tagged faces whose tag reads back after protect's test "
+                     "re-encode (base strength or a boost <= 1.2x)", f">= {100 * READBACK:.0f}%",
+                     f"{ok} of {n} ({_pct(ok / n)})" if n else "not measured",
+                     ok / n >= READBACK if n else None,
+                     f"{100 * (ok / n - READBACK):+.1f} pts" if n else "-"))
     t = r["speed"]["photo"]
     for tid, what, need in (("speed-protect", "protect", PROTECT_S),
                             ("speed-verify", "verify", VERIFY_S)):

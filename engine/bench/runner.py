@@ -244,6 +244,7 @@ class _Run:
         self.quality: dict[str, list[dict[str, float]]] = {s: [] for s in systems}
         self.squares: list[tuple[np.ndarray, np.ndarray]] = []  # ours, first repeat: gallery
         self.clock: Counter = Counter()  # seconds of ours protect/verify, and faces covered
+        self.readback: Counter = Counter()  # tagged faces: "faces", "passed", "boost <b>"
 
     def photo(self, rep: int, k: int, rgb: np.ndarray, faces: list[Face], detect_s: float,
               bar, path: Path | None = None) -> None:
@@ -254,6 +255,8 @@ class _Run:
         embedded = embed_faces(rgb, faces, payloads, model, self.strength)
         tagged = {OURS: embedded.tagged}
         ours = [c.square for c in embedded.checks]
+        for c in embedded.checks:
+            self.readback.update({"faces": 1, "passed": int(c.passed), f"boost {c.boost:g}": 1})
         h, w = rgb.shape[:2]
         framings = [tag_squares(f.box, w, h, model.square).index(sq)
                     for f, sq in zip(faces, ours, strict=True)]
@@ -361,6 +364,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         if args.gallery:
             results["gallery"] = [str(p) for p in write_gallery(Path(args.gallery), run.squares)]
         results["false_tags"] = _false_tags(tally[OURS])
+        results["readback"] = dict(sorted(run.readback.items()))
         results["random_crops"] = bench_speed.random_crops(
             pipe, every_photo, args.random_crops, np.random.default_rng(args.seed))
         results["speed"] = {
