@@ -172,8 +172,8 @@ def to_markdown(r: dict) -> str:
                      f"{_pct(fam['deepfake_bit_accuracy'])}** ({per}; paper: > 95%)")
     sp = r["speed"]
     lines += [
-        f"- Invisibility over {q['faces']} tagged faces (face square, "
-        f"{q.get('square', 1.5)}x the detector box): "
+        f"- Invisibility over {q['faces']} tagged faces (the tag's square: "
+        f"{q.get('square', 1.5)}x the detector box, or fitted inside the photo): "
         f"PSNR mean {q['psnr']['mean']:.2f} dB, min {q['psnr']['min']:.2f} dB (luma "
         f"{q['psnr_luma']['mean']:.2f}, chroma {q['psnr_chroma']['mean']:.2f}); SSIM mean "
         f"{q['ssim']['mean']:.4f}, min {q['ssim']['min']:.4f}; CIEDE2000 mean "

@@ -254,14 +254,14 @@ class _Run:
         t0 = time.perf_counter()
         embedded = embed_faces(rgb, faces, payloads, model, self.strength)
         tagged = {OURS: embedded.tagged}
+        self.clock["protect_s"] += detect_s + time.perf_counter() - t0
+        self.clock["protect_faces"] += len(faces)
         ours = [c.square for c in embedded.checks]
         for c in embedded.checks:
             self.readback.update({"faces": 1, "passed": int(c.passed), f"boost {c.boost:g}": 1})
         h, w = rgb.shape[:2]
         framings = [tag_squares(f.box, w, h, model.square).index(sq)
                     for f, sq in zip(faces, ours, strict=True)]
-        self.clock["protect_s"] += detect_s + time.perf_counter() - t0
-        self.clock["protect_faces"] += len(faces)
         _register(self.ledger, self.unlocked, payloads, faces, tagged[OURS], path)
         bits = [data_bits(p) for p in payloads]  # peers carry our 60 data bits
         for peer in self.peers:
