@@ -245,3 +245,26 @@ def test_a_close_up_is_tagged_inside_the_photo_and_read_there(scene):
     res, version = decode_face(embedded.tagged, face, [model])
     assert version == model.version and res is not None
     assert np.array_equal(encode_bits(res.payload), bits[0] > 0.5)
+
+
+def test_a_tag_written_in_a_cut_face_square_before_the_fitted_square_still_reads(scene):
+    """Tags made before 2026-12-07 sit in the face square even where the photo's edge cuts it;
+    verify reads that square after the fitted one, so they still verify."""
+    rgb, faces, _, bits, model = scene
+    x1, y1, x2, y2 = faces[0].box
+    side = x2 - x1
+    left = max(0, int(x1 - 0.1 * side))  # the photo now starts just left of the face box
+    near = np.ascontiguousarray(rgb[:, left:])
+    face = Face((x1 - left, y1, x2 - left, y2), faces[0].prob, faces[0].landmarks)
+    h, w = near.shape[:2]
+    fitted, cut = tag_squares(face.box, w, h, model.square)
+    assert cut == face_square(face.box) and cut[0] < 0 and fitted != cut
+    [res] = model.residuals([extract_square(near, cut)], bits[:1], 1.5)
+    old = near.copy()
+    paste_residual(old, res, cut)
+    from engine.model.reading import jittered_crops, read_blind
+
+    assert read_blind(model.logits(jittered_crops(old, fitted)), model.version) is None
+    read, version = decode_face(old, face, [model])  # found in the second square
+    assert version == model.version and read is not None
+    assert np.array_equal(encode_bits(read.payload), bits[0] > 0.5)
