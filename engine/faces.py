@@ -116,6 +116,14 @@ def extract_square(rgb: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
     return rgb[ys[:, None], xs[None, :]]
 
 
+def square_region(square: tuple[int, int, int], shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The part of a tag square (x, y, side) inside an image of *shape*, as index slices: where
+    a tag is written, and where its PSNR counts."""
+    x, y, s = square
+    h, w = shape[:2]
+    return slice(max(y, 0), min(y + s, h)), slice(max(x, 0), min(x + s, w))
+
+
 def inside_mask(square: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
     """bool (side, side): where the square lies inside an image of *shape* (the only part of
     a tag that paste_residual writes)."""

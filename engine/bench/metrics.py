@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.bench.visibility import visibility
-from engine.faces import CROP_SCALE, face_square
+from engine.faces import CROP_SCALE, face_square, square_region
 from engine.protect import region_psnr
 
 Box = Sequence[float]  # x1, y1, x2, y2
@@ -58,17 +58,10 @@ def face_region(box: Box, shape: tuple[int, ...], square: float = CROP_SCALE
     return square_region(face_square(tuple(box), square), shape)
 
 
-def square_region(square: tuple[int, int, int], shape: tuple[int, ...]) -> tuple[slice, slice]:
-    """A tag square (x, y, side) clipped to the image: where PSNR/SSIM count."""
-    x, y, s = square
-    h, w = shape[:2]
-    return slice(max(y, 0), min(y + s, h)), slice(max(x, 0), min(x + s, w))
-
-
 def region_quality(before: np.ndarray, after: np.ndarray, region: tuple[slice, slice]
                    ) -> dict[str, float]:
     """PSNR (dB), SSIM and what a viewer sees (engine.bench.visibility) of one face's tagged
-    area (*region*: face_region or square_region)."""
+    area (*region*: face_region or engine.faces.square_region)."""
     a, b = before[region], after[region]
     return {"psnr": region_psnr(a, b), "ssim": ssim(a, b), **visibility(a, b).to_dict()}
 

@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.bench.metrics import match_faces
-from engine.faces import CROP_SCALE, Face, extract_square, face_square, paste_residual
+from engine.faces import (
+    CROP_SCALE,
+    Face,
+    extract_square,
+    face_square,
+    paste_residual,
+    square_region,
+)
 
 RATIOS = (CROP_SCALE, 2.0, 2.5, 3.0, 3.5)
 BANDS = ((40, 64), (64, 80), (80, 111), (111, 100_000))
@@ -83,8 +90,8 @@ def run(folders: list[Path], minimum: int, attacks: list[str], strength: float, 
         tagged = rgb.copy()
         for s, r in zip(squares, residuals, strict=True):
             paste_residual(tagged, r, s)
-        for x, y, side in squares:
-            inside = (slice(max(y, 0), y + side), slice(max(x, 0), x + side))
+        for square in squares:
+            inside = square_region(square, rgb.shape)
             err = ((rgb[inside].astype(float) - tagged[inside]) ** 2).mean()
             psnrs.append(10 * np.log10(255 ** 2 / max(err, 1e-9)))
         for name in attacks:

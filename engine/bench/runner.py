@@ -28,12 +28,12 @@ from engine.bench import report as bench_report
 from engine.bench import speed as bench_speed
 from engine.bench import suite as bench_suite
 from engine.bench.gallery import write_gallery
-from engine.bench.metrics import face_region, match_faces, region_quality, square_region
+from engine.bench.metrics import face_region, match_faces, region_quality
 from engine.bench.visibility import summarize
 from engine.change.compare import face_change
 from engine.change.reference import reference_for
 from engine.errors import FakeTaggerError
-from engine.faces import CROP_SCALE, Face, face_conditions, tag_squares
+from engine.faces import CROP_SCALE, Face, face_conditions, square_region, tag_squares
 from engine.model.reading import face_framings, jittered_crops
 from engine.model.registry import add_candidate, load_watermarker
 from engine.payload import Payload, data_bits, encode_bits

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.faces import Face, crop_square, tag_squares
+from engine.faces import Face, crop_square, square_region, tag_squares
 from engine.limits import DEFAULT_STRENGTH
 from engine.model.readback import ReadBack, embed_checked
 from engine.model.registry import Watermarker
@@ -55,8 +55,7 @@ def embed_bits(
         out, checks = embed_checked(rgb, framings, np.asarray(bits), model, strength)
     else:
         out, checks = rgb.copy(), []
-    inside = [(slice(max(y, 0), y + s), slice(max(x, 0), x + s)) for x, y, s in
-              (c.square for c in checks)]
+    inside = [square_region(c.square, rgb.shape) for c in checks]
     return Embedded(out, [region_psnr(rgb[r], out[r]) for r in inside], checks)
 
 
