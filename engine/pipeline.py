@@ -28,6 +28,7 @@ from engine.faces import (
     Face,
     FaceDetector,
     box_iou,
+    neighbour_boxes,
 )
 from engine.identity import UnlockedIdentity
 from engine.limits import MIN_FACE, THRESHOLD
@@ -154,11 +155,15 @@ class Pipeline:
         sure = [f for f in found if f.prob >= self.detector.threshold]
         verdicts = []
         originals: dict[str, np.ndarray | None] = {}  # one load per original photo
-        for face in found:
+        looked = [f for f in found if f.prob >= self.detector.threshold
+                  or not any(box_iou(f.box, s.box) > 0.3 for s in sure)]
+        for face in looked:
             second_look = face.prob < self.detector.threshold
-            if second_look and any(box_iou(face.box, s.box) > 0.3 for s in sure):
-                continue
-            res, version = decode_face(rgb, face, models, known)
+            # Protect shrank crowded tag squares among the faces it saw (engine.faces.
+            # crowd_scale); an edited neighbour may now be only a weak candidate, so the
+            # squares among every face looked at are read too, where they differ.
+            neighbours = (neighbour_boxes(sure, face), neighbour_boxes(looked, face))
+            res, version = decode_face(rgb, face, models, known, neighbours)
             if second_look and res is None:
                 continue
             verdict = judge(face.int_box(), res, self.ledger, file_sha256)

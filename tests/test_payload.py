@@ -25,6 +25,8 @@ VECTORS = [
      0x28, "10000000004d228", "008080c0d02e3e1a0846b0104c4904"),
     (2, bytes.fromhex("ffffffff"), 42, KEY_SEQ,
      0xDB, "2ffffffff002adb", "6d337f5e9341a2ea70b90cdfafb2de"),
+    (3, hashlib.sha256(RFC8032_PUB1).digest()[:4], 7, KEY_SEQ,
+     0x74, "321fe31df000774", "42d62404336d202934fb89134681d2"),
 ]  # fmt: skip
 
 

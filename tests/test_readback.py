@@ -33,16 +33,29 @@ from engine.protect import ProtectOutcome, TaggedFace
 from .conftest import SAMPLE
 
 
-@pytest.fixture(scope="module")
-def scene():
+def _scene(version: int | None):
     photo = load_photo(SAMPLE)
     faces = FaceDetector().detect(photo.rgb)
     assert faces, "the sample photo has a face"
-    model = load_watermarker()
+    model = load_watermarker(version)
     rng = np.random.default_rng(7)
     bits = np.stack([encode_bits(Payload(model.version, rng.bytes(4), int(rng.integers(65536)),
                                          int(rng.integers(256)))) for _ in faces])
-    return photo.rgb, faces, [face_square(f.box) for f in faces], bits.astype(np.float32), model
+    squares = [face_square(f.box, model.square) for f in faces]
+    return photo.rgb, faces, squares, bits.astype(np.float32), model
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """The sample's faces, payload bits and tag squares for protect's model (the newest)."""
+    return _scene(None)
+
+
+@pytest.fixture(scope="module")
+def scene_v2():
+    """The same for model v2 (square 1.5, no cap inside the photo): the behaviour of tags
+    made before v3 was released (2026-12-08), which must keep verifying."""
+    return _scene(2)
 
 
 def test_reencode_keeps_size_and_changes_pixels(scene):
@@ -131,7 +144,7 @@ def test_a_read_that_only_just_decodes_does_not_pass(scene):
     assert seen["over budget"] and seen["within"], seen  # both sides of the rule were met
 
 
-def test_a_model_writes_and_reads_the_square_its_config_names(scene, tmp_path):
+def test_a_model_writes_and_reads_the_square_its_config_names(scene_v2, tmp_path):
     """ModelConfig.square: protect writes the tag over that many box sides and verify reads it
     there; v1 and v2 keep 1.5."""
     import dataclasses
@@ -140,7 +153,7 @@ def test_a_model_writes_and_reads_the_square_its_config_names(scene, tmp_path):
     from engine.model.weights import save_weights
     from engine.protect.render import embed_bits
 
-    rgb, faces, _, bits, model = scene
+    rgb, faces, _, bits, model = scene_v2
     assert model.square == 1.5
     net = model.net
     net.cfg = dataclasses.replace(model.cfg, square=2.5)
@@ -166,7 +179,7 @@ def test_a_model_writes_and_reads_the_square_its_config_names(scene, tmp_path):
     assert res is not None and np.array_equal(encode_bits(res.payload), bits[0] > 0.5)
 
 
-def test_a_model_can_cap_the_energy_of_a_tag_cut_by_the_border(scene, tmp_path):
+def test_a_model_can_cap_the_energy_of_a_tag_cut_by_the_border(scene_v2, tmp_path):
     """ModelConfig.rms_inside: the encoder normalises the whole square, so where part of it is
     past the photo's border the pixels inside carry more; such a model is scaled down there to
     the whole square's RMS. A square fully inside is untouched, and v2 keeps its behaviour."""
@@ -176,8 +189,9 @@ def test_a_model_can_cap_the_energy_of_a_tag_cut_by_the_border(scene, tmp_path):
     from engine.model.registry import Watermarker
     from engine.model.weights import save_weights
 
-    rgb, faces, _, bits, model = scene
+    rgb, faces, _, bits, model = scene_v2
     assert model.cfg.rms_inside is False
+    assert load_watermarker(3).cfg.rms_inside is True  # v3 ships with the cap
     net = model.net
     net.cfg = dataclasses.replace(model.cfg, rms_inside=True)
     try:
@@ -209,11 +223,12 @@ def test_a_face_falls_back_to_its_next_square_and_keeps_the_first_when_none_read
     """embed_checked tries a face's squares in order (engine.faces.tag_squares), each from the
     first boost; a face no square reads keeps its first square's tag at the cap."""
     rgb, faces, squares, bits, model = scene
-    nowhere = (0, 0, 16)  # a corner square far from the face: its tag cannot be read there
-    assert squares[0][0] > 16 and squares[0][1] > 16
+    h, w = rgb.shape[:2]
+    nowhere = (w - 16, h - 16, 16)  # a corner square away from the face: no tag reads there
+    assert all(x + s < w - 16 or y + s < h - 16 for x, y, s in squares)
     tagged, checks = embed_checked(rgb, [[nowhere, sq] for sq in squares], bits, model, 1.5)
     assert checks == [ReadBack(BOOSTS[0], True, sq) for sq in squares]
-    assert np.array_equal(tagged[:16, :16], rgb[:16, :16])  # the failed trial is not kept
+    assert np.array_equal(tagged[-16:, -16:], rgb[-16:, -16:])  # the failed trial is not kept
     tagged, checks = embed_checked(rgb, [[sq, nowhere] for sq in squares], bits, model, 0.02)
     assert checks == [ReadBack(BOOSTS[-1], False, sq) for sq in squares]
     expected = rgb.copy()
@@ -238,7 +253,8 @@ def test_a_close_up_is_tagged_inside_the_photo_and_read_there(scene):
     [face] = FaceDetector().detect(close)
     h, w = close.shape[:2]
     fitted, cut = tag_squares(face.box, w, h, model.square)
-    assert fitted == crop_square(face.box, w, h, model.square) and cut == face_square(face.box)
+    assert fitted == crop_square(face.box, w, h, model.square)
+    assert cut == face_square(face.box, model.square)
     assert fitted[2] == min(h, w)
     embedded = embed_bits(close, [face], bits[:1], model, 1.0)
     assert embedded.checks[0].square == fitted and embedded.checks[0].passed
@@ -247,10 +263,10 @@ def test_a_close_up_is_tagged_inside_the_photo_and_read_there(scene):
     assert np.array_equal(encode_bits(res.payload), bits[0] > 0.5)
 
 
-def test_a_tag_written_in_a_cut_face_square_before_the_fitted_square_still_reads(scene):
-    """Tags made before 2026-12-07 sit in the face square even where the photo's edge cuts it;
-    verify reads that square after the fitted one, so they still verify."""
-    rgb, faces, _, bits, model = scene
+def test_a_tag_written_in_a_cut_face_square_before_the_fitted_square_still_reads(scene_v2):
+    """Tags made before 2026-12-07 (models v1 and v2) sit in the face square even where the
+    photo's edge cuts it; verify reads that square after the fitted one, so they still verify."""
+    rgb, faces, _, bits, model = scene_v2
     x1, y1, x2, y2 = faces[0].box
     side = x2 - x1
     left = max(0, int(x1 - 0.1 * side))  # the photo now starts just left of the face box

@@ -33,7 +33,14 @@ from engine.bench.visibility import summarize
 from engine.change.compare import face_change
 from engine.change.reference import reference_for
 from engine.errors import FakeTaggerError
-from engine.faces import CROP_SCALE, Face, face_conditions, square_region, tag_squares
+from engine.faces import (
+    CROP_SCALE,
+    Face,
+    face_conditions,
+    neighbour_boxes,
+    square_region,
+    tag_squares,
+)
 from engine.model.reading import face_framings, jittered_crops
 from engine.model.registry import add_candidate, load_watermarker
 from engine.payload import Payload, data_bits, encode_bits
@@ -157,7 +164,8 @@ def _score_ours(st: Tally, model, attacked: np.ndarray, found: list, faces: list
             continue
         v, p = found[j], payloads[i]
         # Raw accuracy of the 120 coded bits: the soft-combined logits verify hands to RS first.
-        squares = face_framings(attacked, _face(v.box), model.square)
+        others = tuple(tuple(u.box) for u in found if u is not v)
+        squares = face_framings(attacked, _face(v.box), model.square, (others,))
         square = squares[min(framings[i] if framings else 0, len(squares) - 1)]
         logits = model.logits(jittered_crops(attacked, square)).mean(axis=0)
         exact = v.verdict == Verdict.VERIFIED and v.payload == p
@@ -260,7 +268,7 @@ class _Run:
         for c in embedded.checks:
             self.readback.update({"faces": 1, "passed": int(c.passed), f"boost {c.boost:g}": 1})
         h, w = rgb.shape[:2]
-        framings = [tag_squares(f.box, w, h, model.square).index(sq)
+        framings = [tag_squares(f.box, w, h, model.square, neighbour_boxes(faces, f)).index(sq)
                     for f, sq in zip(faces, ours, strict=True)]
         _register(self.ledger, self.unlocked, payloads, faces, tagged[OURS], path)
         bits = [data_bits(p) for p in payloads]  # peers carry our 60 data bits

@@ -4,8 +4,9 @@ read-back (engine.model.readback) share.
 Decoding soft-combines the decoder's logits over a few jittered crops (the face box found in a
 suspect image never matches the one used when tagging), then lets the Reed-Solomon decoder use
 the least reliable symbols as erasures. Every extra decode attempt is another chance of a false
-tag, so there are exactly two per model and tag square (engine.faces.tag_squares: one, or two
-where the photo's edge cuts the face square): the combined logits, then the plain crop.
+tag, so there are exactly two per model and tag square (engine.faces.tag_squares: one, two
+where the photo's edge cuts the face square, and twice that for a face crowded by neighbours):
+the combined logits, then the plain crop.
 """
 
 from __future__ import annotations
@@ -37,11 +38,17 @@ def jittered_crops(rgb: np.ndarray, square: tuple[int, int, int]) -> list[np.nda
     return crops
 
 
-def face_framings(rgb: np.ndarray, face: Face, scale: float = CROP_SCALE
-                  ) -> list[tuple[int, int, int]]:
-    """Where a tag written at *scale* may sit around *face* in *rgb* (engine.faces.tag_squares)."""
+#: One neighbour set: the boxes of a photo's other faces (engine.faces.crowd_scale).
+Neighbours = tuple[tuple[float, float, float, float], ...]
+
+
+def face_framings(rgb: np.ndarray, face: Face, scale: float = CROP_SCALE,
+                  neighbours: tuple[Neighbours, ...] = ((),)) -> list[tuple[int, int, int]]:
+    """Where a tag written at *scale* may sit around *face* in *rgb*, for each way of telling
+    which other faces protect saw (engine.faces.tag_squares), without repeats."""
     h, w = rgb.shape[:2]
-    return tag_squares(face.box, w, h, scale)
+    return list(dict.fromkeys(sq for others in neighbours
+                              for sq in tag_squares(face.box, w, h, scale, others)))
 
 
 def read_blind(logits: np.ndarray, version: int) -> DecodeResult | None:
@@ -55,18 +62,19 @@ def read_blind(logits: np.ndarray, version: int) -> DecodeResult | None:
 
 
 def decode_face(
-    rgb: np.ndarray, face: Face, models: list[Watermarker], known: tuple[str, ...] = ()
+    rgb: np.ndarray, face: Face, models: list[Watermarker], known: tuple[str, ...] = (),
+    neighbours: tuple[Neighbours, ...] = ((),),
 ) -> tuple[DecodeResult | None, int | None]:
     """The first decode over the bundled model versions, and the version that read it.
     Blind RS decoding first (any owner); only if no model reads the face blind, a match
     against the ``known`` payloads of stored records (engine.model.match). Each model reads
-    the squares it writes (ModelConfig.square; a face the photo's edge cuts has two,
-    engine.faces.tag_squares), so a cut face costs one more decoder batch and two more decode
-    attempts per model."""
+    the squares it writes (ModelConfig.square; a face the photo's edge cuts has two, a face
+    crowded by *neighbours* two more: engine.faces.tag_squares), so each extra square costs
+    one more decoder batch and two more decode attempts per model."""
     crops: dict[tuple[int, int, int], list[np.ndarray]] = {}
     combined = []
     for model in models:
-        for square in face_framings(rgb, face, model.square):
+        for square in face_framings(rgb, face, model.square, neighbours):
             if square not in crops:
                 crops[square] = jittered_crops(rgb, square)
             logits = model.logits(crops[square])

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.faces import Face, crop_square, square_region, tag_squares
+from engine.faces import Face, crop_square, neighbour_boxes, square_region, tag_squares
 from engine.limits import DEFAULT_STRENGTH
 from engine.model.readback import ReadBack, embed_checked
 from engine.model.registry import Watermarker
@@ -50,7 +50,8 @@ def embed_bits(
     """:func:`embed_faces` from the coded payload bits (one row per face): what a batch worker
     gets, as it never sees the identity's keys."""
     h, w = rgb.shape[:2]
-    framings = [tag_squares(f.box, w, h, model.square) for f in faces]
+    framings = [tag_squares(f.box, w, h, model.square, neighbour_boxes(faces, f))
+                for f in faces]
     if faces:
         out, checks = embed_checked(rgb, framings, np.asarray(bits), model, strength)
     else:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from engine.credentials.write import BoundFace, sign_into
 from engine.errors import LedgerError
-from engine.faces import Face, FaceDetector
+from engine.faces import Face, FaceDetector, neighbour_boxes
 from engine.files import display_path
 from engine.identity import KeyId, UnlockedIdentity
 from engine.model.reading import decode_face
@@ -97,7 +97,7 @@ def usable_faces(found: list[Face], min_face: int, chosen: list[int] | None) -> 
 def first_tag(rgb, faces: list[Face], models: list[Watermarker]) -> FoundTag | None:
     """The first face that already carries a tag (a second tag on top would garble both)."""
     for face in faces:
-        res, _version = decode_face(rgb, face, models)
+        res, _version = decode_face(rgb, face, models, neighbours=(neighbour_boxes(faces, face),))
         if res is not None:
             return FoundTag(face.int_box(), res.payload.key_id, res.payload.serial)
     return None
