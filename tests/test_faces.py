@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from engine.faces import (
+    Face,
     FaceDetector,
     crop_square,
+    crowd_scale,
     extract_square,
     face_square,
     feather_mask,
+    neighbour_boxes,
     paste_residual,
     tag_squares,
 )
@@ -57,6 +61,26 @@ def test_a_tag_sits_in_the_face_square_or_first_in_one_fitted_inside_the_photo()
     assert cut == face_square(close_up, 2.5) and fitted == (5, 0, 300)
     x, y, side = fitted
     assert x >= 0 and y >= 0 and x + side <= 400 and y + side <= 300
+
+
+def test_crowded_faces_get_squares_that_touch_instead_of_overlapping():
+    """crowd_scale: two faces 160 px apart (box sides 100 and 60) would overlap at 2.0; both
+    shrink to the scale at which their squares just touch, never below the 1.5 floor, and a
+    1.5 model (v1, v2) is left alone. tag_squares puts the crowded squares first."""
+    a, b = (100.0, 100.0, 200.0, 200.0), (290.0, 120.0, 350.0, 180.0)
+    assert crowd_scale(a, [b], 2.0) == pytest.approx(2.0) and crowd_scale(a, [], 2.0) == 2.0
+    near = (240.0, 130.0, 280.0, 170.0)  # centre 110 px from a's, side 40: touch at 2 * 110 / 140
+    s = crowd_scale(a, [near], 2.0)
+    assert s == pytest.approx(220 / 140)
+    assert crowd_scale(near, [a], 2.0) == pytest.approx(s)  # both shrink alike
+    (ax, _, aside), (nx, _, _) = face_square(a, s), face_square(near, s)
+    assert ax + aside <= nx + 1  # they touch, give or take rounding
+    assert crowd_scale(a, [(200.0, 100.0, 300.0, 200.0)], 2.0) == 1.5  # the floor
+    assert crowd_scale(a, [near], 1.5) == 1.5  # models 1 and 2 unchanged
+    assert tag_squares(a, 800, 600, 2.0, [near]) == [face_square(a, s), face_square(a, 2.0)]
+    assert tag_squares(a, 800, 600, 1.5, [near]) == [face_square(a, 1.5)]
+    assert neighbour_boxes([Face(a, 1.0, np.zeros((5, 2))), Face(near, 1.0, np.zeros((5, 2)))],
+                           Face(a, 1.0, np.zeros((5, 2)))) == (a, near)  # by identity, not value
 
 
 def test_extract_square_pads_with_edge_pixels():

@@ -191,7 +191,6 @@ def test_a_model_can_cap_the_energy_of_a_tag_cut_by_the_border(scene_v2, tmp_pat
 
     rgb, faces, _, bits, model = scene_v2
     assert model.cfg.rms_inside is False
-    assert load_watermarker(3).cfg.rms_inside is True  # v3 ships with the cap
     net = model.net
     net.cfg = dataclasses.replace(model.cfg, rms_inside=True)
     try:
@@ -284,3 +283,44 @@ def test_a_tag_written_in_a_cut_face_square_before_the_fitted_square_still_reads
     read, version = decode_face(old, face, [model])  # found in the second square
     assert version == model.version and read is not None
     assert np.array_equal(encode_bits(read.payload), bits[0] > 0.5)
+
+
+def test_crowded_faces_are_tagged_in_squares_that_do_not_overlap_and_read_there(scene_v2, tmp_path):
+    """Two copies of the sample's face side by side, closer than a 2.0 square: protect shrinks
+    both squares until they touch (engine.faces.crowd_scale), so no pixel carries two tags, and
+    verify's rule finds each tag again from the re-detected boxes alone."""
+    import dataclasses
+
+    from engine.faces import crowd_scale, neighbour_boxes
+    from engine.model.registry import Watermarker
+    from engine.model.weights import save_weights
+    from engine.protect.render import embed_bits
+
+    rgb, faces, _, bits, model = scene_v2
+    net = model.net
+    net.cfg = dataclasses.replace(model.cfg, square=2.0)
+    try:
+        save_weights(net, tmp_path / "wide.safetensors")
+    finally:
+        net.cfg = model.cfg
+    wide = Watermarker(tmp_path / "wide.safetensors")
+    x1, y1, x2, y2 = faces[0].box
+    side = max(x2 - x1, y2 - y1)
+    margin = (1.75 * side - (x2 - x1)) / 2  # the two centres 1.75 box sides apart
+    top = max(0, int(y1 - 0.6 * side))
+    one = rgb[top:int(y2 + 0.6 * side), int(x1 - margin):int(x2 + margin)]
+    pad = int(side)  # room around the pair, so neither square is cut by the photo's edge
+    pair = np.ascontiguousarray(np.pad(np.hstack([one, one]), ((pad, pad), (pad, pad), (0, 0)),
+                                       mode="edge"))
+    found = FaceDetector().detect(pair)
+    assert len(found) == 2
+    scales = [crowd_scale(f.box, neighbour_boxes(found, f), 2.0) for f in found]
+    assert all(1.5 < s < 1.95 for s in scales)  # crowded, above the floor
+    other = encode_bits(Payload(model.version, b"\x01\x02\x03\x04", 9, 7)).astype(np.float32)
+    two = np.vstack([bits[0], other])
+    embedded = embed_bits(pair, found, two, wide, 1.0)
+    (ax, ay, aside), (bx, by, bside) = sorted(c.square for c in embedded.checks)
+    assert ax + aside <= bx + 1  # side by side, not on top of each other
+    for f, b in zip(found, two, strict=True):
+        res, _ = decode_face(embedded.tagged, f, [wide], neighbours=(neighbour_boxes(found, f),))
+        assert res is not None and np.array_equal(encode_bits(res.payload), b > 0.5)
