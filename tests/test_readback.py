@@ -191,6 +191,7 @@ def test_a_model_can_cap_the_energy_of_a_tag_cut_by_the_border(scene_v2, tmp_pat
 
     rgb, faces, _, bits, model = scene_v2
     assert model.cfg.rms_inside is False
+    assert load_watermarker(3).cfg.rms_inside is True  # v3 ships with the cap
     net = model.net
     net.cfg = dataclasses.replace(model.cfg, rms_inside=True)
     try:
