@@ -33,9 +33,11 @@ KNOWN_MISSES: dict[str, str] = {
     "readback-pass": "28 of 44 (63.6%): most small faces fail the JPEG 75 at 0.75x check even "
                      "at 1.2x",
 }
-#: The speed targets were met on an idle machine (protect 0.48 s, verify 0.29 s with v2); the
-#: baseline run above shared the CPU with two training runs and measured 1.62 / 0.84 s. Run this
-#: check on an idle machine.
+#: Speed: v2 met the targets on 2026-12-01 (protect 0.48 s, verify 0.29 s, idle machine); on
+#: 2026-12-08, idle, v3 measured 2.07 / 1.58 s and v2 1.86 / 1.52 s (MODEL_CARD.md): a miss to
+#: profile. Run this check on an idle machine.
+KNOWN_MISSES["speed-protect"] = "2.07 s on an idle machine (2026-12-08), v2 1.86 s the same hour"
+KNOWN_MISSES["speed-verify"] = "1.58 s on an idle machine (2026-12-08), v2 1.52 s the same hour"
 
 
 @pytest.fixture(scope="module")
