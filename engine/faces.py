@@ -92,8 +92,8 @@ def crowd_scale(
 
     Why: two overlapping tags add, and each decoder then reads its neighbour's tag as noise. At
     model v3's 2.0 squares the faces of a group photo overlap; on the independent photos
-    (docs/INDEPENDENT.md) protect had to boost 7 of 20 faces, 2 failed the read-back, and the
-    worst face fell to 37.1 dB, while each face tagged alone read cleanly at 40.6 dB or more.
+    (docs/INDEPENDENT.md) protect boosted 7 of 20 faces, 5 still failed the read-back, and the
+    worst face fell to 36.5 dB, while each face tagged alone read cleanly at 40.6 dB or more.
     Squares that just touch read them all (assets/model/MODEL_CARD.md, "Crowded faces"). Two
     faces shrink alike, so the rule needs only the boxes, which verify finds again. At the
     floor (the 1.5 square of models 1 and 2) nothing changes for those models."""
