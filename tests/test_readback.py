@@ -45,6 +45,23 @@ def _scene(version: int | None):
     return photo.rgb, faces, squares, bits.astype(np.float32), model
 
 
+def _variant(model, path, **changes):
+    """*model*'s weights saved under a changed config (a wider square, the cap), loaded back as
+    their own Watermarker: how a test meets a config no bundled model has."""
+    import dataclasses
+
+    from engine.model.registry import Watermarker
+    from engine.model.weights import save_weights
+
+    net = model.net
+    net.cfg = dataclasses.replace(model.cfg, **changes)
+    try:
+        save_weights(net, path)
+    finally:
+        net.cfg = model.cfg
+    return Watermarker(path)
+
+
 @pytest.fixture(scope="module")
 def scene():
     """The sample's faces, payload bits and tag squares for protect's model (the newest)."""
@@ -147,21 +164,12 @@ def test_a_read_that_only_just_decodes_does_not_pass(scene):
 def test_a_model_writes_and_reads_the_square_its_config_names(scene_v2, tmp_path):
     """ModelConfig.square: protect writes the tag over that many box sides and verify reads it
     there; v1 and v2 keep 1.5."""
-    import dataclasses
 
-    from engine.model.registry import Watermarker
-    from engine.model.weights import save_weights
     from engine.protect.render import embed_bits
 
     rgb, faces, _, bits, model = scene_v2
     assert model.square == 1.5
-    net = model.net
-    net.cfg = dataclasses.replace(model.cfg, square=2.5)
-    try:
-        save_weights(net, tmp_path / "wide.safetensors")
-    finally:
-        net.cfg = model.cfg
-    wide = Watermarker(tmp_path / "wide.safetensors")
+    wide = _variant(model, tmp_path / "wide.safetensors", square=2.5)
     assert wide.square == 2.5 and wide.version == model.version
     embedded = embed_bits(rgb, faces, bits, wide, 1.5)
     tagged = embedded.tagged
@@ -183,22 +191,13 @@ def test_a_model_can_cap_the_energy_of_a_tag_cut_by_the_border(scene_v2, tmp_pat
     """ModelConfig.rms_inside: the encoder normalises the whole square, so where part of it is
     past the photo's border the pixels inside carry more; such a model is scaled down there to
     the whole square's RMS. A square fully inside is untouched, and v2 keeps its behaviour."""
-    import dataclasses
 
     from engine.faces import inside_mask
-    from engine.model.registry import Watermarker
-    from engine.model.weights import save_weights
 
     rgb, faces, _, bits, model = scene_v2
     assert model.cfg.rms_inside is False
     assert load_watermarker(3).cfg.rms_inside is True  # v3 ships with the cap
-    net = model.net
-    net.cfg = dataclasses.replace(model.cfg, rms_inside=True)
-    try:
-        save_weights(net, tmp_path / "capped.safetensors")
-    finally:
-        net.cfg = model.cfg
-    capped = Watermarker(tmp_path / "capped.safetensors")
+    capped = _variant(model, tmp_path / "capped.safetensors", rms_inside=True)
     x, y, side = face_square(faces[0].box)
     cut = (-side // 2, y, side)  # half the square past the left border
     inside = inside_mask(cut, rgb.shape)
@@ -290,21 +289,12 @@ def test_crowded_faces_are_tagged_in_squares_that_do_not_overlap_and_read_there(
     """Two copies of the sample's face side by side, closer than a 2.0 square: protect shrinks
     both squares until they touch (engine.faces.crowd_scale), so no pixel carries two tags, and
     verify's rule finds each tag again from the re-detected boxes alone."""
-    import dataclasses
 
     from engine.faces import crowd_scale, neighbour_boxes
-    from engine.model.registry import Watermarker
-    from engine.model.weights import save_weights
     from engine.protect.render import embed_bits
 
     rgb, faces, _, bits, model = scene_v2
-    net = model.net
-    net.cfg = dataclasses.replace(model.cfg, square=2.0)
-    try:
-        save_weights(net, tmp_path / "wide.safetensors")
-    finally:
-        net.cfg = model.cfg
-    wide = Watermarker(tmp_path / "wide.safetensors")
+    wide = _variant(model, tmp_path / "wide.safetensors", square=2.0)
     x1, y1, x2, y2 = faces[0].box
     side = max(x2 - x1, y2 - y1)
     margin = (1.75 * side - (x2 - x1)) / 2  # the two centres 1.75 box sides apart
